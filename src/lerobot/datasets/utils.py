@@ -1,0 +1,218 @@
+"""Constants, path templates, atomic file writes and feature validation for LeRobotDataset v3.0.
+
+Everything that decides *where* a byte goes on disk lives here, so the reader, the writer, the
+converters and the dataset tools agree by construction (see ``reference/lerobot-spec.md`` §1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CODEBASE_VERSION = "v3.0"
+
+DEFAULT_CHUNK_SIZE = 1000
+DEFAULT_DATA_FILE_SIZE_IN_MB = 100
+DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
+
+DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+DEFAULT_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+DEFAULT_EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+DEFAULT_TASKS_PATH = "meta/tasks.parquet"
+INFO_PATH = "meta/info.json"
+STATS_PATH = "meta/stats.json"
+
+# v2.1 (legacy) layout
+LEGACY_EPISODES_PATH = "meta/episodes.jsonl"
+LEGACY_EPISODES_STATS_PATH = "meta/episodes_stats.jsonl"
+LEGACY_TASKS_PATH = "meta/tasks.jsonl"
+
+DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
+    "timestamp": {"dtype": "float32", "shape": (1,), "names": None},
+    "frame_index": {"dtype": "int64", "shape": (1,), "names": None},
+    "episode_index": {"dtype": "int64", "shape": (1,), "names": None},
+    "index": {"dtype": "int64", "shape": (1,), "names": None},
+    "task_index": {"dtype": "int64", "shape": (1,), "names": None},
+}
+
+DEFAULT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+STAT_KEYS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
+
+CAMERA_DTYPES = ("video", "image")
+NON_NUMERIC_DTYPES = ("video", "image", "string", "language")
+
+
+class DatasetError(ValueError):
+    """A dataset on disk, or a frame given to the writer, does not match the v3.0 contract."""
+
+
+class BackwardCompatibilityError(DatasetError):
+    """The dataset was written by an older major version of the format."""
+
+
+class ForwardCompatibilityError(DatasetError):
+    """The dataset was written by a newer version of the format than this library knows."""
+
+
+def hf_lerobot_home() -> Path:
+    """``$HF_LEROBOT_HOME``, else ``$HF_HOME/lerobot``, else ``~/.cache/huggingface/lerobot``.
+
+    Read at call time (not import time) so tests and users can redirect it with an env var.
+    """
+    if "LEROBOT_HOME" in os.environ:
+        raise ValueError(
+            "The LEROBOT_HOME environment variable is no longer used; "
+            "set HF_LEROBOT_HOME instead (and unset LEROBOT_HOME)."
+        )
+    if "HF_LEROBOT_HOME" in os.environ:
+        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser()
+    hf_home = Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser()
+    return hf_home / "lerobot"
+
+
+def chunk_file_of(index: int, chunks_size: int) -> tuple[int, int]:
+    """(chunk_index, file_index) of the ``index``-th file of a stream, ``chunks_size`` files per chunk."""
+    return divmod(index, chunks_size)
+
+
+def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
+    """The file after (chunk, file): file indices run 0..chunks_size-1, then the chunk advances."""
+    if file_index == chunks_size - 1:
+        return chunk_index + 1, 0
+    return chunk_index, file_index + 1
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+@contextmanager
+def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it over ``path`` only if the block succeeds.
+
+    A crash at any moment leaves either the old file or the new one, never a torn file. The
+    temporary keeps the target's suffix so libraries that dispatch on extension still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{suffix if suffix is not None else path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON exactly as the reference does (indent 4, UTF-8, no trailing newline), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=4, ensure_ascii=False), encoding="utf-8")
+
+
+def load_json(path: Path) -> Any:
+    """Read a JSON file, turning a missing or corrupt file into one error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(
+            f"{path} is not valid JSON ({e}). The file is corrupt or truncated; restore it from a backup "
+            "or re-download the dataset (delete the folder and load it again)."
+        ) from e
+
+
+def to_jsonable(obj: Any) -> Any:
+    """numpy arrays/scalars and tuples -> plain lists and numbers, for json.dumps."""
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+def validate_feature_names(features: dict[str, dict]) -> None:
+    bad = [k for k in features if "/" in k]
+    if bad:
+        raise DatasetError(f"Feature names must not contain '/': {bad}. Rename them, e.g. with '.' instead.")
+
+
+def check_features(features: dict[str, dict]) -> dict[str, dict]:
+    """Validate user features for ``create`` and return them with the default features appended."""
+    validate_feature_names(features)
+    clash = [k for k in features if k in DEFAULT_FEATURES]
+    if clash:
+        raise DatasetError(
+            f"Features {clash} are added by the dataset itself; remove them from the features you pass."
+        )
+    out: dict[str, dict] = {}
+    for key, ft in features.items():
+        missing = [f for f in ("dtype", "shape") if f not in ft]
+        if missing:
+            raise DatasetError(f"Feature '{key}' lacks {missing}; every feature needs 'dtype' and 'shape'.")
+        ft = dict(ft)
+        ft["shape"] = tuple(int(s) for s in ft["shape"])
+        ft.setdefault("names", None)
+        if ft["dtype"] in CAMERA_DTYPES:
+            if len(ft["shape"]) != 3 or ft["shape"][2] not in (1, 3):
+                raise DatasetError(
+                    f"Camera feature '{key}' has shape {ft['shape']}; expected (height, width, channels) "
+                    "with 1 or 3 channels."
+                )
+            if ft["names"] is None:
+                ft["names"] = ["height", "width", "channels"]
+        elif ft["dtype"] not in ("string", "language"):
+            try:
+                np.dtype(ft["dtype"])
+            except TypeError as e:
+                raise DatasetError(
+                    f"Feature '{key}' has unknown dtype {ft['dtype']!r}; use a numpy dtype name "
+                    "('float32', 'int64', 'bool', ...), 'image', 'video' or 'string'."
+                ) from e
+        out[key] = ft
+    for key, ft in DEFAULT_FEATURES.items():
+        out[key] = dict(ft)
+    return out
+
+
+def camera_keys(features: dict[str, dict]) -> list[str]:
+    return [k for k, ft in features.items() if ft["dtype"] in CAMERA_DTYPES]
+
+
+def video_keys(features: dict[str, dict]) -> list[str]:
+    return [k for k, ft in features.items() if ft["dtype"] == "video"]
+
+
+def image_keys(features: dict[str, dict]) -> list[str]:
+    return [k for k, ft in features.items() if ft["dtype"] == "image"]
+
+
+def features_for_disk(features: dict[str, dict]) -> dict[str, dict]:
+    """Features as info.json stores them (shapes as lists)."""
+    return {k: {**ft, "shape": list(ft["shape"])} for k, ft in features.items()}
+
+
+def features_from_disk(features: dict[str, dict]) -> dict[str, dict]:
+    """Features as held in memory (shapes as tuples)."""
+    return {k: {**ft, "shape": tuple(ft["shape"])} for k, ft in features.items()}
