@@ -102,7 +102,9 @@ def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{suffix if suffix is not None else path.suffix}", dir=path.parent
+        prefix=f".{path.name}.",
+        suffix=f".tmp{suffix if suffix is not None else path.suffix}",
+        dir=path.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)

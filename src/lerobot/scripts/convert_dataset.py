@@ -1,0 +1,109 @@
+"""``lerobot-convert-dataset``: turn a LeRobotDataset v2.1 into v3.0.
+
+Flags take both the dashed spelling and the reference's underscore spelling (``--repo-id`` /
+``--repo_id``), so commands copied from the LeRobot docs work unchanged. A dataset that is not on
+disk is downloaded at its ``v2.1`` revision first (unless the Hub is offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lerobot.datasets.convert.v21_to_v30 import SOURCE_VERSION, convert_dataset_v21_to_v30
+from lerobot.datasets.hub import ensure_local_files
+from lerobot.datasets.utils import (
+    DEFAULT_DATA_FILE_SIZE_IN_MB,
+    DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+    DatasetError,
+    hf_lerobot_home,
+)
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(value: str) -> bool:
+    """Accept draccus-style ``--replace=true`` as well as the bare flag."""
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-convert-dataset",
+        description="Convert a LeRobotDataset v2.1 folder to the v3.0 format.",
+    )
+    parser.add_argument(
+        "--repo-id", "--repo_id", dest="repo_id", help="ORG/NAME; required unless --root is given"
+    )
+    parser.add_argument(
+        "--root", type=Path, help="the v2.1 dataset folder (default: $HF_LEROBOT_HOME/<repo-id>)"
+    )
+    parser.add_argument(
+        "--output-root",
+        "--output_root",
+        dest="output_root",
+        type=Path,
+        help="where to write (default: <root>_v30)",
+    )
+    parser.add_argument(
+        "--data-file-size-in-mb",
+        "--data_file_size_in_mb",
+        dest="data_file_size_in_mb",
+        type=float,
+        default=DEFAULT_DATA_FILE_SIZE_IN_MB,
+        help="start a new data parquet once this size would be reached (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--video-file-size-in-mb",
+        "--video_file_size_in_mb",
+        dest="video_file_size_in_mb",
+        type=float,
+        default=DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+        help="start a new mp4 once this size would be reached (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--replace",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="keep the original as <root>_old and put the v3.0 dataset at <root>",
+    )
+    return parser
+
+
+def _whole_mb(value: float) -> float | int:
+    """Sizes are whole MB in info.json unless the user asked for a fraction."""
+    return int(value) if float(value).is_integer() else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.repo_id is None and args.root is None:
+        parser.error("give --repo-id (the dataset under $HF_LEROBOT_HOME) or --root (a dataset folder)")
+    root = args.root if args.root is not None else hf_lerobot_home() / args.repo_id
+    try:
+        if args.repo_id is not None:
+            ensure_local_files(args.repo_id, root, revision=SOURCE_VERSION)
+        out = convert_dataset_v21_to_v30(
+            root,
+            output_root=args.output_root,
+            data_file_size_in_mb=_whole_mb(args.data_file_size_in_mb),
+            video_file_size_in_mb=_whole_mb(args.video_file_size_in_mb),
+            replace=args.replace,
+        )
+    except (DatasetError, FileExistsError) as e:
+        print(f"lerobot-convert-dataset: error: {e}", file=sys.stderr)
+        return 1
+    print(f"Converted dataset (v3.0) written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
