@@ -124,6 +124,11 @@ def data_schema(features: dict[str, dict]) -> pa.Schema:
 
 
 def write_tasks(root: Path, tasks: pd.DataFrame) -> None:
+    """tasks.parquet as the reference writes it: ``task_index: int64, task: string`` (pandas index)."""
+    tasks = tasks.copy()
+    # pandas 3 defaults labels to its str dtype, which pyarrow writes as large_string / "numpy_type": "str".
+    tasks.index = tasks.index.astype(object)
+    tasks.columns = tasks.columns.astype(object)
     with atomic_path(root / DEFAULT_TASKS_PATH) as tmp:
         tasks.to_parquet(tmp)
 
@@ -276,7 +281,7 @@ def recover_pending(root: Path) -> None:
 
 
 @dataclass
-class _FileCursor:
+class FileCursor:
     """Which (chunk, file) the next episode of one stream goes to, and how full that file is."""
 
     chunk: int = 0
@@ -337,9 +342,9 @@ class DatasetWriter:
         self.chunks_size = int(self.info.get("chunks_size", DEFAULT_CHUNK_SIZE))
         self.data_limit = self.info.get("data_files_size_in_mb", DEFAULT_DATA_FILE_SIZE_IN_MB)
         self.video_limit = self.info.get("video_files_size_in_mb", DEFAULT_VIDEO_FILE_SIZE_IN_MB)
-        self.cursors: dict[str, _FileCursor] = {"data": _FileCursor(), "meta/episodes": _FileCursor()}
+        self.cursors: dict[str, FileCursor] = {"data": FileCursor(), "meta/episodes": FileCursor()}
         for key in video_keys(self.features):
-            self.cursors[f"videos/{key}"] = _FileCursor()
+            self.cursors[f"videos/{key}"] = FileCursor()
         if self.total_episodes:
             last = meta.episodes[self.total_episodes - 1]
             for prefix, cursor in self.cursors.items():

@@ -139,7 +139,7 @@ def load_tasks(root: Path, version: str) -> pd.DataFrame:
     """Tasks as a DataFrame indexed by task string with a ``task_index`` column (the reference's shape)."""
     if version == "v2.1":
         path = root / LEGACY_TASKS_PATH
-        rows = [json.loads(line) for line in _read_lines(path)]
+        rows = [json.loads(line) for line in read_lines(path)]
         df = pd.DataFrame({"task_index": [r["task_index"] for r in rows]}, index=[r["task"] for r in rows])
     else:
         path = root / DEFAULT_TASKS_PATH
@@ -155,7 +155,7 @@ def load_tasks(root: Path, version: str) -> pd.DataFrame:
     return df
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise DatasetError(f"{path} is missing; the dataset is incomplete. Re-download it.")
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -178,9 +178,8 @@ def load_episodes_v30(root: Path) -> pa.Table:
         return EMPTY_EPISODES.empty_table()
     tables = []
     for f in files:
-        schema = pq.read_schema(f)
-        cols = [c for c in schema.names if not c.startswith("stats/")]
-        tables.append(read_parquet(f, columns=cols))
+        table = read_parquet(f)
+        tables.append(table.select([c for c in table.column_names if not c.startswith("stats/")]))
     table = pa.concat_tables(tables, promote_options="default")
     return table.sort_by("episode_index")
 
@@ -188,7 +187,7 @@ def load_episodes_v30(root: Path) -> pa.Table:
 def load_episodes_v21(root: Path, info: dict) -> pa.Table:
     """v2.1 ``episodes.jsonl`` turned into v3.0-shaped rows: one file per episode, videos from 0 s."""
     rows = sorted(
-        (json.loads(line) for line in _read_lines(root / LEGACY_EPISODES_PATH)),
+        (json.loads(line) for line in read_lines(root / LEGACY_EPISODES_PATH)),
         key=lambda r: r["episode_index"],
     )
     chunks_size = info.get("chunks_size", 1000)
@@ -219,7 +218,7 @@ def load_stats(root: Path, version: str) -> dict[str, dict[str, np.ndarray]]:
         path = root / LEGACY_EPISODES_STATS_PATH
         if not path.is_file():
             return {}
-        per_episode = [deserialize_stats(json.loads(line)["stats"]) for line in _read_lines(path)]
+        per_episode = [deserialize_stats(json.loads(line)["stats"]) for line in read_lines(path)]
         return aggregate_stats(per_episode)
     path = root / STATS_PATH
     if not path.is_file():

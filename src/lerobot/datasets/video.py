@@ -543,23 +543,30 @@ def _copy_packets(
     out_stream: Any,
     offset: Fraction,
 ) -> Fraction:
-    """Remux one input starting at ``offset`` seconds; returns its duration in seconds."""
+    """Remux one input starting at ``offset`` seconds; returns its duration in seconds.
+
+    Packets are written as they are read, so appending to a large file needs no memory for it;
+    the header's start time (the first presented frame) anchors the shift.
+    """
     stream = container.streams.video[0]
     tb = stream.time_base
     frame_ticks = round(1 / (stream.average_rate * tb)) if stream.average_rate else 0
-    packets = [p for p in container.demux(stream) if p.size and p.pts is not None]
-    if not packets:
-        raise _corrupt_error(path, "no video packets")
-    first_pts = min(p.pts for p in packets)
-    end_pts = max(p.pts + (p.duration or frame_ticks) for p in packets)
-    shift = round(offset / tb) - first_pts
-    for p in packets:
+    start = stream.start_time or 0
+    shift = round(offset / tb) - start
+    end = None
+    for p in container.demux(stream):
+        if not p.size or p.pts is None:
+            continue
+        packet_end = p.pts + (p.duration or frame_ticks)
+        end = packet_end if end is None else max(end, packet_end)
         p.pts += shift
         if p.dts is not None:
             p.dts += shift
         p.stream = out_stream
         out.mux(p)
-    return (end_pts - first_pts) * tb
+    if end is None:
+        raise _corrupt_error(path, "no video packets")
+    return (end - start) * tb
 
 
 # ---------------------------------------------------------------------------------- decoding

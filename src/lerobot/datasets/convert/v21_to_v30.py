@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot.datasets.compute_stats import aggregate_stats, deserialize_stats, serialize_stats
-from lerobot.datasets.dataset_writer import _FileCursor, data_schema, write_tasks
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, _read_lines, read_parquet
+from lerobot.datasets.dataset_writer import FileCursor, data_schema, write_tasks
+from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_lines, read_parquet
 from lerobot.datasets.utils import (
     CAMERA_DTYPES,
     CODEBASE_VERSION,
@@ -184,7 +184,7 @@ def convert_data(
     Returns one episodes-metadata row per episode with its data file and global frame range.
     """
     schema = data_schema(features)
-    cursor = _FileCursor()
+    cursor = FileCursor()
     rows: list[dict[str, Any]] = []
     writer: pq.ParquetWriter | None = None
     frames = 0
@@ -235,7 +235,7 @@ def convert_videos(
     lands on its frames even if a header's duration disagrees with the packets.
     """
     prefix = f"videos/{video_key}"
-    cursor = _FileCursor()
+    cursor = FileCursor()
     files: dict[tuple[int, int], list[Path]] = {}
     for ep in range(source.total_episodes):
         path = source.root / source.get_video_file_path(ep, video_key)
@@ -267,7 +267,7 @@ def load_episodes_stats(
     Camera stats are reshaped to (C, 1, 1), the shape v3.0 stores, whatever nesting the file used.
     """
     path = root / LEGACY_EPISODES_STATS_PATH
-    lines = sorted((json.loads(line) for line in _read_lines(path)), key=lambda r: r["episode_index"])
+    lines = sorted((json.loads(line) for line in read_lines(path)), key=lambda r: r["episode_index"])
     found = [line["episode_index"] for line in lines]
     if found != list(range(num_episodes)):
         raise DatasetError(
