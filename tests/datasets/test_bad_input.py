@@ -5,11 +5,11 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import PEER_VIDEO
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import BackwardCompatibilityError, DatasetError, ForwardCompatibilityError
 from lerobot.datasets.video import FrameTimestampError
-from tests.conftest import PEER_VIDEO
 
 DATA = "data/chunk-000/file-000.parquet"
 EPISODES = "meta/episodes/chunk-000/file-000.parquet"
