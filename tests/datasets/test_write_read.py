@@ -320,3 +320,15 @@ def test_torch_tensors_and_chw_float_images_accepted(tmp_path):
     ds.finalize()
     item = LeRobotDataset("test/torch", root=tmp_path / "ds")[0]
     assert abs(item["observation.images.cam"][0].mean().item() * 255 - 10) <= 3
+
+
+def test_create_with_resume_true_continues(tmp_path):
+    root = tmp_path / "ds"
+    record(root, n_episodes=1)
+    ds = LeRobotDataset.create("test/rt", fps=FPS, features=features(), root=root, resume=True)
+    ds.add_episode([make_frame(1, f) for f in range(3)], task="t")
+    ds.finalize()
+    assert LeRobotDataset("test/rt", root=root).num_episodes == 2
+    other = {**features(), "extra": {"dtype": "float32", "shape": (1,)}}
+    with pytest.raises(DatasetError, match=r"differ .* \['extra'\]"):
+        LeRobotDataset.create("test/rt", fps=FPS, features=other, root=root, resume=True)

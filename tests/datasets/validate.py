@@ -33,7 +33,9 @@ def validate_v30(root: Path) -> None:
     # tasks
     tasks = pq.read_table(root / "meta/tasks.parquet")
     assert tasks.schema.names == ["task_index", "task"]
-    assert tasks.schema.field("task").type == pa.string() and tasks.schema.field("task_index").type == pa.int64()
+    assert (
+        tasks.schema.field("task").type == pa.string() and tasks.schema.field("task_index").type == pa.int64()
+    )
     assert tasks.column("task_index").to_pylist() == list(range(info["total_tasks"]))
     assert json.loads(tasks.schema.metadata[b"pandas"])["index_columns"] == ["task"]
 

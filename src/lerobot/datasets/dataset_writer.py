@@ -433,6 +433,17 @@ class DatasetWriter:
             )
         return cls(meta, video_encoder=video_encoder, image_writer_threads=image_writer_threads)
 
+    def check_features(self, features: dict[str, dict], fps: int) -> None:
+        """Refuse to resume into a dataset recorded with other features or another fps."""
+        want = {k: (ft["dtype"], tuple(ft["shape"])) for k, ft in check_features(features).items()}
+        have = {k: (ft["dtype"], tuple(ft["shape"])) for k, ft in self.features.items()}
+        if want != have or fps != self.meta.fps:
+            diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+            raise DatasetError(
+                f"Cannot resume {self.root}: it was recorded at fps={self.meta.fps} with features that differ "
+                f"from the ones given (fps={fps}) in {diff}. Use a new root, or the original features."
+            )
+
     # ------------------------------------------------------------------ frames
 
     def add_frame(self, frame: dict[str, Any], task: str | None = None) -> None:

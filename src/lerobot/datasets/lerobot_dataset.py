@@ -435,16 +435,30 @@ class LeRobotDataset(torch.utils.data.Dataset):
         video_files_size_in_mb: int | None = None,
         chunks_size: int | None = None,
         image_writer_threads: int = 4,
+        resume: bool = False,
     ) -> LeRobotDataset:
         """Start a new dataset at ``root`` (default ``$HF_LEROBOT_HOME/repo_id``), which must not exist.
 
         Camera features declared as ``video`` are encoded while recording (AV1 by default; pass
         ``vcodec="h264"`` or a ``VideoEncoderConfig`` for another codec). With ``use_videos=False``
-        cameras are stored as PNG images inside the parquet files instead.
+        cameras are stored as PNG images inside the parquet files instead. ``resume=True`` continues
+        a dataset already at ``root`` (after checking its features are the ones given) instead of
+        refusing it, so a recording script can be re-run after a crash unchanged.
         """
         from lerobot.datasets.dataset_writer import DatasetWriter
 
         root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        if resume and (root / "meta" / "info.json").is_file():
+            ds = cls.resume(
+                repo_id,
+                root=root,
+                tolerance_s=tolerance_s,
+                video_backend=video_backend,
+                video_encoder=video_encoder or VideoEncoderConfig(vcodec=vcodec),
+                image_writer_threads=image_writer_threads,
+            )
+            ds.writer.check_features(features, fps)
+            return ds
         writer = DatasetWriter.create(
             repo_id,
             root,

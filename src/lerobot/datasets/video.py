@@ -702,11 +702,12 @@ class _CacheEntry:
 class _DecoderCache:
     """Open readers per (process id, backend, path), least recently used evicted.
 
-    A reader opened before a fork must never be used in the child: its FFmpeg/dav1d state refers
-    to threads that do not exist there and its file offset is shared with the parent (the
-    reference fails with "Could not push packet to decoder" in DataLoader workers). Nor may the
-    child free it, since closing a threaded decoder joins those missing threads; readers
-    inherited from another process are therefore parked in ``_inherited`` and never touched.
+    A reader opened before a fork must never be used in the child: its file offset is shared with
+    the parent, and a threaded decoder waits on worker threads that do not exist there (a forked
+    DataLoader worker reusing one hangs; the reference fails with "Could not push packet to
+    decoder"). Nor may the child free it, since closing a threaded decoder joins those missing
+    threads; readers inherited from another process are therefore parked in ``_inherited`` and
+    never touched.
     """
 
     def __init__(self, max_size: int) -> None:
@@ -741,6 +742,7 @@ class _DecoderCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_size:
                 (pid, _, _), old = self._entries.popitem(last=False)
+                # Only reachable after a fork that bypassed the Python-level hook (a C-level fork).
                 if pid != os.getpid():
                     self._inherited.append(old)
         return entry
