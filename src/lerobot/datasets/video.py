@@ -467,8 +467,6 @@ def get_video_duration_s(path: Path) -> float:
         return container.duration / av.time_base
 
 
-# The v2.1 -> v3.0 converter imports it under this name.
-get_video_duration = get_video_duration_s
 
 
 # ------------------------------------------------------------------------------- concatenation
@@ -636,7 +634,9 @@ class _PyAVReader:
             break
         if first_time is None:
             raise _corrupt_error(self.path, "no frame could be decoded")
-        rgb = {id(f): f.to_ndarray(format="rgb24") for f in best}
+        # A single-threaded conversion: swscale's default thread pool costs more than it saves on one
+        # small frame, and stalls whenever another process holds the cores.
+        rgb = {id(f): f.to_ndarray(format="rgb24", threads=1) for f in best}
         frames = torch.from_numpy(np.stack([rgb[id(f)] for f in best])).permute(0, 3, 1, 2)
         return frames.contiguous(), best_pts
 
