@@ -1,0 +1,15 @@
+"""Robots: one ``Robot`` API for real arms and their simulated twins."""
+
+from lerobot.robots.robot import (
+    ROBOT_CONFIGS,
+    ROBOTS,
+    Robot,
+    RobotConfig,
+    RobotObservation,
+    make_robot_from_config,
+)
+
+__all__ = ["ROBOT_CONFIGS", "ROBOTS", "Robot", "RobotConfig", "RobotObservation", "make_robot_from_config"]
+
+# Built-in robots register themselves on import.
+from lerobot.robots import myrobot  # noqa: E402, F401

@@ -1,0 +1,86 @@
+"""Template for adding your own robot: copy this file, replace the three marked hardware calls.
+
+Everything a robot needs is here and nowhere else: a config dataclass registered under a
+``--robot.type`` name, a ``Robot`` subclass registered under the same name that declares its
+features, and the flat ``_get_observation`` / ``_send_action``. The base class adds the guide's
+structured view (``obs["joint_positions"]``, ``send_action({"joint_positions": ..., "gripper": ...})``),
+the action checks, and ``make_robot_from_config``.
+
+So that the template runs (and is tested) without hardware, its "hardware" is a kinematic model:
+each joint moves toward its goal at most ``max_speed_deg_s`` per second.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
+
+
+@ROBOT_CONFIGS.register("myrobot")
+@dataclass(kw_only=True)
+class MyRobotConfig(RobotConfig):
+    port: str | None = None  # where your hardware is (unused by the kinematic stand-in)
+    joints: list[str] = field(default_factory=lambda: ["joint_1", "joint_2", "joint_3", "gripper"])
+    max_speed_deg_s: float = 180.0
+
+
+@ROBOTS.register("myrobot")
+class MyRobot(Robot):
+    config_class = MyRobotConfig
+    name = "myrobot"
+
+    def __init__(self, config: MyRobotConfig | None = None, **kwargs):
+        config = config or MyRobotConfig(**kwargs)
+        super().__init__(config)
+        self.config: MyRobotConfig = config
+        self._connected = False
+        self._position = np.zeros(len(config.joints))
+        self._goal = np.zeros(len(config.joints))
+        self._last = time.monotonic()
+
+    @property
+    def observation_features(self) -> dict[str, type]:
+        return {f"{j}.pos": float for j in self.config.joints}
+
+    @property
+    def action_features(self) -> dict[str, type]:
+        return {f"{j}.pos": float for j in self.config.joints}
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self, calibrate: bool = True) -> None:
+        if self._connected:
+            raise ConnectionError(f"{self.name} is already connected.")
+        # HARDWARE 1/3: open your port / SDK session here (self.config.port).
+        self._connected = True
+        self._last = time.monotonic()
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        step = np.deg2rad(self.config.max_speed_deg_s) * (now - self._last)
+        self._position += np.clip(self._goal - self._position, -step, step)
+        self._last = now
+
+    def _get_observation(self) -> dict[str, float]:
+        if not self._connected:
+            raise ConnectionError(f"{self.name} is not connected; call connect() first.")
+        # HARDWARE 2/3: read your joint positions here.
+        self._advance()
+        return {f"{j}.pos": float(p) for j, p in zip(self.config.joints, self._position)}
+
+    def _send_action(self, action: dict[str, float]) -> dict[str, float]:
+        if not self._connected:
+            raise ConnectionError(f"{self.name} is not connected; call connect() first.")
+        # HARDWARE 3/3: write goal positions here.
+        self._advance()
+        self._goal = np.array([action[f"{j}.pos"] for j in self.config.joints])
+        return action
+
+    def disconnect(self) -> None:
+        self._connected = False

@@ -1,0 +1,204 @@
+"""The ``Robot`` API every arm implements, real or simulated, and the configs that select one.
+
+One robot speaks two dialects, so both LeRobot scripts and the user guide's code run unchanged:
+
+- LeRobot's flat view: ``get_observation()`` is a dict of ``"<motor>.pos"`` floats and camera
+  images keyed by camera name; ``send_action({"<motor>.pos": float, ...})``.
+- The guide's structured view, on the same dict: ``obs["joint_positions"]`` (float32 vector of the
+  arm joints), ``obs["gripper"]``, ``obs["cameras"]["front"]`` (H x W x 3 uint8); and
+  ``send_action({"joint_positions": [...], "gripper": 1.0})``.
+
+Subclasses implement ``_get_observation`` / ``_send_action`` on flat dicts; the base class does the
+translation and the checks (action keys and sizes) once for every robot.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lerobot.datasets.utils import hf_lerobot_home
+from lerobot.utils.registry import Registry
+
+GRIPPER = "gripper"
+
+
+def calibration_root() -> Path:
+    """``$HF_LEROBOT_CALIBRATION``, else ``$HF_LEROBOT_HOME/calibration``."""
+    if "HF_LEROBOT_CALIBRATION" in os.environ:
+        return Path(os.environ["HF_LEROBOT_CALIBRATION"]).expanduser()
+    return hf_lerobot_home() / "calibration"
+
+
+@dataclass(kw_only=True)
+class DeviceConfig:
+    """Fields every robot and teleoperator config has (``--robot.id``, ``--robot.calibration_dir``)."""
+
+    id: str | None = None
+    calibration_dir: Path | None = None
+    type: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for name, cam in (getattr(self, "cameras", None) or {}).items():
+            missing = [a for a in ("width", "height", "fps") if getattr(cam, a, None) is None]
+            if missing:
+                raise ValueError(
+                    f"Camera '{name}' of {type(self).__name__} needs {missing} set, so recordings know "
+                    "their image shape and rate (e.g. width=640, height=480, fps=30)."
+                )
+
+
+@dataclass(kw_only=True)
+class RobotConfig(DeviceConfig):
+    """Base of every registered robot config (``--robot.type=<name>`` picks the subclass)."""
+
+    cameras: dict[str, Any] = field(default_factory=dict)
+
+
+ROBOT_CONFIGS: Registry[type[RobotConfig]] = Registry("robot")
+ROBOTS: Registry[type[Robot]] = Registry("robot")
+
+
+class RobotObservation(dict):
+    """A flat observation dict that also answers the guide's structured keys.
+
+    ``joint_positions``, ``gripper`` and ``cameras`` are computed on access from the flat keys, so
+    recording code that iterates the dict sees exactly the robot's ``observation_features``.
+    """
+
+    def __init__(self, flat: dict[str, Any], joint_keys: list[str], camera_keys: list[str]):
+        super().__init__(flat)
+        self._joint_keys, self._camera_keys = joint_keys, camera_keys
+
+    def __missing__(self, key: str) -> Any:
+        arm = [k for k in self._joint_keys if not k.startswith(GRIPPER)]
+        if key == "joint_positions":
+            return np.array([self[k] for k in arm], dtype=np.float32)
+        if key == GRIPPER and f"{GRIPPER}.pos" in self:
+            return float(self[f"{GRIPPER}.pos"])
+        if key == "cameras":
+            return {name: self[name] for name in self._camera_keys}
+        raise KeyError(key)
+
+
+class Robot(abc.ABC):
+    """A robot: connect, calibrate, read observations, send actions, disconnect."""
+
+    config_class: ClassVar[type[RobotConfig]]
+    name: ClassVar[str]
+
+    def __init__(self, config: RobotConfig):
+        self.config = config
+        self.robot_type = self.name
+        self.id = config.id
+        self.calibration_dir = Path(config.calibration_dir or calibration_root() / "robots" / self.name)
+        self.calibration_fpath = self.calibration_dir / f"{self.id}.json"
+
+    # ------------------------------------------------------------------ declared features
+
+    @property
+    @abc.abstractmethod
+    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
+        """``{"<motor>.pos": float, ..., "<camera>": (H, W, 3)}``: what a recording stores."""
+
+    @property
+    @abc.abstractmethod
+    def action_features(self) -> dict[str, type]:
+        """``{"<motor>.pos": float, ...}``: the keys ``send_action`` expects."""
+
+    @property
+    @abc.abstractmethod
+    def is_connected(self) -> bool: ...
+
+    @property
+    def is_calibrated(self) -> bool:
+        return True
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, v in self.observation_features.items() if isinstance(v, tuple)]
+
+    @property
+    def joint_keys(self) -> list[str]:
+        return [k for k, v in self.observation_features.items() if not isinstance(v, tuple)]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @abc.abstractmethod
+    def connect(self, calibrate: bool = True) -> None: ...
+
+    def calibrate(self) -> None:  # noqa: B027  (robots without calibration need nothing here)
+        """Record homing offsets and ranges; robots that need no calibration keep this no-op."""
+
+    def configure(self) -> None:  # noqa: B027
+        """Write operating settings (modes, PID gains, limits) after connecting."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None: ...
+
+    def __enter__(self) -> Robot:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.is_connected:
+            self.disconnect()
+
+    # ------------------------------------------------------------------ I/O
+
+    def get_observation(self) -> RobotObservation:
+        return RobotObservation(self._get_observation(), self.joint_keys, self.camera_keys)
+
+    def send_action(self, action: dict[str, Any]) -> dict[str, float]:
+        """Send an action (flat or structured); returns the action actually sent (after clipping)."""
+        return self._send_action(self.flat_action(action))
+
+    @abc.abstractmethod
+    def _get_observation(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def _send_action(self, action: dict[str, float]) -> dict[str, float]: ...
+
+    def flat_action(self, action: dict[str, Any]) -> dict[str, float]:
+        """Translate the guide's ``{"joint_positions": [...], "gripper": g}`` and check the keys."""
+        keys = list(self.action_features)
+        if "joint_positions" in action:
+            arm = [k for k in keys if not k.startswith(GRIPPER)]
+            joints = np.asarray(action["joint_positions"], dtype=np.float64).reshape(-1)
+            if len(joints) != len(arm):
+                raise ValueError(
+                    f"{self.name} expects {len(arm)} joint positions ({', '.join(arm)}), got {len(joints)}."
+                )
+            flat = dict(zip(arm, joints.tolist()))
+            grip = [k for k in keys if k.startswith(GRIPPER)]
+            if grip:
+                if GRIPPER not in action:
+                    raise ValueError(f"{self.name} also needs action['gripper'] (a float for {grip[0]}).")
+                flat[grip[0]] = float(action[GRIPPER])
+            return flat
+        missing = [k for k in keys if k not in action]
+        extra = [k for k in action if k not in keys]
+        if missing or extra:
+            raise ValueError(
+                f"Action for {self.name} has missing keys {missing} and unexpected keys {extra}; expected "
+                f"{keys} or the structured form {{'joint_positions': [...], 'gripper': ...}}."
+            )
+        return {k: float(np.asarray(action[k]).reshape(())) for k in keys}
+
+    def check_task_completion(self) -> bool:
+        """Whether the current task is done; only simulated robots can tell."""
+        raise NotImplementedError(
+            f"{self.name} cannot tell whether a task is complete (only simulated robots can)."
+        )
+
+
+def make_robot_from_config(config: RobotConfig) -> Robot:
+    """Instantiate the robot registered under ``config.type``."""
+    import lerobot.robots  # noqa: F401  (registers the built-in robots)
+
+    return ROBOTS.get(config.type)(config)

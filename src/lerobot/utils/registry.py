@@ -1,0 +1,55 @@
+"""Name -> class registries for config choice types (``--robot.type=so100_follower``, ``--env.type=...``).
+
+A registry is a dict plus a decorator that refuses duplicates (the torchvision model-registry
+pattern); unknown names get one error listing what exists, with the closest match suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Registered choices of one kind ("robot", "camera", "env", "policy", ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Class decorator: ``@ROBOTS.register("so100_follower")``; also sets ``cls.type = name``."""
+
+        def decorator(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise ValueError(f"{self.kind} type {name!r} is already registered by {self._items[name]!r}.")
+            self._items[name] = obj
+            if isinstance(obj, type) and "type" not in obj.__dict__:
+                obj.type = name  # type: ignore[attr-defined]
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise ValueError(unknown_choice_message(self.kind, name, self.names()))
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+def unknown_choice_message(kind: str, name: str, known: list[str]) -> str:
+    """``Unknown robot type 'so100_folower'. Did you mean 'so100_follower'? Known: ...``."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"Unknown {kind} type {name!r}.{hint} Known {kind} types: {', '.join(known) or '(none)'}."

@@ -1,0 +1,69 @@
+"""The Robot API's two dialects, its checks, and the registry, on the documented template robot."""
+
+import numpy as np
+import pytest
+
+from lerobot.robots import ROBOT_CONFIGS, make_robot_from_config
+from lerobot.robots.myrobot import MyRobot, MyRobotConfig
+from lerobot.utils.registry import Registry
+
+
+def test_template_robot_moves_toward_goal_and_answers_both_views():
+    with MyRobot(MyRobotConfig(id="t", max_speed_deg_s=1e6)) as robot:
+        sent = robot.send_action({"joint_positions": [0.1, 0.2, 0.3], "gripper": 0.5})
+        assert sent == {"joint_1.pos": 0.1, "joint_2.pos": 0.2, "joint_3.pos": 0.3, "gripper.pos": 0.5}
+        obs = robot.get_observation()
+        assert set(obs) == set(robot.observation_features)  # iteration sees only the flat keys
+        np.testing.assert_allclose(obs["joint_positions"], [0.1, 0.2, 0.3], rtol=1e-6)
+        assert obs["joint_positions"].dtype == np.float32
+        assert obs["gripper"] == pytest.approx(0.5)
+        assert obs["cameras"] == {}
+        assert obs["joint_1.pos"] == pytest.approx(0.1)
+    assert not robot.is_connected
+
+
+def test_flat_action_and_clear_errors():
+    robot = MyRobot(id="t")
+    robot.connect()
+    robot.send_action({"joint_1.pos": 1, "joint_2.pos": 2, "joint_3.pos": 3, "gripper.pos": 0})
+    with pytest.raises(
+        ValueError, match=r"expects 3 joint positions \(joint_1.pos, joint_2.pos, joint_3.pos\), got 2"
+    ):
+        robot.send_action({"joint_positions": [0.1, 0.2], "gripper": 0.0})
+    with pytest.raises(ValueError, match="needs action\\['gripper'\\]"):
+        robot.send_action({"joint_positions": [0.1, 0.2, 0.3]})
+    with pytest.raises(
+        ValueError, match=r"missing keys \['gripper.pos'\] and unexpected keys \['grip.pos'\]"
+    ):
+        robot.send_action({"joint_1.pos": 1, "joint_2.pos": 2, "joint_3.pos": 3, "grip.pos": 0})
+    robot.disconnect()
+    with pytest.raises(ConnectionError, match="not connected"):
+        robot.get_observation()
+
+
+def test_make_robot_from_config_and_unknown_type():
+    robot = make_robot_from_config(MyRobotConfig(id="x"))
+    assert isinstance(robot, MyRobot) and robot.calibration_fpath.name == "x.json"
+    with pytest.raises(ValueError, match="Unknown robot type 'myrobott'. Did you mean 'myrobot'"):
+        ROBOT_CONFIGS.get("myrobott")
+
+
+def test_registry_refuses_duplicates():
+    reg: Registry[type] = Registry("thing")
+
+    @reg.register("a")
+    class A:
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+
+        @reg.register("a")
+        class B:
+            pass
+
+    assert A.type == "a" and reg.get("a") is A
+
+
+def test_calibration_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
+    assert MyRobot(id="arm").calibration_fpath == tmp_path / "robots" / "myrobot" / "arm.json"
