@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import torch
 from PIL import Image
 
+from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
 from lerobot.datasets.hub import ensure_local_files
 from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
 from lerobot.datasets.utils import (
@@ -150,8 +151,9 @@ class LeRobotDataset(torch.utils.data.Dataset):
         split: str | None = None,
         return_uint8: bool = False,
         cache_video_frames: bool = False,
+        _writer: DatasetWriter | None = None,
     ):
-        """Open a dataset for reading.
+        """Open a dataset for reading (``create`` / ``resume`` pass the ``_writer`` they made).
 
         ``cache_video_frames=True`` decodes every needed video file once, up front, and serves frames
         from memory afterwards: worth it for small datasets read many epochs (decoding dominates), and
@@ -170,11 +172,11 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self.cache_video_frames = cache_video_frames
         self._requested_episodes = list(episodes) if episodes is not None else None
         self._split = split
-        self.writer = None
-        self._loaded = True
-
-        from lerobot.datasets.dataset_writer import recover_pending
-
+        self.writer = _writer
+        self._loaded = _writer is None
+        if _writer is not None:  # being recorded: frames are loaded on first read
+            self.meta = _writer.meta
+            return
         recover_pending(self.root)
         self.meta = LeRobotDatasetMetadata(
             repo_id, self.root, revision=self.revision, force_cache_sync=force_cache_sync
@@ -199,6 +201,10 @@ class LeRobotDataset(torch.utils.data.Dataset):
         )
         if meta.video_keys and self.video_backend is None:
             self.video_backend = get_safe_default_video_backend()
+        if meta.video_keys and self.video_backend == "torchcodec":
+            # Import it once here: forked DataLoader workers then share it instead of each paying
+            # ~1 s and ~170 MB to import it again (decoders themselves are still opened per process).
+            import torchcodec.decoders  # noqa: F401
         self._frame_cache: dict[Path, tuple[torch.Tensor, np.ndarray]] = {}
         if self.cache_video_frames:
             for path in sorted(set(self._video_paths.values())):
@@ -248,8 +254,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 table = table.filter(pc.is_in(table["episode_index"], pa.array(sorted(selected), pa.int64())))
             tables.append(table)
         if not tables:  # a dataset with no episodes yet: an empty table of the declared columns
-            from lerobot.datasets.dataset_writer import data_schema
-
             tables = [data_schema(features).empty_table()]
         table = pa.concat_tables(tables)
         n = table.num_rows
@@ -445,8 +449,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
         a dataset already at ``root`` (after checking its features are the ones given) instead of
         refusing it, so a recording script can be re-run after a crash unchanged.
         """
-        from lerobot.datasets.dataset_writer import DatasetWriter
-
         root = Path(root) if root is not None else hf_lerobot_home() / repo_id
         if resume and (root / "meta" / "info.json").is_file():
             ds = cls.resume(
@@ -485,8 +487,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
         image_writer_threads: int = 4,
     ) -> LeRobotDataset:
         """Append episodes to an existing dataset; an interrupted recording is recovered first."""
-        from lerobot.datasets.dataset_writer import DatasetWriter
-
         root = Path(root) if root is not None else hf_lerobot_home() / repo_id
         writer = DatasetWriter.resume(
             repo_id, root, video_encoder=video_encoder, image_writer_threads=image_writer_threads
@@ -494,23 +494,16 @@ class LeRobotDataset(torch.utils.data.Dataset):
         return cls._for_writer(writer, tolerance_s, video_backend)
 
     @classmethod
-    def _for_writer(cls, writer, tolerance_s: float, video_backend: str | None) -> LeRobotDataset:
-        ds = cls.__new__(cls)
-        torch.utils.data.Dataset.__init__(ds)
-        ds.repo_id, ds.root, ds.revision = writer.repo_id, writer.root, CODEBASE_VERSION
-        ds.image_transforms = None
-        ds.delta_timestamps = None
-        ds.tolerance_s = tolerance_s
-        ds.download_videos = True
-        ds.video_backend = video_backend
-        ds.return_uint8 = False
-        ds.cache_video_frames = False
-        ds._requested_episodes = None
-        ds._split = None
-        ds.writer = writer
-        ds.meta = writer.meta
-        ds._loaded = False
-        return ds
+    def _for_writer(
+        cls, writer: DatasetWriter, tolerance_s: float, video_backend: str | None
+    ) -> LeRobotDataset:
+        return cls(
+            writer.repo_id,
+            root=writer.root,
+            tolerance_s=tolerance_s,
+            video_backend=video_backend,
+            _writer=writer,
+        )
 
     def _ensure_loaded(self) -> None:
         """A dataset being recorded loads its frames on first read, after flushing the writer."""

@@ -15,42 +15,15 @@ translation and the checks (action keys and sizes) once for every robot.
 from __future__ import annotations
 
 import abc
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from lerobot.datasets.utils import hf_lerobot_home
+from lerobot.utils.device import Device, DeviceConfig
 from lerobot.utils.registry import Registry
 
 GRIPPER = "gripper"
-
-
-def calibration_root() -> Path:
-    """``$HF_LEROBOT_CALIBRATION``, else ``$HF_LEROBOT_HOME/calibration``."""
-    if "HF_LEROBOT_CALIBRATION" in os.environ:
-        return Path(os.environ["HF_LEROBOT_CALIBRATION"]).expanduser()
-    return hf_lerobot_home() / "calibration"
-
-
-@dataclass(kw_only=True)
-class DeviceConfig:
-    """Fields every robot and teleoperator config has (``--robot.id``, ``--robot.calibration_dir``)."""
-
-    id: str | None = None
-    calibration_dir: Path | None = None
-    type: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        for name, cam in (getattr(self, "cameras", None) or {}).items():
-            missing = [a for a in ("width", "height", "fps") if getattr(cam, a, None) is None]
-            if missing:
-                raise ValueError(
-                    f"Camera '{name}' of {type(self).__name__} needs {missing} set, so recordings know "
-                    "their image shape and rate (e.g. width=640, height=480, fps=30)."
-                )
 
 
 @dataclass(kw_only=True)
@@ -86,18 +59,15 @@ class RobotObservation(dict):
         raise KeyError(key)
 
 
-class Robot(abc.ABC):
+class Robot(Device):
     """A robot: connect, calibrate, read observations, send actions, disconnect."""
 
     config_class: ClassVar[type[RobotConfig]]
-    name: ClassVar[str]
+    calibration_kind = "robots"
 
     def __init__(self, config: RobotConfig):
-        self.config = config
+        super().__init__(config)
         self.robot_type = self.name
-        self.id = config.id
-        self.calibration_dir = Path(config.calibration_dir or calibration_root() / "robots" / self.name)
-        self.calibration_fpath = self.calibration_dir / f"{self.id}.json"
 
     # ------------------------------------------------------------------ declared features
 
@@ -112,42 +82,12 @@ class Robot(abc.ABC):
         """``{"<motor>.pos": float, ...}``: the keys ``send_action`` expects."""
 
     @property
-    @abc.abstractmethod
-    def is_connected(self) -> bool: ...
-
-    @property
-    def is_calibrated(self) -> bool:
-        return True
-
-    @property
     def camera_keys(self) -> list[str]:
         return [k for k, v in self.observation_features.items() if isinstance(v, tuple)]
 
     @property
     def joint_keys(self) -> list[str]:
         return [k for k, v in self.observation_features.items() if not isinstance(v, tuple)]
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @abc.abstractmethod
-    def connect(self, calibrate: bool = True) -> None: ...
-
-    def calibrate(self) -> None:  # noqa: B027  (robots without calibration need nothing here)
-        """Record homing offsets and ranges; robots that need no calibration keep this no-op."""
-
-    def configure(self) -> None:  # noqa: B027
-        """Write operating settings (modes, PID gains, limits) after connecting."""
-
-    @abc.abstractmethod
-    def disconnect(self) -> None: ...
-
-    def __enter__(self) -> Robot:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.is_connected:
-            self.disconnect()
 
     # ------------------------------------------------------------------ I/O
 
