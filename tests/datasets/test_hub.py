@@ -60,13 +60,15 @@ def test_download_videos_false_skips_videos(tmp_path, fake_hub):
 
 
 def test_repo_not_found_is_one_clear_error(tmp_path, monkeypatch):
+    import types
+
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    import types
-
     def missing(*args, **kwargs):
-        raise RepositoryNotFoundError("404", response=types.SimpleNamespace(headers={}, status_code=404, request=None))
+        raise RepositoryNotFoundError(
+            "404", response=types.SimpleNamespace(headers={}, status_code=404, request=None)
+        )
 
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)

@@ -167,3 +167,27 @@ def test_default_root_is_hf_lerobot_home(tmp_path, monkeypatch):
 def test_info_json_roundtrips_byte_for_byte():
     raw = (PEER_VIDEO / "meta" / "info.json").read_text()
     assert json.dumps(json.loads(raw), indent=4, ensure_ascii=False) == raw
+
+
+def test_falls_back_to_pyav_when_torchcodec_is_unusable(monkeypatch, caplog, peer_expected):
+    """The reference's most common install failure: torchcodec (or its FFmpeg) missing or mismatched."""
+    import logging
+    import sys
+
+    from lerobot.datasets import video
+
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # makes `import torchcodec.decoders` fail
+    video.get_safe_default_video_backend.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger="lerobot.datasets.video"):
+            ds = LeRobotDataset("peer/video_small", root=PEER_VIDEO)
+            item = ds[44]
+        assert ds.video_backend == "pyav"
+        lines = [r.getMessage() for r in caplog.records if "backend" in r.getMessage()]
+        assert len(lines) == 1 and "pyav" in lines[0] and "torchcodec is not usable" in lines[0]
+        exp = peer_expected["samples"]["44"]["written"]["color_rgb_float"]
+        np.testing.assert_allclose(
+            item["observation.images.front"].mean(dim=(1, 2)).numpy(), exp, atol=PIXEL_TOL
+        )
+    finally:
+        video.get_safe_default_video_backend.cache_clear()

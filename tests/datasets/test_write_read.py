@@ -332,3 +332,19 @@ def test_create_with_resume_true_continues(tmp_path):
     other = {**features(), "extra": {"dtype": "float32", "shape": (1,)}}
     with pytest.raises(DatasetError, match=r"differ .* \['extra'\]"):
         LeRobotDataset.create("test/rt", fps=FPS, features=other, root=root, resume=True)
+
+
+def test_guide_flow_add_episode_consolidate_save(tmp_path):
+    ds = LeRobotDataset.create("test/guide", fps=FPS, features=features(), root=tmp_path / "ds")
+    ds.add_episode([make_frame(0, f) for f in range(4)], task="t")
+    ds.consolidate()
+    assert ds.meta.stats["action"]["count"].tolist() == [4] and len(ds) == 4
+    ds.add_episode([make_frame(1, f) for f in range(3)], task="t")
+    out = ds.save(tmp_path / "copy")
+    validate_v30(out)
+    copy = LeRobotDataset("test/guide", root=out)
+    assert copy.num_episodes == 2 and copy[6]["frame_index"].item() == 2
+    with pytest.raises(FileExistsError):
+        LeRobotDataset("test/guide", root=out).save(tmp_path / "ds")
+    with pytest.raises(RuntimeError, match="opened for reading"):
+        copy.add_frame(make_frame(0, 0), task="t")
