@@ -34,6 +34,7 @@ class RobotConfig(DeviceConfig):
 
 
 ROBOT_CONFIGS: Registry[type[RobotConfig]] = Registry("robot")
+RobotConfig.choices = ROBOT_CONFIGS  # lets the CLI parser resolve --robot.type
 ROBOTS: Registry[type[Robot]] = Registry("robot")
 
 

@@ -20,6 +20,7 @@ class TeleoperatorConfig(DeviceConfig):
 
 
 TELEOPERATOR_CONFIGS: Registry[type[TeleoperatorConfig]] = Registry("teleoperator")
+TeleoperatorConfig.choices = TELEOPERATOR_CONFIGS  # lets the CLI parser resolve --teleop.type
 TELEOPERATORS: Registry[type[Teleoperator]] = Registry("teleoperator")
 
 
