@@ -108,3 +108,35 @@ def test_clear_errors(argv, match, tmp_path):
 def test_main_help(capsys):
     assert main(["--help"]) == 0
     assert "--dataset.num_episodes" in capsys.readouterr().out
+
+
+def test_replay_sends_the_recorded_actions(tmp_path):
+    from lerobot.robots.myrobot import MyRobot, MyRobotConfig
+    from lerobot.scripts.replay import replay_episode
+
+    root = tmp_path / "ds"
+    record(
+        parse_record_config(
+            ["--robot.type=myrobot", "--teleop.type=test_sine", "--dataset.repo_id=me/rp", f"--dataset.root={root}",
+             "--dataset.num_episodes=2", "--dataset.episode_time_s=1", "--dataset.reset_time_s=0",
+             "--dataset.fps=10", "--realtime=false"]
+        )
+    )  # fmt: skip
+    ds = LeRobotDataset("me/rp", root=root)
+    robot = MyRobot(MyRobotConfig(max_speed_deg_s=1e9))
+    sent = []
+    robot._send_action = lambda a: sent.append(a) or a
+    robot.connect()
+    replay_episode(robot, ds, episode=1, realtime=False)
+    assert len(sent) == 10
+    np.testing.assert_allclose(list(sent[3].values()), ds.get_episode(1)[3]["action"].numpy(), rtol=1e-6)
+
+
+def test_teleoperate_runs_for_the_given_time():
+    from lerobot.robots.myrobot import MyRobotConfig
+    from lerobot.scripts.teleoperate import TeleoperateConfig, teleoperate
+
+    loop = teleoperate(
+        TeleoperateConfig(robot=MyRobotConfig(), teleop=SineTeleopConfig(), fps=50, teleop_time_s=0.2)
+    )
+    assert loop.stats()["cycles"] == 10

@@ -1,0 +1,62 @@
+"""``lerobot-teleoperate``: drive a robot from a teleoperator at a fixed rate, without recording.
+
+    lerobot-teleoperate --robot.type=so100_follower --robot.port=/dev/ttyACM0 \\
+        --teleop.type=so100_leader --teleop.port=/dev/ttyACM1 --fps=60 [--teleop_time_s=30]
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from lerobot.configs.parser import config_help, parse_config
+from lerobot.robots import RobotConfig, make_robot_from_config
+from lerobot.scripts.record import record_loop
+from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.control_loop import KeyboardEvents, RateLoop
+
+
+@dataclass
+class TeleoperateConfig:
+    robot: RobotConfig | None = None
+    teleop: TeleoperatorConfig | None = None
+    fps: int = 60
+    teleop_time_s: float = 1e9
+    """Stop after this many seconds (default: until Esc or Ctrl-C)."""
+    realtime: bool = True
+
+
+def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
+    if cfg.robot is None or cfg.teleop is None:
+        raise ValueError("Choose both --robot.type=... and --teleop.type=...")
+    robot = make_robot_from_config(cfg.robot)
+    teleop = make_teleoperator_from_config(cfg.teleop)
+    events = KeyboardEvents()
+    try:
+        robot.connect()
+        teleop.connect()
+        return record_loop(
+            robot, teleop.get_action, cfg.fps, cfg.teleop_time_s, events, realtime=cfg.realtime
+        )
+    finally:
+        events.stop()
+        for device in (teleop, robot):
+            if device.is_connected:
+                device.disconnect()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--help" in argv or "-h" in argv:
+        print(__doc__ + "\n" + "\n".join(config_help(TeleoperateConfig)))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
+    stats = teleoperate(parse_config(TeleoperateConfig, argv, aliases)).stats()
+    print(f"Teleoperated {stats['cycles']} cycles; on time: {100 * stats.get('on_time_share', 0):.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
