@@ -1,5 +1,7 @@
 """The Robot API's two dialects, its checks, and the registry, on the documented template robot."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ def test_template_robot_moves_toward_goal_and_answers_both_views():
     with MyRobot(MyRobotConfig(id="t", max_speed_deg_s=1e6)) as robot:
         sent = robot.send_action({"joint_positions": [0.1, 0.2, 0.3], "gripper": 0.5})
         assert sent == {"joint_1.pos": 0.1, "joint_2.pos": 0.2, "joint_3.pos": 0.3, "gripper.pos": 0.5}
+        time.sleep(0.01)  # the joints move with elapsed time; 10 ms at 1e6 deg/s reaches any goal
         obs = robot.get_observation()
         assert set(obs) == set(robot.observation_features)  # iteration sees only the flat keys
         np.testing.assert_allclose(obs["joint_positions"], [0.1, 0.2, 0.3], rtol=1e-6)

@@ -15,3 +15,6 @@ __all__ = [
     "TeleoperatorConfig",
     "make_teleoperator_from_config",
 ]
+
+# Built-in teleoperators register themselves on import.
+from lerobot.teleoperators import koch_leader, so100_leader  # noqa: E402, F401

@@ -1,0 +1,58 @@
+"""The guide's leader -> follower teleoperation: ``LeaderRobot`` and ``teleoperate_leader_follower``.
+
+    leader = LeaderRobot(port="/dev/ttyACM1", robot_type="so100")
+    follower = FollowerRobot(port="/dev/ttyACM0", robot_type="so100")
+    teleoperate_leader_follower(leader, follower, fps=30, duration_s=60)
+
+The leader is a ``Teleoperator`` (its joint positions are the action); the loop is the one
+``lerobot-record`` / ``lerobot-teleoperate`` use, so the follower behaves identically in all three.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lerobot.robots.robot import Robot
+from lerobot.teleoperators.teleoperator import (
+    TELEOPERATOR_CONFIGS,
+    Teleoperator,
+    make_teleoperator_from_config,
+)
+from lerobot.utils.control_loop import KeyboardEvents, RateLoop
+
+UNTIL_STOPPED_S = 1e9  # "forever": until Esc or Ctrl-C
+
+
+def LeaderRobot(port: str, robot_type: str = "so100", **config_kwargs: Any) -> Teleoperator:  # noqa: N802
+    """The leader arm of ``robot_type`` (``so100``, ``so101``, ``koch``) on ``port`` (not connected)."""
+    known = [
+        name.removesuffix("_leader") for name in TELEOPERATOR_CONFIGS.names() if name.endswith("_leader")
+    ]
+    if robot_type not in known:
+        raise ValueError(f"No leader arm of type {robot_type!r}; known: {', '.join(known)}.")
+    config = TELEOPERATOR_CONFIGS.get(f"{robot_type}_leader")(port=port, **config_kwargs)
+    return make_teleoperator_from_config(config)
+
+
+def teleoperate_leader_follower(
+    leader: Teleoperator, follower: Robot, fps: int = 30, duration_s: float | None = None
+) -> RateLoop:
+    """Make ``follower`` copy ``leader`` at ``fps`` for ``duration_s`` (``None``: until Esc/Ctrl-C).
+
+    Devices that are not connected yet are connected here, and those are disconnected (follower
+    torque off) on the way out, also after an exception or Ctrl-C. Returns the loop, whose
+    ``stats()`` say how many cycles ran on time.
+    """
+    from lerobot.scripts.record import record_loop  # the dataset stack is only needed from here on
+
+    opened = [device for device in (follower, leader) if not device.is_connected]
+    events = KeyboardEvents()
+    try:
+        for device in opened:
+            device.connect()
+        return record_loop(follower, leader.get_action, fps, duration_s or UNTIL_STOPPED_S, events)
+    finally:
+        events.stop()
+        for device in opened:
+            if device.is_connected:
+                device.disconnect()

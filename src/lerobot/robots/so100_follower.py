@@ -1,0 +1,59 @@
+"""SO-100 / SO-101 follower arm: six Feetech STS3215 servos (``--robot.type=so100_follower``/``so101_follower``).
+
+The two arms share motors, ids, wiring and firmware settings, so one class drives both; only the
+registered names differ (the dataset's ``robot_type`` is ``so_follower`` either way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lerobot.motors import FeetechMotorsBus
+from lerobot.robots.motor_arm import GRIPPER, ArmFollower, ArmFollowerConfig
+from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
+
+SO_MOTOR_MODELS = ("sts3215",) * 6
+FEETECH_POSITION_MODE = 0  # Operating_Mode: servo to Goal_Position
+
+
+@ROBOT_CONFIGS.register("so100_follower")
+@dataclass(kw_only=True)
+class SO100FollowerConfig(ArmFollowerConfig):
+    # Lower than the factory P=32 so the arm does not shake; D damps overshoot.
+    position_p_coefficient: int = 16
+    position_i_coefficient: int = 0
+    position_d_coefficient: int = 32
+
+
+@ROBOT_CONFIGS.register("so101_follower")
+@dataclass(kw_only=True)
+class SO101FollowerConfig(SO100FollowerConfig):
+    """The SO-101 follower: same motors and settings as the SO-100."""
+
+
+@ROBOTS.register("so101_follower")
+@ROBOTS.register("so100_follower")
+class SO100Follower(ArmFollower):
+    """SO-100/101 follower: joints in degrees (or -100..100), gripper 0..100 (closed..open)."""
+
+    config_class = SO100FollowerConfig
+    name = "so_follower"
+    bus_class = FeetechMotorsBus
+    motor_models = SO_MOTOR_MODELS
+    config: SO100FollowerConfig
+
+    def configure(self) -> None:
+        """Position mode and PID gains on every motor; a gentler gripper so a grasp never overheats it."""
+        cfg = self.config
+        with self.bus.torque_disabled():
+            self.bus.configure_motors()
+            for motor in self.bus.motors:
+                self.bus.write("Operating_Mode", motor, FEETECH_POSITION_MODE)
+                self.bus.write("P_Coefficient", motor, cfg.position_p_coefficient)
+                self.bus.write("I_Coefficient", motor, cfg.position_i_coefficient)
+                self.bus.write("D_Coefficient", motor, cfg.position_d_coefficient)
+            # Half the torque, and a current/overload protection that trips before the motor heats up
+            # while squeezing an object.
+            self.bus.write("Max_Torque_Limit", GRIPPER, 500)
+            self.bus.write("Protection_Current", GRIPPER, 250)
+            self.bus.write("Overload_Torque", GRIPPER, 25)

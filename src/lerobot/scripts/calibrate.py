@@ -1,0 +1,55 @@
+"""``lerobot-calibrate``: calibrate one robot or one teleoperator, interactively.
+
+    lerobot-calibrate --robot.type=so100_follower --robot.port=/dev/ttyACM0 --robot.id=my_arm
+    lerobot-calibrate --teleop.type=so100_leader --teleop.port=/dev/ttyACM1 --teleop.id=my_leader
+
+The calibration is written to the motors and saved to
+``$HF_LEROBOT_CALIBRATION/<robots|teleoperators>/<name>/<id>.json``, where ``connect()`` finds it
+next time; use the same ``id`` when recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from lerobot.configs.parser import config_help, parse_config
+from lerobot.robots import RobotConfig, make_robot_from_config
+from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.device import Device
+
+
+@dataclass
+class CalibrateConfig:
+    robot: RobotConfig | None = None
+    teleop: TeleoperatorConfig | None = None
+
+
+def calibrate(cfg: CalibrateConfig) -> Device:
+    """Connect without the automatic calibration, run ``calibrate()``, disconnect (also on error)."""
+    if (cfg.robot is None) == (cfg.teleop is None):
+        raise ValueError("Choose exactly one device: --robot.type=... or --teleop.type=...")
+    device = make_robot_from_config(cfg.robot) if cfg.robot else make_teleoperator_from_config(cfg.teleop)
+    device.connect(calibrate=False)
+    try:
+        device.calibrate()
+    finally:
+        device.disconnect()
+    return device
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--help" in argv or "-h" in argv:
+        print(__doc__ + "\n" + "\n".join(config_help(CalibrateConfig)))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
+    device = calibrate(parse_config(CalibrateConfig, argv, aliases))
+    print(f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
