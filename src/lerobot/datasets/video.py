@@ -467,8 +467,6 @@ def get_video_duration_s(path: Path) -> float:
         return container.duration / av.time_base
 
 
-
-
 # ------------------------------------------------------------------------------- concatenation
 
 
