@@ -1,0 +1,37 @@
+"""Policies: one folder each (``act/``), plus the shared pieces.
+
+``config.py`` (``PreTrainedConfig``, registry for ``--policy.type``), ``pretrained.py``
+(``PreTrainedPolicy``: normalisation, save/load), ``normalize.py``, ``backbones.py``, ``factory.py``
+(``make_policy``, ``get_policy_class``), ``policy_protocol.py``. Importing this package registers the
+configs only; the torch models load on first use.
+"""
+
+from lerobot.policies.act.configuration_act import ACTConfig
+from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
+
+__all__ = [
+    "ACTConfig",
+    "ACTPolicy",
+    "POLICY_CONFIGS",
+    "PolicyProtocol",
+    "PreTrainedConfig",
+    "PreTrainedPolicy",
+    "get_policy_class",
+    "make_policy",
+]
+
+_LAZY = {
+    "ACTPolicy": "lerobot.policies.act.modeling_act",
+    "PreTrainedPolicy": "lerobot.policies.pretrained",
+    "PolicyProtocol": "lerobot.policies.policy_protocol",
+    "get_policy_class": "lerobot.policies.factory",
+    "make_policy": "lerobot.policies.factory",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lerobot.policies' has no attribute {name!r}")

@@ -1,0 +1,101 @@
+"""Vision backbones shared by the policies: torchvision ResNets with frozen batch norm.
+
+``pretrained_backbone_weights`` may be
+
+* ``None`` -- random initialisation;
+* a local file (``.pth``/``.pt`` or ``.safetensors``) holding a torchvision ResNet state dict, e.g.
+  ``resnet18-f37072fd.pth`` fetched once from ``https://download.pytorch.org/models/`` -- the way to
+  get ImageNet weights on a machine without network;
+* a torchvision weights name such as ``"ResNet18_Weights.IMAGENET1K_V1"`` (LeRobot's default): read
+  from the torch hub cache (``$TORCH_HOME/hub/checkpoints``) when present, downloaded otherwise
+  (unless ``HF_HUB_OFFLINE=1``). When it cannot be had, a warning says how to provide the file and
+  the backbone starts from random weights.
+
+While a checkpoint is being loaded (:func:`skip_pretrained_backbone_weights`) nothing is fetched:
+the checkpoint's own weights replace the backbone's anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+logger = logging.getLogger(__name__)
+_SKIP_WEIGHTS = False
+
+
+@contextlib.contextmanager
+def skip_pretrained_backbone_weights() -> Iterator[None]:
+    """Build models without fetching backbone weights (used by ``from_pretrained``)."""
+    global _SKIP_WEIGHTS
+    previous, _SKIP_WEIGHTS = _SKIP_WEIGHTS, True
+    try:
+        yield
+    finally:
+        _SKIP_WEIGHTS = previous
+
+
+def make_resnet_feature_extractor(
+    name: str, weights: str | None = None, replace_final_stride_with_dilation: bool = False
+) -> tuple[nn.Module, int]:
+    """``resnetXX`` up to ``layer4`` (returns ``{"feature_map": (B, C, H/32, W/32)}``) and its C."""
+    if not name.startswith("resnet") or not hasattr(torchvision.models, name):
+        raise ValueError(
+            f"vision_backbone must be a torchvision ResNet (resnet18, resnet34, ...), got {name!r}."
+        )
+    resnet = getattr(torchvision.models, name)(
+        weights=None,
+        replace_stride_with_dilation=[False, False, replace_final_stride_with_dilation],
+        norm_layer=FrozenBatchNorm2d,
+    )
+    if weights is not None and not _SKIP_WEIGHTS:
+        state = load_backbone_state_dict(weights)
+        if state is not None:
+            state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+            resnet.load_state_dict(state, strict=True)
+    out_channels = resnet.fc.in_features
+    return IntermediateLayerGetter(resnet, return_layers={"layer4": "feature_map"}), out_channels
+
+
+def load_backbone_state_dict(weights: str) -> dict[str, torch.Tensor] | None:
+    path = Path(weights).expanduser()
+    if path.is_file():
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        weight_enum = torchvision.models.get_weight(weights)
+    except (ValueError, AttributeError, KeyError) as e:
+        raise FileNotFoundError(
+            f"pretrained_backbone_weights={weights!r} is neither a file nor a torchvision weights name "
+            "(like 'ResNet18_Weights.IMAGENET1K_V1')."
+        ) from e
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weight_enum.url)
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if not offline:
+        try:
+            return weight_enum.get_state_dict(progress=False)
+        except Exception as e:  # no network, proxy, ...: fall through to the warning below
+            logger.debug("Downloading %s failed: %s", weight_enum.url, e)
+    warnings.warn(
+        f"Backbone weights {weights!r} are not available offline: put {weight_enum.url} at {cached} "
+        "(or anywhere, and set pretrained_backbone_weights to that path). Starting from random weights.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None

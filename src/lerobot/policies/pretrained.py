@@ -1,0 +1,355 @@
+"""``PreTrainedPolicy``: what every policy shares -- normalisation, the action type, save and load.
+
+The contract (shapes for a batch of B; ``A`` = action dim, ``T`` = chunk length)::
+
+    out = policy(batch)                    # training: {"loss": scalar tensor, <float metrics>...}
+    out["loss"].backward()
+    out = policy.select_action(obs)        # {"action": (B, A)} in robot units, one step at a time
+    chunk = policy.predict_action_chunk(obs)   # (B, T, A) in robot units
+    policy.reset()                         # at every episode start (clears action queues)
+
+Observations and batches are raw (dataset units): the policy normalises them itself with the
+dataset statistics it was built with (``ACTPolicy(config, dataset_stats=ds.meta.stats)``) and
+un-normalises what it predicts. ``select_action`` returns a :class:`PolicyAction`, a dict whose
+``"action"`` entry is the tensor; it also answers tensor attributes (``out.shape``, ``out.cpu()``,
+``out[0]``) so code written for LeRobot's tensor return keeps working.
+
+A checkpoint folder holds ``config.json``, ``model.safetensors`` (weights only) and the normaliser
+statistics as LeRobot 0.6 processor files (see :mod:`lerobot.policies.normalize`), so either library
+loads the other's checkpoints. ``from_pretrained`` also reads the older layout whose statistics are
+buffers inside ``model.safetensors`` (``normalize_inputs.buffer_observation_state.mean`` ...).
+Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from lerobot.configs.types import FeatureType
+from lerobot.policies.backbones import skip_pretrained_backbone_weights
+from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig, hub_offline
+from lerobot.policies.normalize import (
+    NORMALIZER_PREFIXES,
+    Normalize,
+    Unnormalize,
+    load_processor_stats,
+    save_processor_files,
+    split_flat_stats,
+)
+
+__all__ = [
+    "PreTrainedConfig",
+    "PreTrainedPolicy",
+    "PolicyAction",
+    "WeightsMismatchError",
+    "resolve_checkpoint_dir",
+]
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+class WeightsMismatchError(RuntimeError):
+    """``model.safetensors`` does not fit the policy its ``config.json`` describes."""
+
+
+class PolicyAction(dict):
+    """``{"action": Tensor (B, action_dim)}``; attribute access and integer indexing go to the tensor."""
+
+    @property
+    def action(self) -> Tensor:
+        return dict.__getitem__(self, "action")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "action" not in self:
+            raise AttributeError(name)
+        return getattr(dict.__getitem__(self, "action"), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        return dict.__getitem__(self, "action")[key]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.action.detach().cpu().numpy()
+        return array.astype(dtype) if dtype is not None else array
+
+
+class PreTrainedPolicy(nn.Module, abc.ABC):
+    """Base of every policy; subclasses set ``config_class`` and ``name`` and build ``self.model``."""
+
+    config_class: ClassVar[type[PreTrainedConfig] | None] = None
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self, config: PreTrainedConfig, dataset_stats: Mapping[str, Mapping[str, Any]] | None = None
+    ):
+        super().__init__()
+        if self.config_class is not None and not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}."
+            )
+        config.validate_features()
+        self.config = config
+        norm_map = config.normalization_mapping
+        self.normalize_inputs = Normalize(config.input_features, norm_map, dataset_stats)
+        self.normalize_targets = Normalize(config.output_features, norm_map, dataset_stats)
+        self.unnormalize_outputs = Unnormalize(config.output_features, norm_map, dataset_stats)
+
+    # ---- what each policy implements ------------------------------------------------------------
+    @abc.abstractmethod
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        """Training step on a raw batch -> ``{"loss": scalar tensor, ...float metrics}``."""
+
+    @abc.abstractmethod
+    def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
+        """Raw observation -> (B, T, action_dim) actions in robot units."""
+
+    @abc.abstractmethod
+    def select_action(self, observation: dict[str, Any]) -> PolicyAction:
+        """Raw observation -> ``{"action": (B, action_dim)}`` for this control step."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget queued actions; call when an episode starts."""
+
+    def get_optim_params(self) -> Any:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ---- shared helpers -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device(self.config.device or "cpu")
+
+    def prepare_observation(self, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """Arrays -> float tensors on the policy's device with a batch axis; uint8 HWC images -> CHW in [0, 1]."""
+        out = dict(observation)
+        for name, ft in self.config.input_features.items():
+            if name not in out:
+                continue
+            x = torch.as_tensor(out[name])
+            if ft.type is FeatureType.VISUAL:
+                channels = ft.shape[0]
+                if x.dtype == torch.uint8:
+                    x = x.float() / 255.0
+                if x.shape[-1] == channels and x.shape[-3] != channels:
+                    x = x.movedim(-1, -3)
+            x = x.to(self.device, torch.float32)
+            if x.dim() == len(ft.shape):
+                x = x.unsqueeze(0)
+            out[name] = x
+        return out
+
+    def set_normalization_stats(self, stats: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the normalisation statistics (``{feature: {"mean": ..., "std": ...}}``)."""
+        for module in (self.normalize_inputs, self.normalize_targets, self.unnormalize_outputs):
+            module.load_stats(stats, strict=True)
+
+    def _weight_keys(self) -> set[str]:
+        return {k for k in self.state_dict() if not k.startswith(NORMALIZER_PREFIXES)}
+
+    # ---- save -----------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | Path, *, normalizer_layout: str = "processors") -> Path:
+        """Write ``config.json``, ``model.safetensors`` and the normaliser statistics.
+
+        ``normalizer_layout="processors"`` (default) writes the statistics as LeRobot 0.6 processor
+        files; ``"in_model"`` keeps them as ``normalize_inputs.buffer_*`` tensors inside
+        ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files.
+        """
+        if normalizer_layout not in ("processors", "in_model"):
+            raise ValueError(
+                f"normalizer_layout must be 'processors' or 'in_model', got {normalizer_layout!r}."
+            )
+        save_directory = Path(save_directory)
+        save_directory.mkdir(parents=True, exist_ok=True)
+        self.config.save_pretrained(save_directory)
+        state, seen = {}, set()
+        for key, tensor in self.state_dict().items():
+            if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
+                continue
+            tensor = tensor.detach().cpu().contiguous()
+            if tensor.data_ptr() in seen:  # safetensors refuses shared storage
+                tensor = tensor.clone()
+            seen.add(tensor.data_ptr())
+            state[key] = tensor
+        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        if normalizer_layout == "processors":
+            stats = {
+                **self.normalize_inputs.flat_stats(),
+                **self.normalize_targets.flat_stats(),
+                **self.unnormalize_outputs.flat_stats(),
+            }
+            save_processor_files(
+                save_directory,
+                self.config.input_features,
+                self.config.output_features,
+                self.config.normalization_mapping,
+                stats,
+                str(self.config.device),
+            )
+        return save_directory
+
+    # ---- load -----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_name_or_path: str | Path,
+        *,
+        config: PreTrainedConfig | None = None,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool | None = None,
+        strict: bool = True,
+        dataset_stats: Mapping[str, Mapping[str, Any]] | None = None,
+        **config_overrides: Any,
+    ) -> PreTrainedPolicy:
+        """Load a checkpoint folder or Hub repo id (ours, LeRobot 0.6, or the older in-model-stats layout).
+
+        ``config_overrides`` replace config fields (``device="cpu"``, ``n_action_steps=10``...).
+        With ``strict`` (default) weights that do not match the model exactly raise
+        :class:`WeightsMismatchError` naming the missing and unexpected keys.
+        """
+        folder = resolve_checkpoint_dir(
+            pretrained_name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            token=token,
+            local_files_only=local_files_only,
+        )
+        if config is None:
+            config = (cls.config_class or PreTrainedConfig).from_pretrained(folder, **config_overrides)
+        elif config_overrides:
+            config = dataclasses.replace(config, **config_overrides)
+        policy_cls = cls
+        if cls.config_class is None or not isinstance(config, cls.config_class):
+            from lerobot.policies.factory import get_policy_class
+
+            policy_cls = get_policy_class(config.type)
+        with skip_pretrained_backbone_weights():
+            policy = policy_cls(config)
+        policy._load_checkpoint(folder, strict=strict)
+        if dataset_stats is not None:
+            policy.set_normalization_stats(dataset_stats)
+        policy.to(config.device)
+        policy.eval()
+        return policy
+
+    def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
+        weights_path = folder / WEIGHTS_NAME
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"No {WEIGHTS_NAME} in {folder}: not a policy checkpoint folder.")
+        state = load_file(str(weights_path))
+        weights = {k: v for k, v in state.items() if not k.startswith(NORMALIZER_PREFIXES)}
+        in_model_stats = {k: v for k, v in state.items() if k.startswith(NORMALIZER_PREFIXES)}
+
+        expected = self._weight_keys()
+        missing, unexpected = sorted(expected - weights.keys()), sorted(weights.keys() - expected)
+        if missing or unexpected:
+            message = (
+                f"{weights_path} does not match {type(self).__name__}({self.config.type!r} config): "
+                f"{len(missing)} missing keys {_preview(missing)}, {len(unexpected)} unexpected keys "
+                f"{_preview(unexpected)}. Check that config.json belongs to these weights."
+            )
+            if strict:
+                raise WeightsMismatchError(message)
+            warnings.warn(message, UserWarning, stacklevel=3)
+        own = self.state_dict()
+        bad_shapes = [
+            f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+            for k, v in weights.items()
+            if k in own and own[k].shape != v.shape
+        ]
+        if bad_shapes:
+            raise WeightsMismatchError(f"{weights_path}: tensors of the wrong shape: {_preview(bad_shapes)}.")
+        self.load_state_dict(weights, strict=False)
+        self._load_normalization(folder, in_model_stats)
+
+    def _load_normalization(self, folder: Path, in_model_stats: dict[str, Tensor]) -> None:
+        processors = load_processor_stats(folder)
+        if processors is not None:
+            pre, post = processors
+            ins, outs = list(self.config.input_features), list(self.config.output_features)
+            missing = self.normalize_inputs.load_stats(split_flat_stats(pre, ins), strict=False)
+            missing += self.normalize_targets.load_stats(split_flat_stats(pre, outs), strict=False)
+            missing += self.unnormalize_outputs.load_stats(split_flat_stats(post, outs), strict=False)
+        else:
+            wanted = {k for k in self.state_dict() if k.startswith(NORMALIZER_PREFIXES)}
+            self.load_state_dict({k: v for k, v in in_model_stats.items() if k in wanted}, strict=False)
+            missing = sorted(wanted - in_model_stats.keys())
+            ignored = sorted(in_model_stats.keys() - wanted)
+            if ignored:
+                warnings.warn(
+                    f"Ignoring normaliser tensors this config does not use: {_preview(ignored)}.",
+                    stacklevel=4,
+                )
+            for module in (self.normalize_inputs, self.normalize_targets, self.unnormalize_outputs):
+                module._ready = False
+        if missing:
+            warnings.warn(
+                f"{folder} has no normalisation statistics for {_preview(sorted(set(missing)))}; pass "
+                "dataset_stats=... to from_pretrained (or call set_normalization_stats) before using the policy.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+def _preview(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(items[:limit])
+    return f"[{shown}{', ...' if len(items) > limit else ''}]"
+
+
+def resolve_checkpoint_dir(
+    pretrained_name_or_path: str | Path,
+    *,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    force_download: bool = False,
+    token: str | bool | None = None,
+    local_files_only: bool | None = None,
+) -> Path:
+    """A local folder as is; otherwise a Hub repo id, from the local cache or downloaded.
+
+    Offline (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``) only the Hub cache is read; a repo
+    that is not cached gets one error that says so.
+    """
+    path = Path(pretrained_name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    name = str(pretrained_name_or_path)
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FileNotFoundError(f"{name!r} is not a checkpoint folder (no such directory).")
+    offline = hub_offline() if local_files_only is None else local_files_only
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            repo_id=name,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            token=token,
+            local_files_only=offline,
+            allow_patterns=["*.json", "*.safetensors", "*.md"],
+        )
+    except Exception as e:  # huggingface_hub raises several kinds: not found, offline, HTTP, invalid id
+        where = "in the local Hugging Face cache (offline mode)" if offline else "on the Hugging Face Hub"
+        raise FileNotFoundError(
+            f"{name!r} is neither a local folder nor a policy found {where}: {type(e).__name__}: {e}"
+        ) from e
+    if not (Path(folder) / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"Hub repo {name!r} has no {CONFIG_NAME}: not a policy checkpoint.")
+    return Path(folder)
