@@ -86,12 +86,25 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def parse_config(cls: type[T], argv: Sequence[str] | None = None, aliases: dict[str, str] | None = None) -> T:
-    """Build ``cls`` from command-line flags (see the module docstring)."""
+def parse_config(
+    cls: type[T],
+    argv: Sequence[str] | None = None,
+    aliases: dict[str, str] | None = None,
+    section_files: dict[str, str] | None = None,
+) -> T:
+    """Build ``cls`` from command-line flags (see the module docstring).
+
+    ``section_files`` maps a flag to the section its file fills (the guide's
+    ``--robot-config=robot.json`` is ``{"robot_config": "robot"}``); flags still override the file.
+    """
     tree = parse_args(argv, aliases)
     config_path = tree.pop("config_path", None)
     if config_path is not None:
         tree = _merge(load_config_file(config_path), tree)
+    for flag, section in (section_files or {}).items():
+        path = tree.pop(_norm(flag), None)
+        if path is not None:
+            tree[section] = _merge(load_config_file(path), tree.get(section, {}))
     return build(cls, tree)
 
 

@@ -47,12 +47,17 @@ def build_dataset_frame(
     features: dict[str, dict], observation: dict[str, Any], action: dict[str, Any]
 ) -> dict:
     """One ``add_frame`` dict from a robot observation and the action sent with it."""
+    frame = build_observation_frame(features, observation)
+    frame[ACTION] = _vector(action, features[ACTION]["names"], "action")
+    return frame
+
+
+def build_observation_frame(features: dict[str, dict], observation: dict[str, Any]) -> dict[str, Any]:
+    """The observation half of a frame: what a policy reads at deploy time, keyed as in the dataset."""
     frame: dict[str, Any] = {}
     for key, ft in features.items():
         if key == STATE:
             frame[key] = _vector(observation, ft["names"], "observation")
-        elif key == ACTION:
-            frame[key] = _vector(action, ft["names"], "action")
         elif key.startswith(IMAGES_PREFIX):
             cam = key[len(IMAGES_PREFIX) :]
             if cam not in observation:

@@ -13,14 +13,13 @@ saved episode is on disk the moment it is saved; ``--resume=true`` continues an 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lerobot.configs.parser import config_help, load_config_file, parse_args, parse_config
+from lerobot.configs.parser import config_help, parse_config
 from lerobot.datasets.feature_utils import build_dataset_frame, hw_to_dataset_features
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
@@ -76,22 +75,7 @@ GUIDE_ALIASES = {
 
 def parse_record_config(argv: list[str] | None = None) -> RecordConfig:
     """Parse flags; ``--robot-config=file.json`` supplies the robot section from a file."""
-    tree = parse_args(argv, GUIDE_ALIASES)
-    robot_file = tree.pop("robot_config", None)
-    if robot_file is not None:
-        section = load_config_file(robot_file)
-        tree["robot"] = {**section, **tree.get("robot", {})}
-    return parse_config(RecordConfig, _flatten(tree))
-
-
-def _flatten(tree: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out += _flatten(v, f"{prefix}{k}.")
-        else:
-            out.append(f"--{prefix}{k}={v if isinstance(v, str) else json.dumps(v)}")
-    return out
+    return parse_config(RecordConfig, argv, GUIDE_ALIASES, {"robot_config": "robot"})
 
 
 def record_loop(

@@ -1,0 +1,243 @@
+"""Asynchronous inference: the control loop never waits for the policy.
+
+A chunking policy (ACT, Diffusion, ...) predicts ``T`` actions from one observation. Run
+synchronously, the loop stalls for the whole inference every ``n_action_steps`` cycles; at 30 Hz a
+100 ms inference costs three missed cycles. Here the loop executes queued actions at a fixed rate
+while a background thread asks a :class:`Predictor` for the next chunk as soon as the queue falls
+below ``chunk_size_threshold`` x the chunk length. Each chunk is indexed by the timestep of the
+observation it was computed from, so actions whose time has passed are dropped and overlapping
+actions of consecutive chunks are blended by ``aggregate_fn_name``:
+
+- ``weighted_average``: 0.3 x queued + 0.7 x new (the default: fresher observation, smooth joins)
+- ``latest_only``: the new chunk replaces the queue
+- ``average``: 0.5 / 0.5
+- ``conservative``: 0.7 x queued + 0.3 x new
+
+The predictor is local (:class:`LocalPredictor`, a policy in this process on its own thread) or
+remote (:class:`RemotePredictor`, a :mod:`~lerobot.async_inference.policy_server` on another machine,
+typically the GPU box). Shapes: observations are dataset-keyed arrays (``observation.state`` (S,),
+``observation.images.<cam>`` (H, W, 3) uint8); a chunk is ``(T, A)`` float32 in robot units.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from lerobot.async_inference.transport import parse_address, recv_message, send_message
+from lerobot.datasets.feature_utils import action_from_vector, build_observation_frame, hw_to_dataset_features
+from lerobot.robots.robot import Robot
+from lerobot.utils.control_loop import RateLoop
+
+logger = logging.getLogger(__name__)
+
+AGGREGATE_FNS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "weighted_average": lambda old, new: 0.3 * old + 0.7 * new,
+    "latest_only": lambda old, new: new,
+    "average": lambda old, new: 0.5 * old + 0.5 * new,
+    "conservative": lambda old, new: 0.7 * old + 0.3 * new,
+}
+
+
+class Predictor(Protocol):
+    def predict_chunk(self, observation: dict[str, np.ndarray], task: str = "") -> np.ndarray:
+        """Observation -> ``(T, A)`` actions in robot units, the first for the observation's timestep."""
+
+
+class LocalPredictor:
+    """A policy in this process. ``predict_action_chunk`` is stateless, so it is safe on a worker thread."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+
+    def predict_chunk(self, observation: dict[str, np.ndarray], task: str = "") -> np.ndarray:
+        obs = {**observation, "task": task} if task else observation
+        with torch.no_grad():
+            chunk = self.policy.predict_action_chunk(obs)
+        return chunk[0].detach().cpu().numpy().astype(np.float32)
+
+
+class RemotePredictor:
+    """A :class:`~lerobot.async_inference.policy_server.PolicyServer` at ``host:port``."""
+
+    def __init__(self, address: str, policy_path: str | None = None, timeout_s: float = 10.0):
+        host, port = parse_address(address)
+        try:
+            self._sock = socket.create_connection((host, port), timeout=timeout_s)
+        except OSError as e:
+            raise ConnectionError(
+                f"No policy server answers at {address} ({e}). Start one with "
+                "`python -m lerobot.async_inference.policy_server --policy.path=... --port=...`."
+            ) from e
+        self._lock = threading.Lock()
+        send_message(self._sock, {"type": "hello", "policy_path": policy_path})
+        self.info, _ = recv_message(self._sock)
+        if self.info.get("type") == "error":
+            raise RuntimeError(f"The policy server refused the session: {self.info['message']}")
+
+    def predict_chunk(self, observation: dict[str, np.ndarray], task: str = "") -> np.ndarray:
+        with self._lock:  # one request in flight per connection
+            send_message(self._sock, {"type": "observation", "task": task}, observation)
+            header, arrays = recv_message(self._sock)
+        if header.get("type") == "error":
+            raise RuntimeError(f"The policy server failed on this observation: {header['message']}")
+        return arrays["actions"]
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class ActionScheduler:
+    """Actions keyed by the timestep they are for; thread-safe (the inference thread adds, the loop pops)."""
+
+    def __init__(self, aggregate_fn_name: str = "weighted_average"):
+        if aggregate_fn_name not in AGGREGATE_FNS:
+            raise ValueError(
+                f"Unknown aggregate_fn_name {aggregate_fn_name!r}; choose from {sorted(AGGREGATE_FNS)}."
+            )
+        self._aggregate = AGGREGATE_FNS[aggregate_fn_name]
+        self._actions: dict[int, np.ndarray] = {}
+        self._now = 0
+        self._lock = threading.Lock()
+
+    def add_chunk(self, start_timestep: int, chunk: np.ndarray) -> None:
+        with self._lock:
+            for i, action in enumerate(np.asarray(chunk, dtype=np.float32)):
+                t = start_timestep + i
+                if t < self._now:
+                    continue  # its moment passed while the chunk was being computed
+                self._actions[t] = self._aggregate(self._actions[t], action) if t in self._actions else action
+
+    def pop(self, timestep: int) -> np.ndarray | None:
+        with self._lock:
+            self._now = timestep + 1
+            for stale in [t for t in self._actions if t < timestep]:
+                del self._actions[stale]
+            return self._actions.pop(timestep, None)
+
+    def remaining(self, timestep: int) -> int:
+        with self._lock:
+            return sum(t >= timestep for t in self._actions)
+
+
+@dataclass
+class ControlReport:
+    """What a deployment did: cycles, timing, starvation, safety interventions, inference time."""
+
+    steps: int = 0
+    starved_steps: int = 0
+    """Cycles with no action ready (the robot held its last goal)."""
+    loop: dict[str, float] = field(default_factory=dict)
+    inference_ms: list[float] = field(default_factory=list)
+    interventions: int = 0
+
+    def summary(self) -> str:
+        inf = f"{np.mean(self.inference_ms):.1f} ms mean" if self.inference_ms else "n/a"
+        on_time = self.loop.get("on_time_share")
+        return (
+            f"{self.steps} steps, {100 * on_time:.1f}% on time"
+            if on_time is not None
+            else f"{self.steps} steps"
+        ) + f", {self.starved_steps} starved, inference {inf}, {self.interventions} safety interventions"
+
+
+class RobotClient:
+    """Runs ``robot`` at ``fps`` on actions from ``predictor``, inferring in the background."""
+
+    def __init__(
+        self,
+        robot: Robot,
+        predictor: Predictor,
+        fps: float = 30,
+        chunk_size_threshold: float = 0.5,
+        aggregate_fn_name: str = "weighted_average",
+        task: str = "",
+    ):
+        if not 0.0 <= chunk_size_threshold <= 1.0:
+            raise ValueError(f"chunk_size_threshold must be in [0, 1], got {chunk_size_threshold}.")
+        self.robot, self.predictor, self.fps, self.task = robot, predictor, fps, task
+        self.threshold = chunk_size_threshold
+        self.scheduler = ActionScheduler(aggregate_fn_name)
+        self.features = hw_to_dataset_features(robot.observation_features, robot.action_features)
+        self.chunk_len = 0
+        self._request: tuple[int, dict[str, Any]] | None = None
+        self._busy = False
+        self._cv = threading.Condition()
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+
+    def _infer(self, timestep: int, observation: dict[str, Any], report: ControlReport) -> None:
+        start = time.perf_counter()
+        chunk = self.predictor.predict_chunk(observation, self.task)
+        report.inference_ms.append(1e3 * (time.perf_counter() - start))
+        self.chunk_len = len(chunk)
+        self.scheduler.add_chunk(timestep, chunk)
+
+    def _worker(self, report: ControlReport) -> None:
+        while not self._stop.is_set():
+            with self._cv:
+                while self._request is None and not self._stop.is_set():
+                    self._cv.wait(0.1)
+                if self._stop.is_set():
+                    return
+                timestep, observation = self._request
+                self._request = None
+            try:
+                self._infer(timestep, observation, report)
+            except BaseException as e:  # surfaced on the control thread, which stops the robot
+                self._error = e
+                return
+            finally:
+                with self._cv:
+                    self._busy = False
+
+    def run(
+        self,
+        duration_s: float | None = None,
+        max_steps: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> ControlReport:
+        """Control until ``duration_s`` / ``max_steps`` / ``stop`` (or Ctrl-C). The robot must be connected."""
+        report = ControlReport()
+        # The first chunk is computed before the clock starts, so the loop does not begin starved.
+        self._infer(0, build_observation_frame(self.features, self.robot.get_observation()), report)
+        worker = threading.Thread(target=self._worker, args=(report,), daemon=True, name="inference")
+        worker.start()
+        loop = RateLoop(self.fps)
+        end = None if not duration_s else time.perf_counter() + duration_s
+        step = 0
+        try:
+            while (max_steps is None or step < max_steps) and (end is None or time.perf_counter() < end):
+                if (stop is not None and stop.is_set()) or self._error is not None:
+                    break
+                observation = self.robot.get_observation()
+                with self._cv:
+                    low = self.scheduler.remaining(step) <= self.threshold * max(self.chunk_len, 1)
+                    if low and not self._busy:
+                        self._request = (step, build_observation_frame(self.features, observation))
+                        self._busy = True
+                        self._cv.notify()
+                action = self.scheduler.pop(step)
+                if action is None:
+                    report.starved_steps += 1
+                else:
+                    self.robot.send_action(action_from_vector(self.features, action))
+                step += 1
+                loop.wait()
+        finally:
+            self._stop.set()
+            with self._cv:
+                self._cv.notify_all()
+            worker.join(timeout=5.0)
+        if self._error is not None:
+            raise RuntimeError(f"Inference failed; the robot was stopped: {self._error}") from self._error
+        report.steps, report.loop = step, loop.stats()
+        return report
