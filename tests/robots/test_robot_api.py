@@ -70,3 +70,12 @@ def test_registry_refuses_duplicates():
 def test_calibration_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
     assert MyRobot(id="arm").calibration_fpath == tmp_path / "robots" / "myrobot" / "arm.json"
+
+
+def test_structured_view_of_a_mobile_manipulator_holds_only_the_arm():
+    from lerobot.robots.robot import RobotObservation, split_arm_gripper
+
+    keys = ["arm_shoulder_pan.pos", "arm_elbow.pos", "arm_gripper.pos", "x.vel", "theta.vel"]
+    assert split_arm_gripper(keys) == (["arm_shoulder_pan.pos", "arm_elbow.pos"], ["arm_gripper.pos"])
+    obs = RobotObservation(dict(zip(keys, [1.0, 2.0, 30.0, 0.1, 0.2])), keys, [])
+    assert obs["joint_positions"].tolist() == [1.0, 2.0] and obs["gripper"] == 30.0

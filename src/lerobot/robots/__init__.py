@@ -12,4 +12,13 @@ from lerobot.robots.robot import (
 __all__ = ["ROBOT_CONFIGS", "ROBOTS", "Robot", "RobotConfig", "RobotObservation", "make_robot_from_config"]
 
 # Built-in robots register themselves on import.
-from lerobot.robots import koch_follower, myrobot, so100_follower  # noqa: E402, F401
+from lerobot.robots import (  # noqa: E402, F401
+    hope_jr,
+    koch_follower,
+    lekiwi,
+    myrobot,
+    openarm,
+    reachy2,
+    so100_follower,
+    unitree_g1,
+)

@@ -38,6 +38,17 @@ RobotConfig.choices = ROBOT_CONFIGS  # lets the CLI parser resolve --robot.type
 ROBOTS: Registry[type[Robot]] = Registry("robot")
 
 
+def split_arm_gripper(keys: list[str]) -> tuple[list[str], list[str]]:
+    """Position keys of the arm joints and of the gripper (``gripper.pos``, ``arm_gripper.pos``).
+
+    Velocity keys (a mobile base's ``x.vel``) belong to neither, so the guide's ``joint_positions``
+    view of a mobile manipulator holds only its arm.
+    """
+    positions = [k for k in keys if k.endswith(".pos")]
+    grip = [k for k in positions if k.removesuffix(".pos").endswith(GRIPPER)]
+    return [k for k in positions if k not in grip], grip
+
+
 class RobotObservation(dict):
     """A flat observation dict that also answers the guide's structured keys.
 
@@ -50,11 +61,11 @@ class RobotObservation(dict):
         self._joint_keys, self._camera_keys = joint_keys, camera_keys
 
     def __missing__(self, key: str) -> Any:
-        arm = [k for k in self._joint_keys if not k.startswith(GRIPPER)]
+        arm, grip = split_arm_gripper(self._joint_keys)
         if key == "joint_positions":
             return np.array([self[k] for k in arm], dtype=np.float32)
-        if key == GRIPPER and f"{GRIPPER}.pos" in self:
-            return float(self[f"{GRIPPER}.pos"])
+        if key == GRIPPER and grip:
+            return float(self[grip[0]])
         if key == "cameras":
             return {name: self[name] for name in self._camera_keys}
         raise KeyError(key)
@@ -109,19 +120,22 @@ class Robot(Device):
         """Translate the guide's ``{"joint_positions": [...], "gripper": g}`` and check the keys."""
         keys = list(self.action_features)
         if "joint_positions" in action:
-            arm = [k for k in keys if not k.startswith(GRIPPER)]
+            arm, grip = split_arm_gripper(keys)
             joints = np.asarray(action["joint_positions"], dtype=np.float64).reshape(-1)
             if len(joints) != len(arm):
                 raise ValueError(
                     f"{self.name} expects {len(arm)} joint positions ({', '.join(arm)}), got {len(joints)}."
                 )
             flat = dict(zip(arm, joints.tolist()))
-            grip = [k for k in keys if k.startswith(GRIPPER)]
             if grip:
                 if GRIPPER not in action:
                     raise ValueError(f"{self.name} also needs action['gripper'] (a float for {grip[0]}).")
                 flat[grip[0]] = float(action[GRIPPER])
-            return flat
+            rest = [k for k in keys if k not in flat]  # e.g. a mobile base's x.vel, given flat
+            missing = [k for k in rest if k not in action]
+            if missing:
+                raise ValueError(f"{self.name} also needs {missing} in the action (flat keys).")
+            return {**flat, **{k: float(np.asarray(action[k]).reshape(())) for k in rest}}
         missing = [k for k in keys if k not in action]
         extra = [k for k in action if k not in keys]
         if missing or extra:

@@ -17,4 +17,4 @@ __all__ = [
 ]
 
 # Built-in teleoperators register themselves on import.
-from lerobot.teleoperators import koch_leader, so100_leader  # noqa: E402, F401
+from lerobot.teleoperators import gamepad, keyboard, koch_leader, phone, so100_leader  # noqa: E402, F401
