@@ -1,4 +1,5 @@
-"""``lerobot-convert-dataset``: turn a LeRobotDataset v2.1 into v3.0.
+"""``lerobot-convert-dataset``: turn a LeRobotDataset v2.1 into v3.0, or (with ``--input-format``)
+convert RLDS / robomimic / D4RL / ALOHA HDF5 files into a new v3.0 dataset.
 
 Flags take both the dashed spelling and the reference's underscore spelling (``--repo-id`` /
 ``--repo_id``), so commands copied from the LeRobot docs work unchanged. A dataset that is not on
@@ -11,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lerobot.datasets.convert import INPUT_FORMATS, convert_dataset
 from lerobot.datasets.convert.v21_to_v30 import SOURCE_VERSION, convert_dataset_v21_to_v30
 from lerobot.datasets.hub import ensure_local_files
 from lerobot.datasets.utils import (
@@ -35,8 +37,21 @@ def _bool(value: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-convert-dataset",
-        description="Convert a LeRobotDataset v2.1 folder to the v3.0 format.",
+        description="Convert a LeRobotDataset v2.1 folder to the v3.0 format, or another format "
+        "(--input-format rlds|robomimic|d4rl|aloha_hdf5) into a new v3.0 dataset.",
     )
+    parser.add_argument(
+        "--input-format", "--input_format", dest="input_format", choices=INPUT_FORMATS, default=None
+    )
+    parser.add_argument(
+        "--input-path", "--input_path", dest="input_path", type=Path, help="file or folder to convert"
+    )
+    parser.add_argument(
+        "--output-repo-id", "--output_repo_id", dest="output_repo_id", help="ORG/NAME of the new dataset"
+    )
+    parser.add_argument("--fps", type=int, help="frames per second of the input (required for other formats)")
+    parser.add_argument("--robot-type", "--robot_type", dest="robot_type", default=None)
+    parser.add_argument("--task", default=None, help="task text for episodes whose input names none")
     parser.add_argument(
         "--repo-id", "--repo_id", dest="repo_id", help="ORG/NAME; required unless --root is given"
     )
@@ -82,9 +97,31 @@ def _whole_mb(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
+def _convert_other_format(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.input_path is None or args.output_repo_id is None:
+        parser.error("--input-format needs --input-path and --output-repo-id")
+    try:
+        out = convert_dataset(
+            args.input_format,
+            args.input_path,
+            args.output_repo_id,
+            fps=args.fps,
+            robot_type=args.robot_type,
+            root=args.output_root,
+            task=args.task,
+        )
+    except (DatasetError, FileExistsError) as e:
+        print(f"lerobot-convert-dataset: error: {e}", file=sys.stderr)
+        return 1
+    print(f"Converted {args.input_format} input into a v3.0 dataset at {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.input_format not in (None, "lerobot_v21"):
+        return _convert_other_format(parser, args)
     if args.repo_id is None and args.root is None:
         parser.error("give --repo-id (the dataset under $HF_LEROBOT_HOME) or --root (a dataset folder)")
     root = args.root if args.root is not None else hf_lerobot_home() / args.repo_id
