@@ -113,3 +113,15 @@ def test_push_refuses_dataset_being_recorded_and_offline(hub, local_ds, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DatasetError, match="HF_HUB_OFFLINE"):
         push_to_hub(local_ds, REPO)
+
+
+def test_dataset_method_delegates_to_push_to_hub(monkeypatch, tmp_path):
+    from lerobot.datasets import lerobot_dataset
+
+    calls = []
+    monkeypatch.setattr(
+        lerobot_dataset, "push_to_hub", lambda ds, repo_id, **kw: calls.append((ds, repo_id, kw)) or "url"
+    )
+    ds = object.__new__(lerobot_dataset.LeRobotDataset)
+    assert ds.push_to_hub("me/x", private=True) == "url"
+    assert calls == [(ds, "me/x", {"private": True})]

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
-from lerobot.datasets.hub import ensure_local_files
+from lerobot.datasets.hub import ensure_local_files, push_to_hub
 from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
@@ -173,6 +173,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         self._requested_episodes = list(episodes) if episodes is not None else None
         self._split = split
         self.writer = _writer
+        self.edit_report = None  # set on datasets returned by the editing methods (tools.EditReport)
         self._loaded = _writer is None
         if _writer is not None:  # being recorded: frames are loaded on first read
             self.meta = _writer.meta
@@ -394,9 +395,18 @@ class LeRobotDataset(torch.utils.data.Dataset):
             frames = self.image_transforms(frames)
         return frames
 
-    def __getitem__(self, idx: int) -> dict[str, Any]:
+    def __getitem__(self, idx: int | slice) -> dict[str, Any] | LeRobotDataset:
+        """``ds[i]`` is frame ``i`` as a dict; ``ds[a:b]`` writes frames ``[a, b)`` as a new dataset.
+
+        A slice is written to ``<root>_frames_<a>_<b>`` (see ``slice_frames`` for the rule at cut
+        episodes and for choosing the folder); steps other than 1 are refused.
+        """
         if isinstance(idx, slice):
-            raise TypeError("Slicing a LeRobotDataset is not supported yet; index frames one at a time.")
+            if idx.step not in (None, 1):
+                raise DatasetError(
+                    f"Slices of a LeRobotDataset take contiguous frames; step {idx.step} is not supported."
+                )
+            return self.slice_frames(idx.start, idx.stop)
         self._ensure_loaded()
         n = self.num_frames
         row = int(idx)
@@ -419,6 +429,84 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 item[f"{key}_is_pad"] = pad
         item["task"] = self._tasks[int(item["task_index"])]
         return item
+
+    # ------------------------------------------------------------------ editing (see tools.py)
+
+    def push_to_hub(self, repo_id: str | None = None, **kwargs: Any) -> str:
+        """Upload this finished dataset to the Hub; see :func:`lerobot.datasets.hub.push_to_hub`."""
+        return push_to_hub(self, repo_id, **kwargs)
+
+    def delete_episodes(
+        self,
+        episode_indices: Sequence[int],
+        output_dir: str | Path | None = None,
+        repo_id: str | None = None,
+        in_place: bool = False,
+    ) -> LeRobotDataset:
+        """A new dataset without these episodes (default folder ``<root>_delete_episodes``)."""
+        from lerobot.datasets.tools import delete_episodes
+
+        return delete_episodes(
+            self, episode_indices, output_dir=output_dir, repo_id=repo_id, in_place=in_place
+        )
+
+    def split(
+        self, splits: Sequence[float] | dict[str, Any], output_dir: str | Path | None = None
+    ) -> list[LeRobotDataset] | dict[str, LeRobotDataset]:
+        """Split by episode: ``[0.8, 0.2]`` -> list, ``{"train": 0.8, "val": 0.2}`` -> dict of datasets."""
+        from lerobot.datasets.tools import split_dataset
+
+        return split_dataset(self, splits, output_dir=output_dir)
+
+    def slice_frames(
+        self,
+        start: int | None,
+        stop: int | None,
+        output_dir: str | Path | None = None,
+        repo_id: str | None = None,
+    ) -> LeRobotDataset:
+        """Frames ``[start, stop)`` as a new dataset; ``ds[start:stop]`` with a chosen folder."""
+        from lerobot.datasets.tools import slice_frames
+
+        return slice_frames(self, start, stop, output_dir=output_dir, repo_id=repo_id)
+
+    def add_feature(
+        self,
+        name: str,
+        dtype: str,
+        shape: Sequence[int],
+        values: Any,
+        names: list[str] | None = None,
+        output_dir: str | Path | None = None,
+        repo_id: str | None = None,
+        in_place: bool = False,
+    ) -> LeRobotDataset:
+        """A new dataset with a per-frame feature (``values``: one row per frame, or ``f(frame) -> value``)."""
+        from lerobot.datasets.tools import add_feature
+
+        return add_feature(
+            self,
+            name,
+            dtype,
+            shape,
+            values,
+            names=names,
+            output_dir=output_dir,
+            repo_id=repo_id,
+            in_place=in_place,
+        )
+
+    def remove_feature(
+        self,
+        name: str | Sequence[str],
+        output_dir: str | Path | None = None,
+        repo_id: str | None = None,
+        in_place: bool = False,
+    ) -> LeRobotDataset:
+        """A new dataset without the feature(s); required index columns cannot be removed."""
+        from lerobot.datasets.tools import remove_feature
+
+        return remove_feature(self, name, output_dir=output_dir, repo_id=repo_id, in_place=in_place)
 
     # ------------------------------------------------------------------ writing (see dataset_writer.py)
 

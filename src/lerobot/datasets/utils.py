@@ -218,3 +218,14 @@ def features_for_disk(features: dict[str, dict]) -> dict[str, dict]:
 def features_from_disk(features: dict[str, dict]) -> dict[str, dict]:
     """Features as held in memory (shapes as tuples)."""
     return {k: {**ft, "shape": tuple(ft["shape"])} for k, ft in features.items()}
+
+
+def merge_datasets(datasets, output_repo_id: str, output_dir: str | Path | None = None):
+    """Merge datasets (repo ids, folders or ``LeRobotDataset`` objects) into one; see ``tools.merge_datasets``.
+
+    Defined here because the guide imports it from ``lerobot.datasets.utils``; the work is in
+    ``tools`` (imported lazily, since ``tools`` itself builds on this module).
+    """
+    from lerobot.datasets.tools import merge_datasets as _merge
+
+    return _merge(datasets, output_repo_id=output_repo_id, output_dir=output_dir)

@@ -190,7 +190,7 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
         if robot.is_connected:
             robot.disconnect()  # torque off, also after an exception or Ctrl-C
     if cfg.dataset.push_to_hub:
-        raise NotImplementedError("push_to_hub arrives with the dataset tools; the dataset is saved locally.")
+        dataset.push_to_hub(private=cfg.dataset.private)
     return dataset
 
 
