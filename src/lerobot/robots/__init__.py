@@ -22,3 +22,10 @@ from lerobot.robots import (  # noqa: E402, F401
     so100_follower,
     unitree_g1,
 )
+
+try:  # the simulated twins need the [sim] extra (MuJoCo); real robots do not
+    from lerobot.robots import sim  # noqa: E402, F401
+except ImportError as e:
+    import logging
+
+    logging.getLogger(__name__).debug("Simulated robots unavailable (%s); pip install 'lerobot[sim]'.", e)

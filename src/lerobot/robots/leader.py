@@ -25,8 +25,11 @@ UNTIL_STOPPED_S = 1e9  # "forever": until Esc or Ctrl-C
 
 def LeaderRobot(port: str, robot_type: str = "so100", **config_kwargs: Any) -> Teleoperator:  # noqa: N802
     """The leader arm of ``robot_type`` (``so100``, ``so101``, ``koch``) on ``port`` (not connected)."""
-    known = [
-        name.removesuffix("_leader") for name in TELEOPERATOR_CONFIGS.names() if name.endswith("_leader")
+    known = [  # leader arms on a serial bus (the simulated leader has no port)
+        name.removesuffix("_leader")
+        for name in TELEOPERATOR_CONFIGS.names()
+        if name.endswith("_leader")
+        and "port" in getattr(TELEOPERATOR_CONFIGS.get(name), "__dataclass_fields__", {})
     ]
     if robot_type not in known:
         raise ValueError(f"No leader arm of type {robot_type!r}; known: {', '.join(known)}.")

@@ -71,6 +71,45 @@ def check_policy_fits_robot(policy: Any, robot: Robot) -> None:
         )
 
 
+class PolicyDriver:
+    """A policy in the teleoperator's seat: ``get_action(observation)`` -> the robot's action dict.
+
+    Used by the synchronous deploy loop and by ``lerobot-record --control-mode=policy`` (evaluation
+    rollouts recorded as datasets), so both map robot keys to policy features the same way.
+    """
+
+    name = "policy"
+    is_connected = True
+
+    def __init__(self, policy: Any, robot: Robot, task: str = ""):
+        check_policy_fits_robot(policy, robot)
+        self.policy, self.task = policy, task
+        self.features = hw_to_dataset_features(robot.observation_features, robot.action_features)
+        self.action_features = robot.action_features
+        self.inference_ms: list[float] = []
+
+    def connect(self) -> None:
+        """Nothing to open: the policy is already loaded."""
+
+    def disconnect(self) -> None:
+        """Nothing to close."""
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def get_action(self, observation: dict[str, Any]) -> dict[str, float]:
+        import torch
+
+        frame = build_observation_frame(self.features, observation)
+        if self.task:
+            frame["task"] = self.task
+        start = time.perf_counter()
+        with torch.no_grad():
+            action = self.policy.select_action(frame)["action"]
+        self.inference_ms.append(1e3 * (time.perf_counter() - start))
+        return action_from_vector(self.features, np.asarray(action.cpu()).reshape(-1))
+
+
 def deploy_policy(
     policy: Any,
     robot: Robot,
@@ -125,26 +164,17 @@ def _sync_loop(
     stop: threading.Event | None,
 ) -> ControlReport:
     """Read, infer, act, wait: the simplest loop, right for policies that infer within one period."""
-    import torch
-
-    features = hw_to_dataset_features(robot.observation_features, robot.action_features)
+    driver = PolicyDriver(policy, robot, task)
     report = ControlReport()
     loop = RateLoop(fps)
     end = None if not duration_s else time.perf_counter() + duration_s
     while (max_steps is None or report.steps < max_steps) and (end is None or time.perf_counter() < end):
         if stop is not None and stop.is_set():
             break
-        frame = build_observation_frame(features, robot.get_observation())
-        if task:
-            frame["task"] = task
-        start = time.perf_counter()
-        with torch.no_grad():
-            action = policy.select_action(frame)["action"]
-        report.inference_ms.append(1e3 * (time.perf_counter() - start))
-        robot.send_action(action_from_vector(features, np.asarray(action.cpu()).reshape(-1)))
+        robot.send_action(driver.get_action(robot.get_observation()))
         report.steps += 1
         loop.wait()
-    report.loop = loop.stats()
+    report.loop, report.inference_ms = loop.stats(), driver.inference_ms
     return report
 
 
@@ -152,7 +182,7 @@ def _sync_loop(
 
 
 @dataclass
-class DeployPolicyConfig:
+class PolicyPathConfig:
     path: str = ""
     """Checkpoint folder (``.../checkpoints/last/pretrained_model``) or Hub id (required unless --server_address)."""
 
@@ -160,7 +190,7 @@ class DeployPolicyConfig:
 @dataclass
 class DeployConfig:
     robot: RobotConfig | None = None
-    policy: DeployPolicyConfig = field(default_factory=DeployPolicyConfig)
+    policy: PolicyPathConfig = field(default_factory=PolicyPathConfig)
     control_frequency: float = 30.0
     """Control rate in Hz (the dataset's fps is the natural choice)."""
     duration_s: float = 0.0

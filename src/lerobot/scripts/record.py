@@ -13,16 +13,19 @@ saved episode is on disk the moment it is saved; ``--resume=true`` continues an 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lerobot.async_inference.policy_server import load_policy
 from lerobot.configs.parser import config_help, parse_config
 from lerobot.datasets.feature_utils import build_dataset_frame, hw_to_dataset_features
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
+from lerobot.scripts.deploy import PolicyDriver, PolicyPathConfig
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 
@@ -53,6 +56,8 @@ class RecordConfig:
     robot: RobotConfig | None = None
     teleop: TeleoperatorConfig | None = None
     dataset: DatasetRecordConfig = field(default_factory=DatasetRecordConfig)
+    policy: PolicyPathConfig = field(default_factory=PolicyPathConfig)
+    """With --control-mode=policy: the checkpoint that drives the robot (--policy.path=...)."""
     control_mode: str = "teleoperation"
     """teleoperation | scripted (a teleoperator that is a script, e.g. a sim expert) | policy."""
     resume: bool = False
@@ -80,7 +85,7 @@ def parse_record_config(argv: list[str] | None = None) -> RecordConfig:
 
 def record_loop(
     robot: Robot,
-    get_action: Callable[[], dict[str, float]],
+    get_action: Callable[..., dict[str, float]],
     fps: int,
     duration_s: float,
     events: KeyboardEvents,
@@ -91,12 +96,13 @@ def record_loop(
     """Read, act, store, at ``fps``, for ``duration_s`` or until a key ends the episode."""
     features = dataset.features if dataset is not None else None
     loop = RateLoop(fps)
+    wants_obs = bool(inspect.signature(get_action).parameters)  # a policy reads the observation
     n_cycles = round(duration_s * fps)
     for _ in range(n_cycles):
         if events.exit_early:
             break
         observation = robot.get_observation()
-        sent = robot.send_action(get_action())
+        sent = robot.send_action(get_action(observation) if wants_obs else get_action())
         if dataset is not None:
             dataset.add_frame(build_dataset_frame(features, observation, sent), task=task)
         if realtime:
@@ -114,21 +120,21 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
         raise ValueError(
             f"--control-mode must be teleoperation, scripted or policy, got {cfg.control_mode!r}."
         )
-    if cfg.control_mode == "policy":
-        raise NotImplementedError(
-            "Policy-driven recording arrives with the policies; use teleoperation or scripted."
-        )
+    if _is_sim_twin(cfg.robot):
+        # A twin steps its physics once per action and renders in lockstep when the loop is not paced.
+        cfg.robot.fps, cfg.robot.realtime = cfg.dataset.fps, cfg.realtime
     robot = make_robot_from_config(cfg.robot)
-    teleop = make_teleoperator_from_config(cfg.teleop) if cfg.teleop is not None else None
+    if cfg.control_mode == "policy":
+        if not cfg.policy.path:
+            raise ValueError("--control-mode=policy needs --policy.path=<checkpoint folder or Hub id>.")
+        teleop = PolicyDriver(load_policy(cfg.policy.path), robot, cfg.dataset.single_task)
+    else:
+        teleop = make_teleoperator_from_config(cfg.teleop) if cfg.teleop is not None else None
     if teleop is None:
         raise ValueError(
             "Choose who drives the robot: --teleop.type=... (a leader arm, keyboard, or a scripted expert)."
         )
-    if list(teleop.action_features) != list(robot.action_features):
-        raise ValueError(
-            f"Teleoperator {teleop.name} produces {list(teleop.action_features)} but robot {robot.name} "
-            f"expects {list(robot.action_features)}."
-        )
+    check_teleop_fits_robot(teleop, robot)
     features = hw_to_dataset_features(robot.observation_features, robot.action_features, cfg.dataset.video)
     dataset = LeRobotDataset.create(
         cfg.dataset.repo_id,
@@ -140,20 +146,61 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
         vcodec=cfg.dataset.vcodec,
         resume=cfg.resume,
     )
+    record_session(
+        robot, teleop, dataset, num_episodes=cfg.dataset.num_episodes, episode_time_s=cfg.dataset.episode_time_s,
+        reset_time_s=cfg.dataset.reset_time_s, task=cfg.dataset.single_task, realtime=cfg.realtime,
+    )  # fmt: skip
+    if cfg.dataset.push_to_hub:
+        dataset.push_to_hub(private=cfg.dataset.private)
+    return dataset
+
+
+def check_teleop_fits_robot(teleop: Teleoperator, robot: Robot) -> None:
+    if list(teleop.action_features) != list(robot.action_features):
+        raise ValueError(
+            f"Teleoperator {teleop.name} produces {list(teleop.action_features)} but robot {robot.name} "
+            f"expects {list(robot.action_features)}."
+        )
+
+
+def record_session(
+    robot: Robot,
+    teleop: Teleoperator,
+    dataset: LeRobotDataset,
+    num_episodes: int,
+    episode_time_s: float,
+    reset_time_s: float = 0.0,
+    task: str = "",
+    realtime: bool = True,
+) -> int:
+    """Record until ``dataset`` holds ``num_episodes`` episodes (or Esc); returns how many were saved here.
+
+    Shared by ``lerobot-record`` and ``collect_demonstrations``. Connects whatever is not connected yet,
+    lets a teleoperator that needs the robot (``bind(robot)``: a scripted expert, a simulated leader)
+    see it, and always finalizes the dataset and disconnects (torque off) at the end, also after an
+    error or Ctrl-C. A simulated twin must step at the dataset's rate.
+    """
+    fps = dataset.fps
+    if _is_sim_twin(robot.config) and robot.config.fps != fps:
+        raise ValueError(
+            f"{robot.name} advances its physics 1/{robot.config.fps} s per action but the dataset runs at "
+            f"{fps} fps; create the robot with fps={fps} (--robot.fps={fps})."
+        )
     events = KeyboardEvents()
+    start = recorded = dataset.meta.total_episodes
     try:
-        robot.connect()
-        teleop.connect()
-        recorded = dataset.meta.total_episodes if cfg.resume else 0
-        while recorded < cfg.dataset.num_episodes and not events.stop_recording:
+        for device in (robot, teleop):
+            if not device.is_connected:
+                device.connect()
+        bind = getattr(teleop, "bind", None)
+        if callable(bind):
+            bind(robot)
+        while recorded < num_episodes and not events.stop_recording:
             _reset_for_episode(robot, teleop, recorded)
-            logger.info("Recording episode %d/%d", recorded + 1, cfg.dataset.num_episodes)
-            loop = record_loop(
-                robot, teleop.get_action, cfg.dataset.fps, cfg.dataset.episode_time_s, events, dataset,
-                cfg.dataset.single_task, cfg.realtime,
-            )  # fmt: skip
+            logger.info("Recording episode %d/%d", recorded + 1, num_episodes)
+            loop = record_loop(robot, teleop.get_action, fps, episode_time_s, events, dataset, task, realtime)
             stats = loop.stats()
-            if stats["cycles"] and stats["on_time_share"] < 0.99 and cfg.realtime:
+            if stats["cycles"] and stats["on_time_share"] < 0.99 and realtime:
                 logger.warning(
                     "Only %.0f%% of cycles were on time this episode.", 100 * stats["on_time_share"]
                 )
@@ -165,22 +212,9 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
             dataset.save_episode()
             recorded += 1
             events.exit_early = False
-            if (
-                recorded < cfg.dataset.num_episodes
-                and cfg.dataset.reset_time_s > 0
-                and not events.stop_recording
-            ):
-                logger.info("Reset the environment (%.0f s)", cfg.dataset.reset_time_s)
-                record_loop(
-                    robot,
-                    teleop.get_action,
-                    cfg.dataset.fps,
-                    cfg.dataset.reset_time_s,
-                    events,
-                    None,
-                    "",
-                    cfg.realtime,
-                )
+            if recorded < num_episodes and reset_time_s > 0 and not events.stop_recording:
+                logger.info("Reset the environment (%.0f s)", reset_time_s)
+                record_loop(robot, teleop.get_action, fps, reset_time_s, events, None, "", realtime)
                 events.exit_early = False
     finally:
         events.stop()
@@ -189,17 +223,28 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
             teleop.disconnect()
         if robot.is_connected:
             robot.disconnect()  # torque off, also after an exception or Ctrl-C
-    if cfg.dataset.push_to_hub:
-        dataset.push_to_hub(private=cfg.dataset.private)
-    return dataset
+    return recorded - start
+
+
+def _is_sim_twin(config: object) -> bool:
+    """Twins live in the optional [sim] extra; recognise their configs without importing MuJoCo."""
+    return type(config).__module__.startswith("lerobot.robots.sim.")
 
 
 def _reset_for_episode(robot: Robot, teleop: Teleoperator, episode: int) -> None:
-    """Simulated robots restart their scene (and scripted teleoperators their plan) per episode."""
-    for device in (robot, teleop):
-        reset = getattr(device, "reset", None)
-        if callable(reset):
-            reset(seed=episode)
+    """Start an episode: a simulated robot redraws its scene from the episode's seed, then the
+    teleoperator restarts with what its ``reset`` asks for (``seed``: a script; ``observation``: a
+    keyboard or gamepad integrating from the robot's present pose, so the first action is no jump)."""
+    reset = getattr(robot, "reset", None)
+    if callable(reset):
+        reset(seed=episode)
+    reset = getattr(teleop, "reset", None)
+    if callable(reset):
+        params = inspect.signature(reset).parameters
+        kwargs: dict = {"seed": episode} if "seed" in params else {}
+        if "observation" in params:
+            kwargs["observation"] = robot.get_observation()
+        reset(**kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,9 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
     try:
         robot.connect()
         teleop.connect()
+        bind = getattr(teleop, "bind", None)  # a scripted expert or simulated leader needs the robot
+        if callable(bind):
+            bind(robot)
         return record_loop(
             robot, teleop.get_action, cfg.fps, cfg.teleop_time_s, events, realtime=cfg.realtime
         )

@@ -1,0 +1,112 @@
+"""lerobot-record with so100_sim + the scripted expert, replay on a fresh twin, crash and resume, collect_demonstrations."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from tests.datasets.validate import validate_v30
+
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.robots.sim import SO100Sim
+from lerobot.scripts.collect import collect_demonstrations
+from lerobot.scripts.record import parse_record_config, record
+from lerobot.scripts.replay import replay_episode
+
+CAMERAS = '--robot.cameras={"front": {"width": 64, "height": 64, "fps": 30}}'
+REPLAY_TOLERANCE_DEG = 1e-3  # measured: 0 (bit-identical physics from the same seed and actions)
+
+
+def record_args(root, n):
+    return ["--robot.type=so100_sim", CAMERAS, "--teleop.type=expert", "--teleop.env=so100",
+            "--teleop.task=pick_cube", "--control-mode=scripted", "--dataset.repo_id=me/pick",
+            f"--dataset.root={root}", f"--dataset.num_episodes={n}", "--dataset.episode_time_s=3.5",
+            "--dataset.reset_time_s=0", "--dataset.single_task=pick the cube", "--realtime=false"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rec") / "ds"
+    record(parse_record_config(record_args(root, 2)))
+    return root
+
+
+def test_scripted_recording_is_valid_and_episodes_succeed(recorded):
+    validate_v30(recorded)
+    ds = LeRobotDataset("me/pick", root=recorded)
+    assert ds.num_episodes == 2 and len(ds) == 2 * 105 and ds.meta.robot_type == "so100_sim"
+    assert ds.features["observation.images.front"]["shape"] == (64, 64, 3)
+    assert ds[0]["observation.images.front"].shape == (3, 64, 64) and ds[0]["task"] == "pick the cube"
+    for episode in range(2):  # replaying the expert's actions from the episode's seed lifts the cube
+        robot = SO100Sim()
+        with robot:
+            replay_episode(robot, LeRobotDataset("me/pick", root=recorded), episode, realtime=False)
+            assert robot.check_task_completion()
+
+
+def test_replay_reproduces_recorded_states(recorded):
+    ds = LeRobotDataset("me/pick", root=recorded)
+    frames = ds.get_episode(1)
+    states = ds.hf_dataset.column("observation.state").to_numpy(zero_copy_only=False)[
+        frames.start : frames.stop
+    ]
+    robot = SO100Sim()
+    with robot:
+        observations = replay_episode(robot, ds, 1, realtime=False)
+    replayed = np.array([[obs[k] for k in robot.action_features] for obs in observations])
+    np.testing.assert_allclose(replayed, np.stack(states), atol=REPLAY_TOLERANCE_DEG, rtol=0)
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {repo!r})
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    original = LeRobotDataset.add_frame
+    def add_frame(self, frame, task=None):  # killed 20 frames into the second episode
+        original(self, frame, task=task)
+        if self.meta.total_episodes == 1:
+            self._n = getattr(self, "_n", 0) + 1
+            if self._n == 20:
+                os.kill(os.getpid(), signal.SIGKILL)
+    LeRobotDataset.add_frame = add_frame
+    from tests.scripts.test_collect_and_replay import record_args
+    from lerobot.scripts.record import parse_record_config, record
+    record(parse_record_config(record_args({root!r}, 3)))
+    """
+)
+
+
+def test_kill_mid_episode_then_resume_keeps_finished_episodes(tmp_path):
+    root = tmp_path / "ds"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env = {**os.environ, "MUJOCO_GL": "egl", "PYNPUT_BACKEND": "dummy"}
+    proc = subprocess.run([sys.executable, "-c", CRASH.format(repo=repo, root=str(root))], env=env,
+                          capture_output=True, timeout=300)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert LeRobotDataset("me/pick", root=root).num_episodes == 1  # episode 0 survived the kill
+    record(parse_record_config([*record_args(root, 2), "--resume=true"]))
+    ds = LeRobotDataset("me/pick", root=root)
+    assert ds.num_episodes == 2 and len(ds) == 210
+    validate_v30(root)
+
+
+def test_resume_with_another_camera_resolution_is_refused(recorded, tmp_path):
+    args = [a.replace('"width": 64', '"width": 96') for a in record_args(recorded, 3)]
+    with pytest.raises(ValueError, match="observation.images.front"):
+        record(parse_record_config([*args, "--resume=true"]))
+
+
+def test_collect_demonstrations_with_the_expert(tmp_path):
+    ds = collect_demonstrations(robot="so100_sim", control_device="expert", num_episodes=1, task="pick_cube",
+                                root=tmp_path / "c", episode_time_s=3.5, use_videos=False)  # fmt: skip
+    assert ds.num_episodes == 1 and len(ds) == 105 and ds[0]["task"] == "pick_cube"
+    with pytest.raises(ValueError, match="leader=SO100LeaderConfig"):
+        from lerobot.robots.myrobot import MyRobot
+
+        collect_demonstrations(robot=MyRobot(), control_device="leader", root=tmp_path / "d")
+    with pytest.raises(ValueError, match="choose one of keyboard, gamepad"):
+        collect_demonstrations(robot="so100_sim", control_device="telepathy")
