@@ -110,3 +110,33 @@ def test_collect_demonstrations_with_the_expert(tmp_path):
         collect_demonstrations(robot=MyRobot(), control_device="leader", root=tmp_path / "d")
     with pytest.raises(ValueError, match="choose one of keyboard, gamepad"):
         collect_demonstrations(robot="so100_sim", control_device="telepathy")
+
+
+def test_policy_driven_recording(recorded, tmp_path):
+    """--control-mode=policy: a checkpoint drives the twin and the rollout is stored as a dataset."""
+    from lerobot.configs.types import FeatureType, dataset_to_policy_features
+    from lerobot.policies.act.configuration_act import ACTConfig
+    from lerobot.policies.act.modeling_act import ACTPolicy
+
+    demos = LeRobotDataset("me/pick", root=recorded)
+    features = dataset_to_policy_features(demos.features)
+    cfg = ACTConfig(
+        input_features={k: f for k, f in features.items() if f.type is not FeatureType.ACTION},
+        output_features={"action": features["action"]},
+        dim_model=16, n_heads=2, dim_feedforward=32, n_encoder_layers=1, n_decoder_layers=1,
+        n_vae_encoder_layers=1, latent_dim=4, chunk_size=4, n_action_steps=4,
+        pretrained_backbone_weights=None,
+    )  # fmt: skip
+    ckpt = ACTPolicy(cfg, dataset_stats=demos.meta.stats).save_pretrained(tmp_path / "ckpt")
+    root = tmp_path / "rollout"
+    args = [a for a in record_args(root, 1) if not a.startswith(("--teleop", "--control-mode"))]
+    record(
+        parse_record_config(
+            [*args, "--control-mode=policy", f"--policy.path={ckpt}", "--dataset.episode_time_s=0.3"]
+        )
+    )
+    validate_v30(root)
+    rollout = LeRobotDataset("me/pick", root=root)
+    assert rollout.num_episodes == 1 and len(rollout) == 9  # 0.3 s at 30 fps
+    with pytest.raises(ValueError, match="--control-mode=policy needs --policy.path"):
+        record(parse_record_config([*args, "--control-mode=policy"]))
