@@ -140,3 +140,28 @@ def test_teleoperate_runs_for_the_given_time():
         TeleoperateConfig(robot=MyRobotConfig(), teleop=SineTeleopConfig(), fps=50, teleop_time_s=0.2)
     )
     assert loop.stats()["cycles"] == 10
+
+
+def test_live_view_streams_the_session_to_a_rerun_file(tmp_path):
+    pytest.importorskip("rerun")
+    rrd = tmp_path / "live.rrd"
+    record(
+        parse_record_config(
+            [
+                "--robot.type=myrobot",
+                "--teleop.type=test_sine",
+                "--dataset.repo_id=me/live",
+                f"--dataset.root={tmp_path / 'ds'}",
+                "--dataset.num_episodes=1",
+                "--dataset.episode_time_s=0.5",
+                "--dataset.reset_time_s=0",
+                "--dataset.fps=10",
+                "--realtime=false",
+                "--display_data=true",
+                f"--display_save_path={rrd}",
+            ]
+        )  # fmt: skip
+    )
+    data = rrd.read_bytes()
+    assert data[:4] == b"RRF2"  # rerun's file magic
+    assert b"action/joint_1.pos" in data and b"observation/gripper.pos" in data

@@ -28,6 +28,7 @@ from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.scripts.deploy import PolicyDriver, PolicyPathConfig
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
+from lerobot.utils.live_view import LiveView
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class RecordConfig:
     realtime: bool = True
     """Pace the loop at fps. Simulated robots may run faster than real time with false."""
     display_data: bool = False
+    """Show cameras, joints and actions live in the rerun viewer."""
+    display_save_path: Path | None = None
+    """With --display_data: write the live stream to this .rrd file instead of spawning the viewer."""
 
 
 # The user guide's flags, mapped onto the same fields.
@@ -92,8 +96,9 @@ def record_loop(
     dataset: LeRobotDataset | None = None,
     task: str = "",
     realtime: bool = True,
+    view: LiveView | None = None,
 ) -> RateLoop:
-    """Read, act, store, at ``fps``, for ``duration_s`` or until a key ends the episode."""
+    """Read, act, store (and show), at ``fps``, for ``duration_s`` or until a key ends the episode."""
     features = dataset.features if dataset is not None else None
     loop = RateLoop(fps)
     wants_obs = bool(inspect.signature(get_action).parameters)  # a policy reads the observation
@@ -105,6 +110,8 @@ def record_loop(
         sent = robot.send_action(get_action(observation) if wants_obs else get_action())
         if dataset is not None:
             dataset.add_frame(build_dataset_frame(features, observation, sent), task=task)
+        if view is not None:
+            view.log(observation, sent)
         if realtime:
             loop.wait()
     return loop
@@ -149,6 +156,7 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
     record_session(
         robot, teleop, dataset, num_episodes=cfg.dataset.num_episodes, episode_time_s=cfg.dataset.episode_time_s,
         reset_time_s=cfg.dataset.reset_time_s, task=cfg.dataset.single_task, realtime=cfg.realtime,
+        view=LiveView(cfg.dataset.repo_id, cfg.display_save_path) if cfg.display_data else None,
     )  # fmt: skip
     if cfg.dataset.push_to_hub:
         dataset.push_to_hub(private=cfg.dataset.private)
@@ -172,6 +180,7 @@ def record_session(
     reset_time_s: float = 0.0,
     task: str = "",
     realtime: bool = True,
+    view: LiveView | None = None,
 ) -> int:
     """Record until ``dataset`` holds ``num_episodes`` episodes (or Esc); returns how many were saved here.
 
@@ -198,7 +207,9 @@ def record_session(
         while recorded < num_episodes and not events.stop_recording:
             _reset_for_episode(robot, teleop, recorded)
             logger.info("Recording episode %d/%d", recorded + 1, num_episodes)
-            loop = record_loop(robot, teleop.get_action, fps, episode_time_s, events, dataset, task, realtime)
+            loop = record_loop(
+                robot, teleop.get_action, fps, episode_time_s, events, dataset, task, realtime, view
+            )
             stats = loop.stats()
             if stats["cycles"] and stats["on_time_share"] < 0.99 and realtime:
                 logger.warning(
@@ -214,11 +225,13 @@ def record_session(
             events.exit_early = False
             if recorded < num_episodes and reset_time_s > 0 and not events.stop_recording:
                 logger.info("Reset the environment (%.0f s)", reset_time_s)
-                record_loop(robot, teleop.get_action, fps, reset_time_s, events, None, "", realtime)
+                record_loop(robot, teleop.get_action, fps, reset_time_s, events, None, "", realtime, view)
                 events.exit_early = False
     finally:
         events.stop()
         dataset.finalize()
+        if view is not None:
+            view.close()
         if teleop.is_connected:
             teleop.disconnect()
         if robot.is_connected:

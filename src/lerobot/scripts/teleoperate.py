@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from lerobot.configs.parser import config_help, parse_config
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.scripts.record import record_loop
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
+from lerobot.utils.live_view import LiveView
 
 
 @dataclass
@@ -25,6 +27,10 @@ class TeleoperateConfig:
     teleop_time_s: float = 1e9
     """Stop after this many seconds (default: until Esc or Ctrl-C)."""
     realtime: bool = True
+    display_data: bool = False
+    """Show cameras, joints and actions live in the rerun viewer."""
+    display_save_path: Path | None = None
+    """With --display_data: write the live stream to this .rrd file instead of spawning the viewer."""
 
 
 def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
@@ -33,6 +39,7 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
     robot = make_robot_from_config(cfg.robot)
     teleop = make_teleoperator_from_config(cfg.teleop)
     events = KeyboardEvents()
+    view = LiveView("teleoperate", cfg.display_save_path) if cfg.display_data else None
     try:
         robot.connect()
         teleop.connect()
@@ -40,10 +47,12 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
         if callable(bind):
             bind(robot)
         return record_loop(
-            robot, teleop.get_action, cfg.fps, cfg.teleop_time_s, events, realtime=cfg.realtime
+            robot, teleop.get_action, cfg.fps, cfg.teleop_time_s, events, realtime=cfg.realtime, view=view
         )
     finally:
         events.stop()
+        if view is not None:
+            view.close()
         for device in (teleop, robot):
             if device.is_connected:
                 device.disconnect()
