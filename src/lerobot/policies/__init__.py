@@ -1,4 +1,4 @@
-"""Policies: one folder each (``act/``), plus the shared pieces.
+"""Policies: one folder each (``act/``, ``diffusion/``), plus the shared pieces.
 
 ``config.py`` (``PreTrainedConfig``, registry for ``--policy.type``), ``pretrained.py``
 (``PreTrainedPolicy``: normalisation, save/load), ``normalize.py``, ``backbones.py``, ``factory.py``
@@ -8,10 +8,13 @@ configs only; the torch models load on first use.
 
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
+from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 
 __all__ = [
     "ACTConfig",
     "ACTPolicy",
+    "DiffusionConfig",
+    "DiffusionPolicy",
     "POLICY_CONFIGS",
     "PolicyProtocol",
     "PreTrainedConfig",
@@ -22,6 +25,7 @@ __all__ = [
 
 _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
+    "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -49,6 +49,23 @@ def make_resnet_feature_extractor(
     name: str, weights: str | None = None, replace_final_stride_with_dilation: bool = False
 ) -> tuple[nn.Module, int]:
     """``resnetXX`` up to ``layer4`` (returns ``{"feature_map": (B, C, H/32, W/32)}``) and its C."""
+    resnet = make_resnet(name, weights, replace_final_stride_with_dilation=replace_final_stride_with_dilation)
+    out_channels = resnet.fc.in_features
+    return IntermediateLayerGetter(resnet, return_layers={"layer4": "feature_map"}), out_channels
+
+
+def make_resnet(
+    name: str,
+    weights: str | None = None,
+    *,
+    norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
+    replace_final_stride_with_dilation: bool = False,
+) -> torchvision.models.ResNet:
+    """A whole torchvision ResNet with ``weights`` loaded (see the module docstring).
+
+    ``norm_layer`` is FrozenBatchNorm2d by default (ACT); Diffusion Policy trains ``nn.BatchNorm2d``
+    or uses group norm (no pretrained weights then).
+    """
     if not name.startswith("resnet") or not hasattr(torchvision.models, name):
         raise ValueError(
             f"vision_backbone must be a torchvision ResNet (resnet18, resnet34, ...), got {name!r}."
@@ -56,15 +73,21 @@ def make_resnet_feature_extractor(
     resnet = getattr(torchvision.models, name)(
         weights=None,
         replace_stride_with_dilation=[False, False, replace_final_stride_with_dilation],
-        norm_layer=FrozenBatchNorm2d,
+        norm_layer=norm_layer,
     )
     if weights is not None and not _SKIP_WEIGHTS:
         state = load_backbone_state_dict(weights)
         if state is not None:
+            # Batch-norm step counters are bookkeeping only: present or not, they never change outputs.
             state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-            resnet.load_state_dict(state, strict=True)
-    out_channels = resnet.fc.in_features
-    return IntermediateLayerGetter(resnet, return_layers={"layer4": "feature_map"}), out_channels
+            missing, unexpected = resnet.load_state_dict(state, strict=False)
+            missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+            if missing or unexpected:
+                raise ValueError(
+                    f"pretrained_backbone_weights={weights!r} do not fit a {name}: missing {missing[:5]}, "
+                    f"unexpected {unexpected[:5]}."
+                )
+    return resnet
 
 
 def load_backbone_state_dict(weights: str) -> dict[str, torch.Tensor] | None:

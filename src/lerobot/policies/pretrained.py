@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from lerobot.configs.types import FeatureType
+from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig, hub_offline
 from lerobot.policies.normalize import (
@@ -150,6 +150,31 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                 x = x.unsqueeze(0)
             out[name] = x
         return out
+
+    def check_features(
+        self, batch: Mapping[str, Any], features: Mapping[str, PolicyFeature], time_steps: int | None = None
+    ) -> None:
+        """One clear error for a feature the config declares that is missing or has another shape.
+
+        Each tensor must be ``(B, *feature.shape)``, or ``(B, time_steps, *feature.shape)`` when
+        ``time_steps`` is given (observation history, action chunk).
+        """
+        for name, ft in features.items():
+            lead = "B" if time_steps is None else f"B, {time_steps}"
+            expected = ((time_steps,) if time_steps is not None else ()) + tuple(ft.shape)
+            if name not in batch:
+                raise ValueError(
+                    f"{type(self).__name__}: {name!r} is missing; the config expects it with shape "
+                    f"({lead}, {', '.join(map(str, ft.shape))}). Got keys {sorted(batch)}. Check that the "
+                    "dataset/environment features match the policy's input_features."
+                )
+            shape = tuple(getattr(batch[name], "shape", ()))
+            if shape[1:] != expected:
+                raise ValueError(
+                    f"{type(self).__name__}: {name!r} has shape {shape}; the config expects "
+                    f"({lead}, {', '.join(map(str, ft.shape))}). Check that the dataset/environment "
+                    "features match the policy's input_features/output_features."
+                )
 
     def set_normalization_stats(self, stats: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the normalisation statistics (``{feature: {"mean": ..., "std": ...}}``)."""

@@ -73,7 +73,7 @@ class ACTPolicy(PreTrainedPolicy):
     def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
         """Raw observation -> (B, chunk_size, A) actions in robot units."""
         self.eval()
-        batch = self.normalize_inputs(self.prepare_observation(observation))
+        batch = self.normalize_inputs(self._checked_observation(observation))
         actions = self.model(batch)[0]
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
@@ -81,7 +81,7 @@ class ACTPolicy(PreTrainedPolicy):
     def select_action(self, observation: dict[str, Any]) -> PolicyAction:
         """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
         self.eval()
-        batch = self.normalize_inputs(self.prepare_observation(observation))
+        batch = self.normalize_inputs(self._checked_observation(observation))
         if self.temporal_ensembler is not None:
             action = self.temporal_ensembler.update(self.model(batch)[0])
         else:
@@ -91,11 +91,16 @@ class ACTPolicy(PreTrainedPolicy):
             action = self._action_queue.popleft()
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
 
+    def _checked_observation(self, observation: dict[str, Any]) -> dict[str, Tensor]:
+        obs = self.prepare_observation(observation)
+        self.check_features(obs, self.config.input_features)
+        return obs
+
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         """Raw training batch -> ``{"loss": scalar, "l1_loss": float, "kld_loss": float}``."""
+        self.check_features(batch, self.config.input_features)
+        self.check_features(batch, self.config.output_features, time_steps=self.config.chunk_size)
         batch = self.normalize_targets(self.normalize_inputs(batch))
-        if ACTION not in batch:
-            raise KeyError("ACT.forward needs the target 'action' (B, chunk_size, action_dim) in the batch.")
         actions_hat, (mu, log_sigma_x2) = self.model(batch)
         is_pad = batch.get("action_is_pad")
         if is_pad is None:

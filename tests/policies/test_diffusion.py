@@ -1,0 +1,226 @@
+"""Diffusion Policy specifics: config parsing, time layout, crops, schedulers, EMA, observation history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.policies.conftest import (
+    ACTION_DIM,
+    DIFFUSION_IMAGE,
+    diffusion_config,
+    make_batch,
+    make_observation,
+    make_stats,
+)
+
+from lerobot.configs.parser import parse_config
+from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.diffusion import DiffusionConfig
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, center_crop, random_crop
+
+
+def make_policy(config: DiffusionConfig) -> DiffusionPolicy:
+    torch.manual_seed(0)
+    return DiffusionPolicy(config, dataset_stats=make_stats(config.input_features | config.output_features))
+
+
+def test_defaults_and_delta_indices_match_lerobot():
+    cfg = DiffusionConfig(
+        input_shapes={"observation.state": [2]}, output_shapes={"action": [2]}, device="cpu"
+    )
+    assert (cfg.n_obs_steps, cfg.horizon, cfg.n_action_steps) == (2, 64, 32)
+    assert cfg.down_dims == (512, 1024, 2048) and cfg.noise_scheduler_type == "DDPM"
+    assert cfg.observation_delta_indices == [-1, 0]
+    assert cfg.action_delta_indices == list(range(-1, 63))
+    assert {k: v.value for k, v in cfg.normalization_mapping.items()} == {
+        "VISUAL": "MEAN_STD",
+        "STATE": "MIN_MAX",
+        "ACTION": "MIN_MAX",
+    }
+    assert cfg.get_optimizer_preset()["betas"] == (0.95, 0.999)
+
+
+def test_down_dims_flag_parses():
+    cfg = parse_config(
+        PreTrainedConfig,
+        [
+            "--type=diffusion",
+            "--down_dims=[256, 512, 1024]",
+            "--horizon=16",
+            "--n_action_steps=8",
+            "--crop_shape=[84, 84]",
+            "--device=cpu",
+        ],
+    )
+    assert isinstance(cfg, DiffusionConfig)
+    assert cfg.down_dims == (256, 512, 1024) and cfg.crop_shape == (84, 84)
+
+
+def test_config_json_round_trip_without_ema_fields(tmp_path):
+    cfg = diffusion_config()
+    data = cfg.to_dict()
+    assert data["type"] == "diffusion" and "use_ema" not in data  # LeRobot 0.6 has no EMA fields
+    assert data["down_dims"] == [16, 32] and data["crop_shape"] == [56, 56]
+    cfg.save_pretrained(tmp_path)
+    again = PreTrainedConfig.from_pretrained(tmp_path)
+    assert again == cfg
+    ema = diffusion_config(use_ema=True)
+    assert ema.to_dict()["use_ema"] is True
+    assert json.loads(json.dumps(ema.to_dict()))["ema_power"] == 0.75
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"horizon": 10}, "multiple of 2\\*\\*len\\(down_dims\\)"),
+        ({"n_action_steps": 8}, "exceeds horizon - n_obs_steps"),
+        ({"noise_scheduler_type": "PNDM"}, "DDPM.*DDIM"),
+        (
+            {"use_group_norm": True, "pretrained_backbone_weights": "ResNet18_Weights.IMAGENET1K_V1"},
+            "use_group_norm",
+        ),
+        ({"crop_shape": (80, 80)}, "does not fit"),
+    ],
+)
+def test_bad_configs_are_refused(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        DiffusionPolicy(diffusion_config(**overrides))
+
+
+def test_crops():
+    x = torch.arange(2 * 1 * 6 * 8, dtype=torch.float32).reshape(2, 1, 6, 8)
+    assert torch.equal(center_crop(x, (4, 4)), x[..., 1:5, 2:6])
+    torch.manual_seed(0)
+    crops = random_crop(x.repeat(64, 1, 1, 1), (4, 4))
+    assert crops.shape == (128, 1, 4, 4)
+    # every crop is a contiguous window of its own image, and the windows differ between images
+    firsts = {(int(c[0, 0, 0]) % 48) for c in crops}
+    assert len(firsts) > 3
+    for image, crop in zip(x.repeat(64, 1, 1, 1), crops, strict=True):
+        top, left = divmod(int(crop[0, 0, 0]) % 48, 8)
+        assert torch.equal(crop, image[:, top : top + 4, left : left + 4])
+
+
+def test_random_crop_only_while_training():
+    policy = make_policy(diffusion_config())
+    encoder = policy.diffusion.rgb_encoder[0]
+    images = torch.rand(4, *DIFFUSION_IMAGE)
+    encoder.eval()
+    assert torch.equal(encoder(images), encoder(images))
+    encoder.train()
+    torch.manual_seed(1)
+    a = encoder(images)
+    torch.manual_seed(2)
+    assert not torch.allclose(a, encoder(images))
+
+
+@pytest.mark.parametrize("scheduler", ["DDPM", "DDIM"])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "sample"])
+def test_schedulers_and_prediction_types_run(scheduler, prediction_type):
+    config = diffusion_config(image=False, noise_scheduler_type=scheduler, prediction_type=prediction_type)
+    policy = make_policy(config)
+    assert type(policy.diffusion.noise_scheduler).__name__ == f"{scheduler}Scheduler"
+    policy(make_batch(config))["loss"].backward()
+    actions = policy.predict_action_chunk(make_observation(config))
+    # clip_sample keeps the normalised sample in [-1, 1]: robot units stay within the action min/max
+    stats = policy.unnormalize_outputs.feature_stats("action")
+    assert (actions >= stats.min - 1e-5).all() and (actions <= stats.max + 1e-5).all()
+
+
+def test_environment_state_and_shared_encoder():
+    config = diffusion_config(use_separate_rgb_encoder_per_camera=False)
+    config.input_features["observation.images.side"] = PolicyFeature(FeatureType.VISUAL, DIFFUSION_IMAGE)
+    config.input_features["observation.environment_state"] = PolicyFeature(FeatureType.ENV, (5,))
+    policy = make_policy(config)
+    keypoint_features = 2 * config.spatial_softmax_num_keypoints
+    per_step = 4 + 2 * keypoint_features + 5
+    assert policy.diffusion.unet.down_modules[0][0].cond_encoder[1].in_features == 16 + 2 * per_step
+    policy(make_batch(config))["loss"].backward()
+    assert policy.select_action(make_observation(config))["action"].shape == (2, ACTION_DIM)
+
+
+def test_observation_history_and_action_queue():
+    """A chunk is denoised once per n_action_steps calls, from the last n_obs_steps frames."""
+    config = diffusion_config(image=False)
+    policy = make_policy(config)
+    calls = []
+    generate = policy.diffusion.generate_actions
+
+    def spy(batch):
+        calls.append({k: v.clone() for k, v in batch.items()})
+        return generate(batch)
+
+    policy.diffusion.generate_actions = spy
+    frames = [{"observation.state": torch.full((1, 4), float(i))} for i in range(6)]
+    for frame in frames:
+        policy.select_action(frame)
+    assert len(calls) == 2  # steps 0 and 4 (n_action_steps=4)
+    norm = policy.normalize_inputs
+    history0, history4 = calls[0]["observation.state"], calls[1]["observation.state"]
+    assert history0.shape == (1, 2, 4)
+    first = norm(frames[0])["observation.state"]
+    assert torch.equal(history0[:, 0], first) and torch.equal(history0[:, 1], first)  # padded with frame 0
+    assert torch.equal(history4[:, 0], norm(frames[3])["observation.state"])
+    assert torch.equal(history4[:, 1], norm(frames[4])["observation.state"])
+    policy.reset()
+    policy.select_action(frames[5])
+    assert len(calls) == 3 and torch.equal(
+        calls[2]["observation.state"][:, 0], norm(frames[5])["observation.state"]
+    )
+
+
+def test_predict_action_chunk_takes_a_full_history():
+    config = diffusion_config(image=False)
+    policy = make_policy(config)
+    history = {"observation.state": torch.rand(3, 2, 4)}
+    torch.manual_seed(5)
+    chunk = policy.predict_action_chunk(history)
+    assert chunk.shape == (3, config.n_action_steps, ACTION_DIM)
+    torch.manual_seed(5)
+    assert torch.equal(policy.predict_action_chunk(history), chunk)
+
+
+def test_ema_follows_the_weights_and_is_what_gets_saved(tmp_path):
+    config = diffusion_config(image=False, use_ema=True, ema_max_decay=0.9)
+    policy = make_policy(config)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+    batch = make_batch(config)
+    policy.update()  # first call copies the weights
+    weight = policy.diffusion.unet.final_conv[1].weight
+    start = weight.detach().clone()
+    for _ in range(5):
+        optimizer.zero_grad()
+        policy(batch)["loss"].backward()
+        optimizer.step()
+        policy.update()
+    live = weight.detach().clone()
+    averaged = policy.ema.shadow["unet.final_conv.1.weight"]
+    assert not torch.equal(averaged, live) and not torch.equal(averaged, start)
+    # The average lies between the start and the live weights along the update direction.
+    progress = ((averaged - start) * (live - start)).sum() / (live - start).pow(2).sum()
+    assert 0 < progress < 1
+    policy.save_pretrained(tmp_path)
+    assert torch.equal(weight, live)  # saving swaps the averaged weights in and back out
+    loaded = DiffusionPolicy.from_pretrained(tmp_path)
+    assert torch.equal(loaded.diffusion.unet.final_conv[1].weight, averaged)
+    state = policy.ema.state_dict()
+    assert state["step"] == 6
+
+
+@pytest.mark.parametrize(("channels", "length", "kernel"), [(16, 8, 5), (128, 4, 5), (256, 16, 3)])
+def test_window_matmul_conv_equals_conv1d(channels, length, kernel):
+    from lerobot.policies.diffusion.modeling_diffusion import WindowMatmulConv1d
+
+    torch.manual_seed(0)
+    fast = WindowMatmulConv1d(channels, 24, kernel, padding=kernel // 2)
+    plain = torch.nn.Conv1d(channels, 24, kernel, padding=kernel // 2)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(3, channels, length, requires_grad=True)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+    grad_fast = torch.autograd.grad(fast(x).square().sum(), [x, fast.weight])
+    grad_plain = torch.autograd.grad(plain(x).square().sum(), [x, plain.weight])
+    for a, b in zip(grad_fast, grad_plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
