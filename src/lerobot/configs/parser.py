@@ -79,10 +79,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config_path={path} is not valid JSON: {e}") from e
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_trees(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_trees(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -100,11 +100,11 @@ def parse_config(
     tree = parse_args(argv, aliases)
     config_path = tree.pop("config_path", None)
     if config_path is not None:
-        tree = _merge(load_config_file(config_path), tree)
+        tree = merge_trees(load_config_file(config_path), tree)
     for flag, section in (section_files or {}).items():
         path = tree.pop(_norm(flag), None)
         if path is not None:
-            tree[section] = _merge(load_config_file(path), tree.get(section, {}))
+            tree[section] = merge_trees(load_config_file(path), tree.get(section, {}))
     return build(cls, tree)
 
 

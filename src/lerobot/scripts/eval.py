@@ -1,0 +1,285 @@
+"""``lerobot-eval``: roll a trained policy out in simulation and report its success rate.
+
+::
+
+    lerobot-eval --policy.path=outputs/train/run/checkpoints/last/pretrained_model \\
+        --env.type=so100 --env.task=pick_cube --env.obs_type=state \\
+        --eval.n_episodes=50 --eval.batch_size=10 --eval.max_steps=150 --output_dir=outputs/eval/run --seed=1000
+
+Episode i is reset with seed ``seed + i``, ``batch_size`` episodes run side by side in a vector env.
+Writes ``eval_info.json``::
+
+    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps"}, ...],
+     "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s"},
+     "overall": {... the aggregated numbers + "video_paths"}}   # "overall": LeRobot's key for the same
+
+plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
+Training calls :func:`eval_policy` for its periodic evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lerobot.configs.eval import EvalPipelineConfig, parse_eval_config
+from lerobot.configs.parser import config_help
+from lerobot.configs.types import FeatureType
+from lerobot.policies.pretrained import PreTrainedPolicy
+
+logger = logging.getLogger(__name__)
+
+EVAL_INFO_NAME = "eval_info.json"
+
+
+class FeatureMismatchError(ValueError):
+    """The policy needs observations the environment does not produce (or acts in another space)."""
+
+
+def check_policy_fits_env(policy: PreTrainedPolicy, env: gym.vector.VectorEnv) -> None:
+    """One clear error when the policy's inputs / action do not match what the env gives / takes."""
+    obs_space = env.single_observation_space
+    provided = dict(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
+    missing = [k for k in policy.config.input_features if k not in provided]
+    if missing:
+        raise FeatureMismatchError(
+            f"The policy needs {missing} but the environment only provides {sorted(provided)}. "
+            "Evaluate in the env (and --env.obs_type) the policy was trained for."
+        )
+    for key, ft in policy.config.input_features.items():
+        shape = tuple(provided[key].shape)
+        want = (ft.shape[1], ft.shape[2], ft.shape[0]) if ft.type is FeatureType.VISUAL else ft.shape
+        if shape != tuple(want):
+            raise FeatureMismatchError(
+                f"{key}: the policy expects shape {tuple(ft.shape)} but the environment gives {shape}"
+                + (" (H x W x C)" if ft.type is FeatureType.VISUAL else "")
+                + "; check --env.image_size / the env task."
+            )
+    action = policy.config.action_feature
+    act_shape = tuple(env.single_action_space.shape or ())
+    if action is not None and act_shape != tuple(action.shape):
+        raise FeatureMismatchError(
+            f"The policy outputs actions of shape {tuple(action.shape)} but the environment takes {act_shape}."
+        )
+
+
+def rollout(
+    policy: PreTrainedPolicy, env: gym.vector.VectorEnv, seeds: list[int], max_steps: int, render: bool
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Run one batch of episodes to their ends (or ``max_steps``); an env that finished is ignored after.
+
+    Returns per-env ``sum_reward``, ``max_reward``, ``success``, ``n_steps`` and, when ``render``,
+    the frames (B, H, W, 3) of every step.
+    """
+    from lerobot.envs.utils import preprocess_observation
+
+    n = env.num_envs
+    policy.reset()
+    observation, _ = env.reset(seed=seeds)
+    done = np.zeros(n, dtype=bool)
+    sum_reward, max_reward = np.zeros(n), np.full(n, -np.inf)
+    success, n_steps = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
+    frames: list[np.ndarray] = []
+    for _ in range(max_steps):
+        if render:
+            frames.append(np.stack(env.call("render")))
+        with torch.inference_mode():
+            action = policy.select_action(preprocess_observation(observation))["action"]
+        observation, reward, terminated, truncated, info = env.step(action.cpu().numpy())
+        live = ~done
+        sum_reward[live] += reward[live]
+        max_reward[live] = np.maximum(max_reward[live], reward[live])
+        success[live] |= np.asarray(info.get("is_success", np.zeros(n, dtype=bool)), dtype=bool)[live]
+        n_steps[live] += 1
+        done |= terminated | truncated
+        if done.all():
+            break
+    if render:
+        frames.append(np.stack(env.call("render")))
+    return {
+        "sum_reward": sum_reward,
+        "max_reward": max_reward,
+        "success": success,
+        "n_steps": n_steps,
+    }, frames
+
+
+def eval_policy(
+    policy: PreTrainedPolicy,
+    env: gym.Env | gym.vector.VectorEnv,
+    n_episodes: int,
+    max_steps: int | None = None,
+    seed: int = 1000,
+    videos_dir: Path | None = None,
+    max_videos: int = 10,
+    fps: int | None = None,
+) -> dict[str, Any]:
+    """Roll ``policy`` out for ``n_episodes`` (seeds ``seed .. seed + n_episodes - 1``); returns the eval_info dict.
+
+    ``env`` is a vector env (its ``num_envs`` episodes run side by side) or a single env. Videos of
+    the first ``max_videos`` episodes go to ``videos_dir`` when the env renders.
+    """
+    if not isinstance(env, gym.vector.VectorEnv):
+        single = env
+        env = gym.vector.SyncVectorEnv([lambda: single])
+    check_policy_fits_env(policy, env)
+    max_steps = max_steps or _episode_limit(env)
+    fps = fps or int(env.metadata.get("render_fps") or 30)
+    can_render = videos_dir is not None and max_videos > 0 and env.render_mode == "rgb_array"
+    episodes: list[dict[str, Any]] = []
+    video_paths: list[str] = []
+    started = time.perf_counter()
+    for first in range(0, n_episodes, env.num_envs):
+        count = min(env.num_envs, n_episodes - first)
+        # Envs beyond `count` in a last, partial batch run too (a vector env steps all) but are not counted.
+        seeds = [seed + first + i for i in range(env.num_envs)]
+        render = can_render and len(video_paths) < max_videos
+        result, frames = rollout(policy, env, seeds, max_steps, render)
+        for i in range(count):
+            episodes.append(
+                {
+                    "episode_ix": first + i,
+                    "seed": seeds[i],
+                    "sum_reward": float(result["sum_reward"][i]),
+                    "max_reward": float(result["max_reward"][i]),
+                    "success": bool(result["success"][i]),
+                    "n_steps": int(result["n_steps"][i]),
+                }
+            )
+            if render and len(video_paths) < max_videos:
+                video_paths.append(
+                    str(_write_video(frames, i, int(result["n_steps"][i]), videos_dir, first + i, fps))
+                )
+    eval_s = time.perf_counter() - started
+    aggregated = {
+        "pc_success": 100.0 * float(np.mean([e["success"] for e in episodes])),
+        "avg_sum_reward": float(np.mean([e["sum_reward"] for e in episodes])),
+        "avg_max_reward": float(np.mean([e["max_reward"] for e in episodes])),
+        "n_episodes": len(episodes),
+        "eval_s": eval_s,
+        "eval_ep_s": eval_s / len(episodes),
+    }
+    return {
+        "per_episode": episodes,
+        "aggregated": aggregated,
+        "overall": {**aggregated, "video_paths": video_paths},
+    }
+
+
+def _episode_limit(env: gym.vector.VectorEnv) -> int:
+    spec = getattr(env, "spec", None) or env.get_attr("spec")[0]
+    limit = getattr(spec, "max_episode_steps", None)
+    if not limit:
+        try:
+            limit = env.get_attr("_max_episode_steps")[0]
+        except AttributeError:
+            limit = None
+    if not limit:
+        raise ValueError("The environment has no episode limit: pass max_steps= (--eval.max_steps=...).")
+    return int(limit)
+
+
+def _write_video(
+    frames: list[np.ndarray], env_ix: int, n_steps: int, videos_dir: Path, episode_ix: int, fps: int
+) -> Path:
+    from lerobot.datasets.video import VideoEncoderConfig, encode_video_frames
+
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    path = videos_dir / f"eval_episode_{episode_ix}.mp4"
+    # Frames 0..n_steps show the episode from its reset to its last step; h264 plays everywhere.
+    episode = [f[env_ix] for f in frames[: n_steps + 1]]
+    encode_video_frames(episode, path, fps, VideoEncoderConfig(vcodec="h264", g=None))
+    return path
+
+
+def plot_success(info: dict[str, Any], path: Path) -> Path:
+    """Per-episode outcome and the running success rate, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    success = np.array([e["success"] for e in info["per_episode"]], dtype=float)
+    ix = np.arange(1, len(success) + 1)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(
+        ix, success, color=np.where(success > 0, "tab:green", "tab:red"), alpha=0.35, label="episode success"
+    )
+    ax.plot(ix, np.cumsum(success) / ix, color="black", label="running success rate")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("success")
+    ax.set_title(f"success rate {info['aggregated']['pc_success']:.1f}% over {len(success)} episodes")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write to a temporary name, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:
+    """Load the policy, build ``batch_size`` envs, roll out, write eval_info.json, videos and the plot."""
+    from lerobot.envs import make_env
+    from lerobot.policies.factory import make_policy
+    from lerobot.utils.random_utils import set_seed
+
+    set_seed(cfg.seed)
+    policy = make_policy(cfg.policy)
+    env = make_env(cfg.env, n_envs=min(cfg.eval.batch_size, cfg.eval.n_episodes))
+    try:
+        info = eval_policy(
+            policy,
+            env,
+            cfg.eval.n_episodes,
+            max_steps=cfg.eval.max_steps,
+            seed=cfg.seed,
+            videos_dir=Path(cfg.output_dir) / "videos",
+            max_videos=cfg.eval.max_videos,
+            fps=cfg.env.fps,
+        )
+    finally:
+        env.close()
+    output_dir = Path(cfg.output_dir)
+    write_json(info, output_dir / EVAL_INFO_NAME)
+    plot_success(info, output_dir / "success_rate.png")
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        print("\n".join(config_help(EvalPipelineConfig)))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = parse_eval_config(argv)
+    info = evaluate(cfg)
+    agg = info["aggregated"]
+    print(
+        f"Success rate {agg['pc_success']:.1f}% over {agg['n_episodes']} episodes "
+        f"(avg sum reward {agg['avg_sum_reward']:.3f}, avg max reward {agg['avg_max_reward']:.3f}, "
+        f"{agg['eval_s']:.1f} s). Results in {Path(cfg.output_dir) / EVAL_INFO_NAME}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
