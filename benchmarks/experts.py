@@ -35,14 +35,17 @@ RESULTS = Path(__file__).parent / "results" / "experts.json"
 def run_expert(env_type: str, task: str, seeds: range) -> dict:
     env = make_env(env_type, task=task, obs_type="state")
     expert = make_expert(env_type, task=task)
-    successes, lengths = [], []
+    successes, lengths, think = [], [], []
     start = time.perf_counter()
     for seed in seeds:
         obs, info = env.reset(seed=seed)
         expert.reset(env)
         done, steps = False, 0
         while not done:
-            obs, _, terminated, truncated, info = env.step(expert.select_action(obs, env))
+            tic = time.perf_counter()
+            action = expert.select_action(obs, env)
+            think.append(time.perf_counter() - tic)
+            obs, _, terminated, truncated, info = env.step(action)
             steps += 1
             done = terminated or truncated
         successes.append(bool(info["is_success"]))
@@ -58,6 +61,9 @@ def run_expert(env_type: str, task: str, seeds: range) -> dict:
         "mean_episode_length": float(np.mean(lengths)),
         "seconds": round(seconds, 2),
         "seconds_per_episode": round(seconds / len(seeds), 3),
+        # Time the expert itself takes to choose one action (planning included), not the sim step.
+        "expert_ms_per_step_mean": round(1000 * float(np.mean(think)), 2),
+        "expert_ms_per_step_max": round(1000 * float(np.max(think)), 1),
         "failed_seeds": [s for s, ok in zip(seeds, successes) if not ok],
     }
 
@@ -109,12 +115,13 @@ def main() -> None:
     tmp.write_text(json.dumps(out, indent=2) + "\n")
     tmp.replace(RESULTS)
 
-    print("\n| env | task | seeds | success | mean length | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("\n| env | task | seeds | success | mean length | seconds | expert ms/step (mean, max) |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['env']} | {r['task']} | {r['n_seeds']} | {r['success_rate']:.0%} | "
-            f"{r['mean_episode_length']:.0f} | {r['seconds']} |"
+            f"{r['mean_episode_length']:.0f} | {r['seconds']} | "
+            f"{r['expert_ms_per_step_mean']}, {r['expert_ms_per_step_max']} |"
         )
     print(
         f"\nSO-100 sim: {rates['so100_state_steps_per_s']} steps/s state-only, "
