@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -e ".[test]"
 
 demo: install
-	$(BIN)/lerobot-demo
+	$(BIN)/lerobot-demo --overwrite
 
 test:
 	$(BIN)/python -m pytest -q
