@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 TASK = "pick up the cube"
 EVAL_SEED = 1000  # held-out seeds start here; demonstrations use 0 .. num_episodes - 1
 
@@ -46,68 +44,21 @@ ACT_OVERRIDES: dict[str, Any] = {
 }
 
 
-def record_demonstrations(root: Path, num_episodes: int) -> tuple[Any, float]:
-    """The expert's episodes (seeds 0..n-1) as a dataset; returns it and the share that succeeded."""
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot.envs import make_env, make_expert, resolve_env_config
-
-    cfg = resolve_env_config("so100", task="pick_cube", obs_type="state")
-    env, expert = make_env(cfg), make_expert(cfg)
-    dataset = LeRobotDataset.create(
-        "lerobot/demo_so100_pick_cube", fps=cfg.fps, features=cfg.features, robot_type="so100_sim",
-        root=root, use_videos=False,
-    )  # fmt: skip
-    successes = []
-    try:
-        for seed in range(num_episodes):
-            obs, info = env.reset(seed=seed)
-            expert.reset(env)
-            done = False
-            while not done:
-                action = expert.select_action(obs, env)
-                dataset.add_frame({**obs, "action": action}, task=TASK)
-                obs, _, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
-            successes.append(bool(info["is_success"]))
-            dataset.save_episode()
-    finally:
-        dataset.finalize()
-        env.close()
-    return dataset, float(np.mean(successes))
-
-
-def expert_success(n_episodes: int) -> float:
-    """The expert on the held-out seeds: the bar the trained policy is measured against."""
-    from lerobot.envs import make_env, make_expert, resolve_env_config
-
-    cfg = resolve_env_config("so100", task="pick_cube", obs_type="state")
-    env, expert = make_env(cfg), make_expert(cfg)
-    wins = []
-    try:
-        for seed in range(EVAL_SEED, EVAL_SEED + n_episodes):
-            obs, info = env.reset(seed=seed)
-            expert.reset(env)
-            done = False
-            while not done:
-                obs, _, terminated, truncated, info = env.step(expert.select_action(obs, env))
-                done = terminated or truncated
-            wins.append(bool(info["is_success"]))
-    finally:
-        env.close()
-    return float(np.mean(wins))
-
-
 def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int, batch_size: int) -> dict:
     import torch
 
     from lerobot.envs import make_env, resolve_env_config
+    from lerobot.envs.recording import expert_success_rate, record_expert_dataset
     from lerobot.scripts.eval import eval_policy, plot_success, write_json
     from lerobot.scripts.train import train
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    dataset, demo_success = record_demonstrations(output_dir / "dataset", num_episodes)
+    demo_env = resolve_env_config("so100", task="pick_cube", obs_type="state")
+    dataset, demo_success = record_expert_dataset(
+        demo_env, "lerobot/demo_so100_pick_cube", output_dir / "dataset", num_episodes, TASK, use_videos=False
+    )
     timings["record_s"] = time.perf_counter() - started
     print(
         f"[1/3] Recorded {dataset.meta.total_episodes} expert episodes ({dataset.meta.total_frames} frames, "
@@ -157,7 +108,7 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
         env.close()
     write_json(info, eval_dir / "eval_info.json")
     plot_success(info, eval_dir / "success_rate.png")
-    expert = expert_success(eval_episodes)
+    expert = expert_success_rate(demo_env, eval_episodes, EVAL_SEED)
     timings["eval_s"] = time.perf_counter() - started
     policy_success = info["aggregated"]["pc_success"] / 100
     print(f"[3/3] Evaluated on {eval_episodes} held-out seeds in {timings['eval_s']:.0f} s", flush=True)
