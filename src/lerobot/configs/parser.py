@@ -225,6 +225,14 @@ def _structured(raw: Any, flag: str) -> Any:
         raise ConfigError(f"--{flag}: cannot parse {raw!r} as JSON or YAML ({e}).") from e
 
 
+def print_help_if_asked(argv: Sequence[str], doc: str | None, cls: type) -> bool:
+    """``--help`` / ``-h`` anywhere: print the tool's docstring and every flag of ``cls``; True if it did."""
+    if "--help" not in argv and "-h" not in argv:
+        return False
+    print((doc or "").rstrip() + "\n\n" + "\n".join(config_help(cls)))
+    return True
+
+
 def config_help(cls: type, prefix: str = "") -> list[str]:
     """One line per flag (name, type, default) for ``--help``."""
     lines = []

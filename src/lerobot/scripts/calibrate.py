@@ -14,7 +14,7 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from lerobot.configs.parser import config_help, parse_config
+from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.device import Device
@@ -41,8 +41,7 @@ def calibrate(cfg: CalibrateConfig) -> Device:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__ + "\n" + "\n".join(config_help(CalibrateConfig)))
+    if print_help_if_asked(argv, __doc__, CalibrateConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}

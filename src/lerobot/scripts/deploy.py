@@ -28,7 +28,7 @@ import numpy as np
 
 from lerobot.async_inference.policy_server import load_policy
 from lerobot.async_inference.robot_client import ControlReport, LocalPredictor, RemotePredictor, RobotClient
-from lerobot.configs.parser import config_help, parse_config
+from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.feature_utils import (
     ACTION,
@@ -247,9 +247,7 @@ class _RemoteOnly:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__)
-        print("\n".join(config_help(DeployConfig)))
+    if print_help_if_asked(argv, __doc__, DeployConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

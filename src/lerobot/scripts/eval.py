@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from lerobot.configs.eval import EvalPipelineConfig, parse_eval_config
-from lerobot.configs.parser import config_help
+from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.policies.pretrained import PreTrainedPolicy
 
@@ -265,9 +265,7 @@ def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__)
-        print("\n".join(config_help(EvalPipelineConfig)))
+    if print_help_if_asked(argv, __doc__, EvalPipelineConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_eval_config(argv)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lerobot.configs.parser import config_help, parse_config
+from lerobot.configs.parser import parse_config, print_help_if_asked
 
 PERMISSION_HELP = (
     "If the adapter is plugged in but not listed (or listed but not usable), your user may lack access "
@@ -69,8 +69,7 @@ def find_port(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__ + "\n" + "\n".join(config_help(FindPortConfig)))
+    if print_help_if_asked(argv, __doc__, FindPortConfig):
         return 0
     cfg = parse_config(FindPortConfig, argv)
     try:

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lerobot.configs.parser import config_help, parse_config
+from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.datasets.feature_utils import action_from_vector
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
@@ -74,8 +74,7 @@ def replay(cfg: ReplayConfig) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__ + "\n" + "\n".join(config_help(ReplayConfig)))
+    if print_help_if_asked(argv, __doc__, ReplayConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     n = len(replay(parse_config(ReplayConfig, argv, GUIDE_ALIASES)))

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lerobot.configs.parser import config_help, parse_config
+from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.scripts.record import record_loop
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
@@ -60,8 +60,7 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__ + "\n" + "\n".join(config_help(TeleoperateConfig)))
+    if print_help_if_asked(argv, __doc__, TeleoperateConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from lerobot.configs.parser import config_help
+from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.train import (
     CHECKPOINTS_DIR,
     LAST_CHECKPOINT,
@@ -428,9 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if "--help" in argv or "-h" in argv:
-        print(__doc__)
-        print("\n".join(config_help(TrainPipelineConfig)))
+    if print_help_if_asked(argv, __doc__, TrainPipelineConfig):
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
