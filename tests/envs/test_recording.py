@@ -26,3 +26,17 @@ def test_recorded_actions_replay_to_success(tmp_path, capsys):
         obs, _, terminated, _, info = env.step(ds[i]["action"].numpy())
     env.close()
     assert info["is_success"] and terminated
+
+
+def test_dart_noise_perturbs_executed_actions_but_stores_the_experts(tmp_path):
+    from lerobot.envs import resolve_env_config
+    from lerobot.envs.recording import record_expert_dataset
+
+    env = resolve_env_config("so100", obs_type="state")
+    clean, _ = record_expert_dataset(env, "me/clean", tmp_path / "clean", 1, use_videos=False)
+    noisy, share = record_expert_dataset(env, "me/noisy", tmp_path / "noisy", 1, use_videos=False,
+                                         action_noise=0.01)  # fmt: skip
+    assert 0.0 < share <= 1.0 and noisy.meta.total_episodes == 1  # failed tries are dropped, not saved
+    a, b = clean[0], noisy[0]  # same seed, same first observation: the expert's action is the same
+    np.testing.assert_array_equal(a["action"].numpy(), b["action"].numpy())
+    assert not np.array_equal(clean[5]["observation.state"].numpy(), noisy[5]["observation.state"].numpy())

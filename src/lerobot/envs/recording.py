@@ -34,8 +34,15 @@ def record_expert_dataset(
     task: str | None = None,
     first_seed: int = 0,
     use_videos: bool = True,
+    action_noise: float = 0.0,
 ) -> tuple[Any, float]:
-    """Roll the expert out for ``num_episodes`` seeds into a new dataset; returns it and its success share."""
+    """Roll the expert out for ``num_episodes`` seeds into a new dataset; returns it and its success share.
+
+    ``action_noise`` > 0 executes ``action + N(0, action_noise)`` while storing the expert's clean
+    action (DART, Laskey et al. 2017): the demonstrations then visit states slightly off the expert's
+    path together with the action that leads back, which is what a cloned policy needs when its own
+    small errors push it there. Episodes the noise made fail are discarded and re-drawn with the next seed.
+    """
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     cfg = resolve_env_config(env)
@@ -50,21 +57,28 @@ def record_expert_dataset(
     )
     instruction = task or f"{cfg.type} {cfg.task}"
     successes = []
+    rng = np.random.default_rng(first_seed)
+    seed = first_seed
     try:
-        for episode in range(num_episodes):
-            obs, info = sim.reset(seed=first_seed + episode)
+        while dataset.meta.total_episodes < num_episodes:
+            obs, info = sim.reset(seed=seed)
+            seed += 1
             expert.reset(sim)
             done = False
             while not done:
                 action = expert.select_action(obs, sim)
                 dataset.add_frame({**obs, "action": action}, task=instruction)
+                if action_noise:
+                    action = action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)
                 obs, _, terminated, truncated, info = sim.step(action)
                 done = terminated or truncated
             successes.append(bool(info["is_success"]))
+            if action_noise and not successes[-1]:
+                dataset.clear_episode_buffer()  # a failure caused by the injected noise: not a demonstration
+                continue
             dataset.save_episode()
-            logger.info(
-                "Episode %d/%d: %s", episode + 1, num_episodes, "success" if successes[-1] else "failure"
-            )
+            logger.info("Episode %d/%d (seed %d): %s", dataset.meta.total_episodes, num_episodes, seed - 1,
+                        "success" if successes[-1] else "failure")  # fmt: skip
     finally:
         dataset.finalize()
         sim.close()
@@ -101,6 +115,8 @@ class RecordExpertConfig:
     task: str = ""
     """Instruction stored with every frame (default: "<type> <task>")."""
     video: bool = True
+    action_noise: float = 0.0
+    """Std of Gaussian noise added to the executed (not the stored) actions, in action units (DART)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.env is None or not cfg.repo_id:
         raise SystemExit("Give --env.type=... and --repo_id=<user>/<name> (and --root=<dir>).")
     dataset, success = record_expert_dataset(
-        cfg.env, cfg.repo_id, cfg.root, cfg.num_episodes, cfg.task or None, cfg.first_seed, cfg.video
+        cfg.env,
+        cfg.repo_id,
+        cfg.root,
+        cfg.num_episodes,
+        cfg.task or None,
+        cfg.first_seed,
+        cfg.video,
+        cfg.action_noise,
     )
     print(
         f"Recorded {dataset.meta.total_episodes} episodes ({dataset.meta.total_frames} frames, "
