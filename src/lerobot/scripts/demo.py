@@ -1,15 +1,16 @@
 """``lerobot-demo``: the README's main job, end to end on a laptop CPU (no robot, network or GPU).
 
 1. Record: the scripted expert picks up a cube with the simulated SO-100 arm (our MuJoCo task,
-   ``so100``/``pick_cube``, randomised cube pose) for ``--num_episodes`` seeds, into a
-   LeRobotDataset v3.0.
+   ``so100``/``pick_cube``, randomised cube pose) into a LeRobotDataset v3.0 until it holds
+   ``--num_episodes`` successful episodes, with small DART noise on the executed actions.
 2. Train: ACT from that dataset with ``lerobot.scripts.train`` (CPU, a few thousand steps).
 3. Evaluate: the trained policy and the expert on ``--eval_episodes`` held-out seeds (never seen in
    training), with rollout videos, ``eval_info.json``, the training curves and a success plot.
 
 The policy reads the arm's joint positions and the cube's pose (``observation.environment_state``)
-rather than a camera, because image-based training does not fit a 15-minute CPU budget; the same
-commands train from cameras with ``--env.obs_type=pixels_agent_pos`` on a GPU.
+rather than a camera, because image-based training does not fit a 15-minute CPU budget. The same
+pipeline trains from the camera: ``python -m lerobot.envs.recording --env.type=so100
+--env.obs_type=pixels_agent_pos ...``, then ``lerobot-train`` and ``lerobot-eval`` (a GPU helps).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 TASK = "pick up the cube"
-EVAL_SEED = 1000  # held-out seeds start here; demonstrations use 0 .. num_episodes - 1
+EVAL_SEED = 1000  # held-out seeds start here; demonstrations use seeds from 0 up
+# DART noise (radians) on the executed actions while recording: without it the cloned policy never
+# sees how to come back from its own small errors. Same training run, two seeds each: 64% / 68%
+# success without noise, 92% / 88% with 0.01 rad.
+DART_NOISE = 0.01
 
 # ACT sized for CPU. The expert is deterministic, so the CVAE (which models several ways of doing a
 # task) is off: it halves the step time and did not change success here (88% with it, 86% without,
@@ -59,12 +64,19 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
     started = time.perf_counter()
     demo_env = resolve_env_config("so100", task="pick_cube", obs_type="state")
     dataset, demo_success = record_expert_dataset(
-        demo_env, "lerobot/demo_so100_pick_cube", output_dir / "dataset", num_episodes, TASK, use_videos=False
+        demo_env,
+        "lerobot/demo_so100_pick_cube",
+        output_dir / "dataset",
+        num_episodes,
+        TASK,
+        use_videos=False,
+        action_noise=DART_NOISE,
     )
     timings["record_s"] = time.perf_counter() - started
     print(
-        f"[1/3] Recorded {dataset.meta.total_episodes} expert episodes ({dataset.meta.total_frames} frames, "
-        f"{100 * demo_success:.0f}% successful) in {timings['record_s']:.0f} s -> {dataset.root}",
+        f"[1/3] Recorded {dataset.meta.total_episodes} expert episodes ({dataset.meta.total_frames} frames; "
+        f"{100 * demo_success:.0f}% of the noisy tries succeeded, the rest were dropped) in "
+        f"{timings['record_s']:.0f} s -> {dataset.root}",
         flush=True,
     )
 
