@@ -120,8 +120,13 @@ class RecordExpertConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lerobot.configs.parser import parse_config
+    import sys
 
+    from lerobot.configs.parser import parse_config, print_help_if_asked
+
+    argv = sys.argv[1:] if argv is None else argv
+    if print_help_if_asked(argv, __doc__, RecordExpertConfig):
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = parse_config(RecordExpertConfig, argv)
     if cfg.env is None or not cfg.repo_id:

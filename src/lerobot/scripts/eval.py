@@ -158,6 +158,10 @@ def eval_policy(
                 video_paths.append(
                     str(_write_video(frames, i, int(result["n_steps"][i]), videos_dir, first + i, fps))
                 )
+        logger.info(
+            "Evaluated %d/%d episodes: %.0f%% success so far (%.0f s)", len(episodes), n_episodes,
+            100 * np.mean([e["success"] for e in episodes]), time.perf_counter() - started,
+        )  # fmt: skip
     eval_s = time.perf_counter() - started
     aggregated = {
         "pc_success": 100.0 * float(np.mean([e["success"] for e in episodes])),
