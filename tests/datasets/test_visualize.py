@@ -36,3 +36,30 @@ def test_mp4_has_cameras_plots_and_moving_cursor(tmp_path):
     assert all(b > a + 20 for a, b in zip(xs, xs[1:])), xs
     with pytest.raises(DatasetError, match="Episode 7 is not in this dataset"):
         visualize_episode(ds, 7, tmp_path / "x.mp4")
+
+
+def test_episode_arrays_of_png_cameras_are_the_written_pixels(tmp_path):
+    from lerobot.datasets.visualize import episode_arrays
+
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (2,)},
+        "action": {"dtype": "float32", "shape": (2,)},
+        "observation.images.wrist": {"dtype": "image", "shape": (8, 12, 3)},
+    }
+    ds = LeRobotDataset.create("me/png", fps=10, features=features, root=tmp_path / "png", use_videos=False)
+    written = {}
+    for ep in range(2):
+        for f in range(3):
+            img = np.full((8, 12, 3), 10 * f + 100 * ep, np.uint8)
+            written[(ep, f)] = img
+            ds.add_frame({"observation.state": np.zeros(2, np.float32), "action": np.zeros(2, np.float32),
+                          "observation.images.wrist": img}, task="t")  # fmt: skip
+        ds.save_episode()
+    ds.finalize()
+    data = episode_arrays(LeRobotDataset("me/png", root=tmp_path / "png"), 1)
+    frames = data["cameras"]["observation.images.wrist"]
+    assert frames.shape == (3, 8, 12, 3)
+    for f in range(3):
+        np.testing.assert_array_equal(frames[f], written[(1, f)])
+    assert data["task"] == "t"
+    np.testing.assert_allclose(data["timestamp"], [0.0, 0.1, 0.2], rtol=1e-6)

@@ -1,11 +1,11 @@
 """Expert demonstrations recorded in the env's own units, ready for lerobot-train + lerobot-eval."""
 
 import numpy as np
+from tests.datasets.validate import validate_v30
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.envs import make_env
 from lerobot.envs.recording import main
-from tests.datasets.validate import validate_v30
 
 
 def test_recorded_actions_replay_to_success(tmp_path, capsys):

@@ -13,7 +13,6 @@ from typing import Any
 
 import av
 import numpy as np
-import pyarrow.compute as pc
 
 from lerobot.datasets.utils import DatasetError, atomic_path
 from lerobot.datasets.video import decode_video_frames
@@ -30,7 +29,7 @@ def episode_arrays(dataset: Any, episode_idx: int) -> dict[str, Any]:
             if dataset.episodes
             else "The dataset has no episodes."
         )
-    table = dataset.hf_dataset.filter(pc.equal(dataset.hf_dataset["episode_index"], episode_idx))
+    table = _episode_rows(dataset, episode_idx)
     timestamps = table["timestamp"].to_numpy().astype(np.float64)
     out: dict[str, Any] = {"timestamp": timestamps, "cameras": {}}
     for key in ("observation.state", "action"):
@@ -44,15 +43,21 @@ def episode_arrays(dataset: Any, episode_idx: int) -> dict[str, Any]:
                 (start + timestamps).tolist(),
                 dataset.tolerance_s,
             )
-        else:
+        else:  # PNG frames in the parquet: decode only this camera's rows
             first = dataset.get_episode(episode_idx).start
-            frames = [dataset[first + j][key] for j in range(len(timestamps))]
-            frames = (np.stack([f.numpy() for f in frames]) * (1 if dataset.return_uint8 else 255)).round()
+            frames = dataset._camera_item(key, np.arange(first, first + len(timestamps))).numpy()
+            frames = (frames * (1 if dataset.return_uint8 else 255)).round()
         frames = np.asarray(frames).astype(np.uint8).transpose(0, 2, 3, 1)
         out["cameras"][key] = np.repeat(frames, 3, axis=3) if frames.shape[3] == 1 else frames
     task_index = int(table["task_index"][0].as_py())
     out["task"] = meta.task_strings()[task_index]
     return out
+
+
+def _episode_rows(dataset: Any, episode_idx: int) -> Any:
+    """One episode's rows of the loaded table: a zero-copy slice (rows are stored episode by episode)."""
+    frames = dataset.get_episode(episode_idx)
+    return dataset.hf_dataset.slice(frames.start, len(frames))
 
 
 def _resize_nearest(frames: np.ndarray, height: int) -> np.ndarray:
@@ -167,14 +172,14 @@ def write_html_viewer(dataset: Any, output_dir: str | Path, episode_idx: int | N
     out = Path(output_dir)
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     episodes = []
-    table = dataset.hf_dataset
+    tasks = meta.task_strings()
     for ep in dataset.episodes:
-        rows = table.filter(pc.equal(table["episode_index"], ep))
+        rows = _episode_rows(dataset, ep)
         n = rows.num_rows
         record: dict[str, Any] = {
             "index": ep,
             "length": n,
-            "task": meta.task_strings()[int(rows["task_index"][0].as_py())],
+            "task": tasks[int(rows["task_index"][0].as_py())],
             "videos": {},
         }
         for key in meta.video_keys:
