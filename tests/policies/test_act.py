@@ -118,15 +118,21 @@ def test_cached_imagenet_weights_are_used_offline(tmp_path, monkeypatch):
 
 
 def test_network_failure_warns_instead_of_failing(tmp_path, monkeypatch):
+    from lerobot.policies import backbones
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(backbones, "hub_offline", lambda: False)  # the Hub client read "1" at import
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    attempts = []
 
     def no_network(*args, **kwargs):
+        attempts.append(args)
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", no_network)
     with pytest.warns(UserWarning, match="not available offline"):
         ACTPolicy(act_config(pretrained_backbone_weights="ResNet18_Weights.IMAGENET1K_V1"))
+    assert attempts  # online, the download was tried (and its failure became the warning)
 
 
 def test_unknown_weights_name_is_a_clear_error():

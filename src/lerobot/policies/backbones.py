@@ -30,6 +30,8 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from lerobot.datasets.hub import hub_offline
+
 logger = logging.getLogger(__name__)
 _SKIP_WEIGHTS = False
 
@@ -109,8 +111,7 @@ def load_backbone_state_dict(weights: str) -> dict[str, torch.Tensor] | None:
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weight_enum.url)
     if cached.is_file():
         return torch.load(cached, map_location="cpu", weights_only=True)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    if not offline:
+    if not hub_offline():
         try:
             return weight_enum.get_state_dict(progress=False)
         except Exception as e:  # no network, proxy, ...: fall through to the warning below

@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -317,7 +316,3 @@ def _accept_guide_spellings(config_cls: type) -> None:
         init(self, *args, **_translate_guide_spellings(type(self), kwargs))
 
     config_cls.__init__ = __init__
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")

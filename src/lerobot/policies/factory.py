@@ -15,9 +15,7 @@ def get_policy_class(name: str) -> type[PreTrainedPolicy]:
     """The policy class registered as ``name``: by convention ``lerobot.policies.<name>.modeling_<name>``."""
     import lerobot.policies  # noqa: F401  (registers the built-in configs)
 
-    if name not in POLICY_CONFIGS:
-        POLICY_CONFIGS.get(name)  # raises: "Unknown policy type ... Did you mean ...?"
-    config_cls = POLICY_CONFIGS.get(name)
+    config_cls = POLICY_CONFIGS.get(name)  # raises: "Unknown policy type ... Did you mean ...?"
     package = config_cls.__module__.rsplit(".", 1)[0]
     module = importlib.import_module(f"{package}.modeling_{name}")
     for obj in vars(module).values():

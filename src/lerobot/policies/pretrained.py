@@ -36,8 +36,9 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
-from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig, hub_offline
+from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
