@@ -33,7 +33,9 @@ import torch
 from lerobot.configs.eval import EvalPipelineConfig, parse_eval_config
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
+from lerobot.datasets.utils import atomic_path
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.utils.logging_utils import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -224,19 +226,13 @@ def plot_success(info: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"success rate {info['aggregated']['pc_success']:.1f}% over {len(success)} episodes")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Write to a temporary name, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
 
 
 def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lerobot.datasets.utils import atomic_path
+
 logger = logging.getLogger(__name__)
 
 CSV_NAME = "train_log.csv"
@@ -53,12 +55,10 @@ class TrainLogger:
         if resume_step is not None and self.csv_path.is_file():
             with self.csv_path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        tmp = self.csv_path.with_name(f".{CSV_NAME}.tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(self.csv_path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        tmp.replace(self.csv_path)
 
     def log(self, step: int, metrics: dict[str, float | None]) -> None:
         row = {k: v for k, v in metrics.items() if v is not None}
@@ -150,11 +150,17 @@ def plot_training_curves(csv_path: Path, png_path: Path) -> Path:
         ax.set_xlabel("step")
         ax.legend()
     fig.tight_layout()
-    tmp = png_path.with_name(f".{png_path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    return save_figure(fig, png_path)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure under a temporary name, then rename: a reader never sees half a PNG."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(png_path)
-    return png_path
+    return path
 
 
 def format_duration(seconds: float) -> str:
