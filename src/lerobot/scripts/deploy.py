@@ -132,20 +132,24 @@ def deploy_policy(
     if isinstance(policy, str | Path):
         policy = load_policy(str(policy))
     driven = with_safety(robot, safety_checks)
-    check_policy_fits_robot(policy, robot)
+    remote = async_inference or server_address
+    # Both branches refuse a policy that does not fit the robot before anything connects.
+    driver = None if remote else PolicyDriver(policy, robot, task)
+    if remote:
+        check_policy_fits_robot(policy, robot)
     opened_here = not robot.is_connected
     if opened_here:
         driven.connect()
     try:
         policy.reset()
-        if async_inference or server_address:
+        if driver is None:
             predictor = RemotePredictor(server_address) if server_address else LocalPredictor(policy)
             client = RobotClient(
                 driven, predictor, control_frequency, chunk_size_threshold, aggregate_fn_name, task
             )
             report = client.run(duration_s, max_steps, stop)
         else:
-            report = _sync_loop(policy, driven, control_frequency, duration_s, max_steps, task, stop)
+            report = _sync_loop(driver, driven, control_frequency, duration_s, max_steps, stop)
     finally:
         if opened_here and driven.is_connected:
             driven.disconnect()
@@ -155,16 +159,14 @@ def deploy_policy(
 
 
 def _sync_loop(
-    policy: Any,
+    driver: PolicyDriver,
     robot: Robot,
     fps: float,
     duration_s: float | None,
     max_steps: int | None,
-    task: str,
     stop: threading.Event | None,
 ) -> ControlReport:
     """Read, infer, act, wait: the simplest loop, right for policies that infer within one period."""
-    driver = PolicyDriver(policy, robot, task)
     report = ControlReport()
     loop = RateLoop(fps)
     end = None if not duration_s else time.perf_counter() + duration_s
