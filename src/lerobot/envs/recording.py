@@ -13,6 +13,7 @@ outside that range (``lerobot-eval --seed=1000``) to measure generalisation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,23 +57,20 @@ def record_expert_dataset(
         use_videos=use_videos,
     )
     instruction = task or f"{cfg.type} {cfg.task}"
-    successes = []
     rng = np.random.default_rng(first_seed)
+
+    def store_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:
+        dataset.add_frame({**obs, "action": action}, task=instruction)
+        if not action_noise:
+            return action
+        return action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)
+
+    successes = []
     seed = first_seed
     try:
         while dataset.meta.total_episodes < num_episodes:
-            obs, info = sim.reset(seed=seed)
+            successes.append(run_expert_episode(sim, expert, seed, store_then_perturb))
             seed += 1
-            expert.reset(sim)
-            done = False
-            while not done:
-                action = expert.select_action(obs, sim)
-                dataset.add_frame({**obs, "action": action}, task=instruction)
-                if action_noise:
-                    action = action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)
-                obs, _, terminated, truncated, info = sim.step(action)
-                done = terminated or truncated
-            successes.append(bool(info["is_success"]))
             if action_noise and not successes[-1]:
                 dataset.clear_episode_buffer()  # a failure caused by the injected noise: not a demonstration
                 continue
@@ -85,20 +83,37 @@ def record_expert_dataset(
     return dataset, float(np.mean(successes)) if successes else 0.0
 
 
+def run_expert_episode(
+    sim: Any,
+    expert: Any,
+    seed: int,
+    on_action: Callable[[dict[str, Any], np.ndarray], np.ndarray] | None = None,
+) -> bool:
+    """One episode from ``seed``: the expert acts until the env ends it; returns whether it succeeded.
+
+    ``on_action(obs, action)`` sees each observation and the expert's action and returns the action
+    to execute (recording stores the clean one and may perturb what runs).
+    """
+    obs, info = sim.reset(seed=seed)
+    expert.reset(sim)
+    done = False
+    while not done:
+        action = expert.select_action(obs, sim)
+        if on_action is not None:
+            action = on_action(obs, action)
+        obs, _, terminated, truncated, info = sim.step(action)
+        done = terminated or truncated
+    return bool(info["is_success"])
+
+
 def expert_success_rate(env: EnvConfig | str, num_episodes: int, first_seed: int = 1000) -> float:
     """The expert's success on ``num_episodes`` seeds: the bar a trained policy is compared with."""
     cfg = resolve_env_config(env)
     sim, expert = make_env(cfg), make_expert(cfg)
-    wins = []
     try:
-        for seed in range(first_seed, first_seed + num_episodes):
-            obs, info = sim.reset(seed=seed)
-            expert.reset(sim)
-            done = False
-            while not done:
-                obs, _, terminated, truncated, info = sim.step(expert.select_action(obs, sim))
-                done = terminated or truncated
-            wins.append(bool(info["is_success"]))
+        wins = [
+            run_expert_episode(sim, expert, seed) for seed in range(first_seed, first_seed + num_episodes)
+        ]
     finally:
         sim.close()
     return float(np.mean(wins))

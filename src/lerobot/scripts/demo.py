@@ -104,9 +104,7 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
     )
 
     started = time.perf_counter()
-    env_cfg = resolve_env_config(  # state observations; the 256x256 renders only feed the videos
-        "so100", task="pick_cube", obs_type="state", render_mode="rgb_array", image_size=(256, 256)
-    )
+    env_cfg = demo_env.replace(image_size=(256, 256))  # state observations; 256x256 renders feed the videos
     env = make_env(env_cfg, n_envs=min(10, eval_episodes))
     eval_dir = output_dir / "eval"
     try:
