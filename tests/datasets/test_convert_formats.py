@@ -249,3 +249,15 @@ def test_cli_converts_d4rl(tmp_path, capsys):
     validate_v30(tmp_path / "out")
     assert main([*args, "--fps", "30", "--output-root", str(tmp_path / "out")]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_rlds_instruction_stored_as_an_observation_is_the_task(tmp_path):
+    """Open X-Embodiment keeps the instruction in steps/observation/natural_language_instruction."""
+    (tmp_path / "rlds").mkdir()
+    _, record = _rlds_episode(4, "unused")
+    record["steps/observation/natural_language_instruction"] = [b"stack the cups"] * 4
+    del record["steps/language_instruction"]
+    write_tfrecord(tmp_path / "rlds/ds-train.tfrecord-00000-of-00001", [encode_example(record)])
+    ds = _load(convert_dataset("rlds", tmp_path / "rlds", "conv/oxe", fps=10, root=tmp_path / "out"))
+    assert ds[0]["task"] == "stack the cups"
+    assert set(ds.meta.video_keys) == {"observation.images.image"}

@@ -27,6 +27,12 @@ from lerobot.datasets.utils import DatasetError
 
 # ---------------------------------------------------------------------------------- CRC-32C
 
+TASK_KEYS = (  # where RLDS datasets keep the instruction, in order of preference
+    "steps/language_instruction",
+    "steps/observation/natural_language_instruction",
+    "episode_metadata/language_instruction",
+)
+
 
 def _crc_table() -> list[int]:
     table = []
@@ -239,7 +245,9 @@ def _episode(example: dict[str, list], path: Path) -> Episode:
     action_keys = sorted(k for k in example if k == "steps/action" or k.startswith("steps/action/"))
     action = np.concatenate([_steps(example, k, n, path).astype(np.float32) for k in action_keys], axis=1)
     images, state_parts, names = {}, [], []
-    for key in sorted(k for k in example if k.startswith("steps/observation/")):
+    # Text observations (Open X-Embodiment's natural_language_instruction) are the task, read below.
+    observation_keys = [k for k in example if k.startswith("steps/observation/") and k not in TASK_KEYS]
+    for key in sorted(observation_keys):
         name = key.removeprefix("steps/observation/").replace("/", ".")
         values = example[key]
         if values and isinstance(values[0], bytes):
@@ -251,11 +259,7 @@ def _episode(example: dict[str, list], path: Path) -> Episode:
             state_parts.append(part)
             names += [f"{name}_{i}" for i in range(part.shape[1])] if part.shape[1] > 1 else [name]
     task = None
-    for key in (
-        "steps/language_instruction",
-        "steps/observation/natural_language_instruction",
-        "episode_metadata/language_instruction",
-    ):
+    for key in TASK_KEYS:
         if example.get(key) and isinstance(example[key][0], bytes):
             task = example[key][0].decode()
             break
