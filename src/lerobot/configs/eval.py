@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from lerobot.configs.parser import ConfigError, build, load_config_file, merge_trees, parse_args
+from lerobot.configs.parser import ConfigError, build, merge_config_file, parse_args
 from lerobot.policies.config import PreTrainedConfig
 
 # Spellings shared by lerobot-train and lerobot-eval.
@@ -128,15 +128,6 @@ def config_to_dict(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [config_to_dict(v) for v in value]
     return value
-
-
-def merge_config_file(tree: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    """Pop ``config_path`` from the flags and lay the flags over that file; returns (tree, the path)."""
-    tree = dict(tree)
-    config_path = tree.pop("config_path", None)
-    if config_path is None:
-        return tree, None
-    return merge_trees(load_config_file(config_path), tree), Path(config_path)
 
 
 def parse_eval_config(argv: list[str] | None = None) -> EvalPipelineConfig:

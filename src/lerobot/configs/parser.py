@@ -97,15 +97,21 @@ def parse_config(
     ``section_files`` maps a flag to the section its file fills (the guide's
     ``--robot-config=robot.json`` is ``{"robot_config": "robot"}``); flags still override the file.
     """
-    tree = parse_args(argv, aliases)
-    config_path = tree.pop("config_path", None)
-    if config_path is not None:
-        tree = merge_trees(load_config_file(config_path), tree)
+    tree, _ = merge_config_file(parse_args(argv, aliases))
     for flag, section in (section_files or {}).items():
         path = tree.pop(_norm(flag), None)
         if path is not None:
             tree[section] = merge_trees(load_config_file(path), tree.get(section, {}))
     return build(cls, tree)
+
+
+def merge_config_file(tree: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
+    """Pop ``config_path`` from the flags and lay the flags over that file; returns (tree, the path)."""
+    tree = dict(tree)
+    config_path = tree.pop("config_path", None)
+    if config_path is None:
+        return tree, None
+    return merge_trees(load_config_file(config_path), tree), Path(config_path)
 
 
 def choice_registry(cls: type) -> Any:

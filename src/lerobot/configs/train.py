@@ -28,10 +28,16 @@ from lerobot.configs.eval import (
     config_to_dict,
     default_output_dir,
     env_config_from_tree,
-    merge_config_file,
     policy_config_from_tree,
 )
-from lerobot.configs.parser import ConfigError, build, load_config_file, merge_trees, parse_args
+from lerobot.configs.parser import (
+    ConfigError,
+    build,
+    load_config_file,
+    merge_config_file,
+    merge_trees,
+    parse_args,
+)
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
 from lerobot.policies.config import PreTrainedConfig
