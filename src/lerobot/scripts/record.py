@@ -198,12 +198,7 @@ def record_session(
     events = KeyboardEvents()
     start = recorded = dataset.meta.total_episodes
     try:
-        for device in (robot, teleop):
-            if not device.is_connected:
-                device.connect()
-        bind = getattr(teleop, "bind", None)
-        if callable(bind):
-            bind(robot)
+        connect_pair(robot, teleop)
         while recorded < num_episodes and not events.stop_recording:
             _reset_for_episode(robot, teleop, recorded)
             logger.info("Recording episode %d/%d", recorded + 1, num_episodes)
@@ -237,6 +232,17 @@ def record_session(
         if robot.is_connected:
             robot.disconnect()  # torque off, also after an exception or Ctrl-C
     return recorded - start
+
+
+def connect_pair(robot: Robot, teleop: Teleoperator) -> None:
+    """Connect whichever is not connected yet, then let a teleoperator that drives from the robot's
+    own state (``bind(robot)``: a scripted expert, a simulated leader) see the robot."""
+    for device in (robot, teleop):
+        if not device.is_connected:
+            device.connect()
+    bind = getattr(teleop, "bind", None)
+    if callable(bind):
+        bind(robot)
 
 
 def _is_sim_twin(config: object) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
-from lerobot.scripts.record import record_loop
+from lerobot.scripts.record import connect_pair, record_loop
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 from lerobot.utils.live_view import LiveView
@@ -41,11 +41,7 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
     events = KeyboardEvents()
     view = LiveView("teleoperate", cfg.display_save_path) if cfg.display_data else None
     try:
-        robot.connect()
-        teleop.connect()
-        bind = getattr(teleop, "bind", None)  # a scripted expert or simulated leader needs the robot
-        if callable(bind):
-            bind(robot)
+        connect_pair(robot, teleop)
         return record_loop(
             robot, teleop.get_action, cfg.fps, cfg.teleop_time_s, events, realtime=cfg.realtime, view=view
         )
