@@ -82,11 +82,6 @@ class HopeJrArm(MotorArm, Robot):
         self.bus = FeetechMotorsBus(self.config.port, motors, calibration=self.calibration)
         self.cameras = make_cameras_from_configs(self.config.cameras)
 
-    @property
-    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        cams = {name: (cfg.height, cfg.width, 3) for name, cfg in self.config.cameras.items()}
-        return {**self.action_features, **cams}
-
     def connect(self, calibrate: bool = True) -> None:
         if self.missing_models:
             raise NotImplementedError(

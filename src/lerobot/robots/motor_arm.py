@@ -316,11 +316,6 @@ class ArmFollower(MotorArm, Robot):
                 f"max_relative_target names {sorted(limit)}; it must name exactly {list(self.bus.motors)}."
             )
 
-    @property
-    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        cams = {name: (cfg.height, cfg.width, 3) for name, cfg in self.config.cameras.items()}
-        return {**self.action_features, **cams}
-
     def _get_observation(self) -> dict[str, Any]:
         obs: dict[str, Any] = self.read_positions()
         for name, camera in self.cameras.items():

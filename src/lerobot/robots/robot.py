@@ -84,9 +84,14 @@ class Robot(Device):
     # ------------------------------------------------------------------ declared features
 
     @property
-    @abc.abstractmethod
     def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        """``{"<motor>.pos": float, ..., "<camera>": (H, W, 3)}``: what a recording stores."""
+        """``{"<motor>.pos": float, ..., "<camera>": (H, W, 3)}``: what a recording stores.
+
+        By default what the robot is commanded (its action keys, read back) plus its configured
+        cameras; a robot that senses more or other things overrides this.
+        """
+        cams = {name: (cfg.height, cfg.width, 3) for name, cfg in self.config.cameras.items()}
+        return {**self.action_features, **cams}
 
     @property
     @abc.abstractmethod

@@ -50,11 +50,6 @@ class JointSpaceRobot(Robot):
         raise NotImplementedError
 
     @property
-    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        cams = {name: (cfg.height, cfg.width, 3) for name, cfg in getattr(self.config, "cameras", {}).items()}
-        return {**self.action_features, **cams}
-
-    @property
     def action_features(self) -> dict[str, type]:
         return {f"{j.name}.pos": float for j in self.joint_limits}
 

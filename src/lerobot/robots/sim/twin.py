@@ -151,11 +151,6 @@ class SimTwin(Robot):
     def action_features(self) -> dict[str, type]:
         return {u.key: float for u in self.joint_units}
 
-    @property
-    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        cams = {name: (cfg.height, cfg.width, 3) for name, cfg in self.config.cameras.items()}
-        return {**self.action_features, **cams}
-
     def _units_kind(self, key: str) -> str:
         if key.removesuffix(".pos").endswith(GRIPPER):
             return "gripper"
