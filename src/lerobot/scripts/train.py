@@ -197,9 +197,12 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
 
     env, last_eval, last_saved = None, None, None
     window_losses, window_start, window_steps, final_loss = [], time.perf_counter(), 0, math.nan
+    # Losses and the grad norm stay tensors until a logging step: a .item() every step would make
+    # the CPU wait for the GPU each time.
+    update = policy.update if isinstance(policy, PolicyWithUpdate) else None  # e.g. an EMA of the weights
     while step < cfg.steps:
         lr = scheduler.get_last_lr()[0]
-        loss_sum = 0.0
+        micro_losses = []
         for micro in range(cfg.gradient_accumulation_steps):
             batch = _to_device(next(batches), device)
             sync = micro == cfg.gradient_accumulation_steps - 1 or not dist_info.enabled
@@ -207,24 +210,26 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     loss = model(batch)["loss"] / cfg.gradient_accumulation_steps
                 scaler.scale(loss).backward()
-            loss_sum += loss.item()
+            micro_losses.append(loss.detach())
         scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
-        if isinstance(policy, PolicyWithUpdate):  # e.g. an EMA of the weights
-            policy.update()
+        if update is not None:
+            update()
         step += 1
-        window_losses.append(loss_sum)
+        window_losses.append(micro_losses)
         window_steps += 1
 
         metrics: dict[str, float | None] = {}
         is_last = step == cfg.steps
         if step % cfg.log_freq == 0 or is_last:
             elapsed = time.perf_counter() - window_start
-            final_loss = sum(window_losses) / len(window_losses)
+            # Summed per step exactly as the floats were before (micro-batches in order, then steps).
+            final_loss = sum(sum(x.item() for x in micro) for micro in window_losses) / len(window_losses)
+            grad_norm = grad_norm.item()
             metrics.update(
                 train_loss=final_loss,
                 learning_rate=lr,
