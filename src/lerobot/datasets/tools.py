@@ -648,12 +648,16 @@ def _write_data(
     chunk = file = 0
     in_file = 0.0
     total = 0
+    task_maps: dict[int, np.ndarray] = {}
+    task_names = list(task_lookup)
     try:
         for ep, part in enumerate(plan):
             ds = part.dataset
             src = cache.episode_table(part)
             n = part.length
-            task_map = np.array([task_lookup.get(t, -1) for t in ds._tasks], dtype=np.int64)
+            if id(ds) not in task_maps:  # source task_index -> output task_index, once per source
+                task_maps[id(ds)] = np.array([task_lookup.get(t, -1) for t in ds._tasks], dtype=np.int64)
+            task_map = task_maps[id(ds)]
             frame_index = np.arange(n, dtype=np.int64)
             cols: dict[str, pa.Array | np.ndarray] = {
                 "timestamp": (frame_index / fps).astype(np.float32),
@@ -683,7 +687,7 @@ def _write_data(
             rows.append(
                 {
                     "episode_index": ep,
-                    "tasks": _tasks_of(table, task_lookup),
+                    "tasks": _tasks_of(table, task_names),
                     "length": n,
                     "data/chunk_index": chunk,
                     "data/file_index": file,
@@ -699,9 +703,8 @@ def _write_data(
     return rows, ep_stats
 
 
-def _tasks_of(table: pa.Table, task_lookup: dict[str, int]) -> list[str]:
-    """The episode's task strings in order of first appearance."""
-    names = list(task_lookup)
+def _tasks_of(table: pa.Table, names: list[str]) -> list[str]:
+    """The episode's task strings in order of first appearance (``names``: the output's tasks by index)."""
     return [names[i] for i in dict.fromkeys(table["task_index"].to_numpy().tolist())]
 
 
