@@ -147,29 +147,50 @@ def test_observation_history_and_action_queue():
     config = diffusion_config(image=False)
     policy = make_policy(config)
     calls = []
-    generate = policy.diffusion.generate_actions
+    sample = policy.diffusion.conditional_sample
 
-    def spy(batch):
-        calls.append({k: v.clone() for k, v in batch.items()})
-        return generate(batch)
+    def spy(batch_size, global_cond):
+        calls.append(global_cond.clone())
+        return sample(batch_size, global_cond)
 
-    policy.diffusion.generate_actions = spy
+    policy.diffusion.conditional_sample = spy
     frames = [{"observation.state": torch.full((1, 4), float(i))} for i in range(6)]
     for frame in frames:
         policy.select_action(frame)
     assert len(calls) == 2  # steps 0 and 4 (n_action_steps=4)
-    norm = policy.normalize_inputs
-    history0, history4 = calls[0]["observation.state"], calls[1]["observation.state"]
-    assert history0.shape == (1, 2, 4)
-    first = norm(frames[0])["observation.state"]
-    assert torch.equal(history0[:, 0], first) and torch.equal(history0[:, 1], first)  # padded with frame 0
-    assert torch.equal(history4[:, 0], norm(frames[3])["observation.state"])
-    assert torch.equal(history4[:, 1], norm(frames[4])["observation.state"])
+
+    def state(i: int) -> torch.Tensor:  # state-only: a step's features are its normalised state
+        return policy.normalize_inputs(frames[i])["observation.state"]
+
+    assert calls[0].shape == (1, 2 * 4)
+    assert torch.equal(calls[0], torch.cat([state(0), state(0)], dim=-1))  # padded with frame 0
+    assert torch.equal(calls[1], torch.cat([state(3), state(4)], dim=-1))
     policy.reset()
     policy.select_action(frames[5])
-    assert len(calls) == 3 and torch.equal(
-        calls[2]["observation.state"][:, 0], norm(frames[5])["observation.state"]
-    )
+    assert len(calls) == 3 and torch.equal(calls[2], torch.cat([state(5), state(5)], dim=-1))
+
+
+def test_each_frame_is_encoded_once_and_matches_the_full_history():
+    """Features cached per frame give the actions a full (B, S, ...) history gives."""
+    config = diffusion_config()
+    policy = make_policy(config).eval()
+    frames = [make_observation(config, seed=i) for i in range(3)]
+    encoded = []
+    step_features = policy.diffusion.step_features
+
+    def spy(batch):
+        encoded.append(next(iter(batch.values())).shape[1])
+        return step_features(batch)
+
+    policy.diffusion.step_features = spy
+    for frame in frames:
+        torch.manual_seed(0)
+        cached = policy.predict_action_chunk(frame)
+    assert encoded == [1, 1, 1]  # frame 0 (filling the history), then each new frame once
+    history = {k: torch.stack([frames[1][k], frames[2][k]], dim=1) for k in frames[0]}
+    torch.manual_seed(0)
+    full = policy.predict_action_chunk(history)
+    torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-5)
 
 
 def test_predict_action_chunk_takes_a_full_history():

@@ -126,6 +126,22 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def train(self, mode: bool = True) -> PreTrainedPolicy:
+        """As ``nn.Module.train``; also stores convolution weights in the layout each mode runs fastest in.
+
+        Inference keeps 4-D weights channels-last: for a single observation PyTorch otherwise falls
+        back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96: 22 -> 12 ms here).
+        Training keeps them contiguous, where channels-last costs more than it saves (weight
+        gradients and the fused CPU optimisers copy every layer back). Same values either way;
+        only the memory order changes, once per switch.
+        """
+        super().train(mode)
+        layout = torch.contiguous_format if mode else torch.channels_last
+        for param in self.parameters():
+            if param.dim() == 4 and not param.is_contiguous(memory_format=layout):
+                param.data = param.data.contiguous(memory_format=layout)
+        return self
+
     # ---- shared helpers -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:

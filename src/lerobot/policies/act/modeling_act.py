@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.backbones import make_resnet_feature_extractor
+from lerobot.policies.layers import Dropout, inference_layout
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy
 
 
@@ -235,7 +236,7 @@ class ACT(nn.Module):
         if cfg.env_state_feature:
             tokens.append(self.encoder_env_state_input_proj(batch[OBS_ENV_STATE]))
         for image in images:
-            feature_map = self.backbone(image)["feature_map"]  # (B, C, h, w)
+            feature_map = self.backbone(inference_layout(image, self.training))["feature_map"]  # (B, C, h, w)
             cam_pos = self.encoder_cam_feat_pos_embed(feature_map).to(dtype=feature_map.dtype)  # (1, D, h, w)
             cam_tokens = self.encoder_img_feat_input_proj(feature_map)  # (B, D, h, w)
             tokens.extend(cam_tokens.flatten(2).permute(2, 0, 1))  # h*w tokens of (B, D)
@@ -275,6 +276,7 @@ class ACT(nn.Module):
             tokens.permute(1, 0, 2),
             pos_embed=self.vae_encoder_pos_enc.clone().detach().permute(1, 0, 2),
             key_padding_mask=key_padding_mask,
+            first_token_only=True,
         )
         params = self.vae_encoder_latent_output_proj(out[0])  # cls token
         return params[:, : self.config.latent_dim], params[:, self.config.latent_dim :]
@@ -289,10 +291,22 @@ class ACTEncoder(nn.Module):
         self.norm = nn.LayerNorm(config.dim_model) if config.pre_norm else nn.Identity()
 
     def forward(
-        self, x: Tensor, pos_embed: Tensor | None = None, key_padding_mask: Tensor | None = None
+        self,
+        x: Tensor,
+        pos_embed: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        first_token_only: bool = False,
     ) -> Tensor:
-        for layer in self.layers:
-            x = layer(x, pos_embed=pos_embed, key_padding_mask=key_padding_mask)
+        """(S, B, D) -> (S, B, D); ``first_token_only`` -> (1, B, D), the first token's output only.
+
+        The VAE encoder needs only its cls token's output, so its last layer skips the other
+        tokens' queries and feed-forward (about a twelfth of an ACT training step); the cls output
+        is the same.
+        """
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            only_first = first_token_only and i == last
+            x = layer(x, pos_embed=pos_embed, key_padding_mask=key_padding_mask, first_token_only=only_first)
         return self.norm(x)
 
 
@@ -304,22 +318,28 @@ class ACTEncoderLayer(nn.Module):
         dim = config.dim_model
         self.self_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
         self.linear1 = nn.Linear(dim, config.dim_feedforward)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.linear2 = nn.Linear(config.dim_feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout1 = nn.Dropout(config.dropout)
-        self.dropout2 = nn.Dropout(config.dropout)
+        self.dropout1 = Dropout(config.dropout)
+        self.dropout2 = Dropout(config.dropout)
         self.activation = get_activation_fn(config.feedforward_activation)
         self.pre_norm = config.pre_norm
 
     def forward(
-        self, x: Tensor, pos_embed: Tensor | None = None, key_padding_mask: Tensor | None = None
+        self,
+        x: Tensor,
+        pos_embed: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        first_token_only: bool = False,
     ) -> Tensor:
         skip = x
         if self.pre_norm:
             x = self.norm1(x)
         q = k = x if pos_embed is None else x + pos_embed
+        if first_token_only:  # every token is still a key and value; only the first one asks
+            q, skip = q[:1], skip[:1]
         x = skip + self.dropout1(self.self_attn(q, k, value=x, key_padding_mask=key_padding_mask)[0])
         if self.pre_norm:
             skip, x = x, self.norm2(x)
@@ -356,14 +376,14 @@ class ACTDecoderLayer(nn.Module):
         self.self_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
         self.multihead_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
         self.linear1 = nn.Linear(dim, config.dim_feedforward)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.linear2 = nn.Linear(config.dim_feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
-        self.dropout1 = nn.Dropout(config.dropout)
-        self.dropout2 = nn.Dropout(config.dropout)
-        self.dropout3 = nn.Dropout(config.dropout)
+        self.dropout1 = Dropout(config.dropout)
+        self.dropout2 = Dropout(config.dropout)
+        self.dropout3 = Dropout(config.dropout)
         self.activation = get_activation_fn(config.feedforward_activation)
         self.pre_norm = config.pre_norm
 

@@ -27,6 +27,7 @@ noise (``prediction_type="epsilon"``) or the clean actions (``"sample"``) at a r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.backbones import make_resnet
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.layers import inference_layout
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy
 
 
@@ -47,7 +49,9 @@ class DiffusionPolicy(PreTrainedPolicy):
     """Diffusion Policy with normalisation, observation history and action queue.
 
     ``select_action`` keeps the last ``n_obs_steps`` observations, and when its action queue is
-    empty denoises a new ``horizon``-long sequence and queues ``n_action_steps`` of it.
+    empty denoises a new ``horizon``-long sequence and queues ``n_action_steps`` of it. Each frame
+    is encoded at most once (when a prediction first needs it) and its features are reused while
+    it stays in the history: the ResNet is most of a batch-1 prediction's cost.
     With ``config.use_ema``, the training loop calls ``policy.update()`` after each optimiser step
     (the ``PolicyWithUpdate`` protocol); inference and ``save_pretrained`` then use the averaged
     weights, training keeps the live ones. ``policy.ema.state_dict()`` goes into training checkpoints.
@@ -63,7 +67,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         self.reset()
 
     def reset(self) -> None:
-        self._obs_queues: dict[str, deque[Tensor]] = {}
+        self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
 
     def update(self) -> None:
@@ -89,41 +93,55 @@ class DiffusionPolicy(PreTrainedPolicy):
         self.eval()
         obs = self.prepare_observation(observation)
         cfg = self.config
-        if all(obs[k].dim() == len(f.shape) + 2 for k, f in cfg.input_features.items() if k in obs):
+        full_history = all(
+            obs[k].dim() == len(f.shape) + 2 for k, f in cfg.input_features.items() if k in obs
+        )
+        if full_history:
             self.check_features(obs, cfg.input_features, time_steps=cfg.n_obs_steps)
-            history = self.normalize_inputs(obs)
         else:
-            history = self._push_observation(obs)
+            self._push_observation(obs)
         with self._inference_weights():
-            actions = self.diffusion.generate_actions(history)
+            if full_history:
+                global_cond = self.diffusion.global_conditioning(self.normalize_inputs(obs))
+            else:
+                global_cond = self._history_conditioning()
+            actions = self.diffusion.generate_actions(global_cond)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
     @torch.no_grad()
     def select_action(self, observation: dict[str, Any]) -> PolicyAction:
         """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
         self.eval()
-        history = self._push_observation(self.prepare_observation(observation))
+        self._push_observation(self.prepare_observation(observation))
         if not self._action_queue:
             with self._inference_weights():
-                actions = self.diffusion.generate_actions(history)  # (B, n_action_steps, A), normalised
+                actions = self.diffusion.generate_actions(self._history_conditioning())  # normalised
             self._action_queue.extend(actions.transpose(0, 1))
         action = self._action_queue.popleft()
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
 
-    def _push_observation(self, obs: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Append one normalised frame per input; return the (B, n_obs_steps, ...) history.
+    def _push_observation(self, obs: dict[str, Tensor]) -> None:
+        """Append one normalised frame to the history (not encoded yet: it may never be needed).
 
         After ``reset`` the first frame fills the whole history (the robot was standing still).
         """
         self.check_features(obs, self.config.input_features)
         obs = self.normalize_inputs(obs)
-        for key in self.config.input_features:
-            queue = self._obs_queues.get(key)
-            if queue is None:
-                queue = self._obs_queues[key] = deque([obs[key]] * self.config.n_obs_steps)
-            queue.append(obs[key])
-            queue.popleft()
-        return {key: torch.stack(list(q), dim=1) for key, q in self._obs_queues.items()}
+        frame = _Frame({key: obs[key] for key in self.config.input_features})
+        if self._history:
+            self._history.append(frame)
+        else:
+            self._history.extend([frame] * self.config.n_obs_steps)
+
+    def _history_conditioning(self) -> Tensor:
+        """(B, n_obs_steps * cond_dim) conditioning of the history, encoding only new frames."""
+        new = list({id(f): f for f in self._history if f.features is None}.values())
+        if new:
+            stacked = {key: torch.stack([f.obs[key] for f in new], dim=1) for key in new[0].obs}
+            features = self.diffusion.step_features(stacked)  # (B, len(new), cond_dim)
+            for i, frame in enumerate(new):
+                frame.features, frame.obs = features[:, i], {}
+        return torch.cat([f.features for f in self._history], dim=-1)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         """Raw training batch -> ``{"loss": scalar}`` (denoising MSE at random time steps)."""
@@ -132,6 +150,14 @@ class DiffusionPolicy(PreTrainedPolicy):
         self.check_features(batch, cfg.output_features, time_steps=cfg.horizon)
         batch = self.normalize_targets(self.normalize_inputs(batch))
         return {"loss": self.diffusion.compute_loss(batch)}
+
+
+@dataclasses.dataclass
+class _Frame:
+    """One normalised observation in the history and, once a prediction needed it, its features."""
+
+    obs: dict[str, Tensor]
+    features: Tensor | None = None
 
 
 class EMA:
@@ -228,7 +254,11 @@ class DiffusionModel(nn.Module):
         self.num_inference_steps = config.num_inference_steps or config.num_train_timesteps
 
     def global_conditioning(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, S, ...) observations -> (B, S * cond_dim): per step [state, cameras' keypoints, env state]."""
+        """(B, S, ...) observations -> (B, S * cond_dim), the steps' features one after another."""
+        return self.step_features(batch).flatten(1)
+
+    def step_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, S, ...) observations -> (B, S, cond_dim): per step [state, cameras' keypoints, env state]."""
         cfg = self.config
         feats = []
         if cfg.robot_state_feature:
@@ -244,7 +274,7 @@ class DiffusionModel(nn.Module):
                 feats.append(self.rgb_encoder(stacked).reshape(batch_size, n_steps, -1))
         if cfg.env_state_feature:
             feats.append(batch[OBS_ENV_STATE])
-        return torch.cat(feats, dim=-1).flatten(1)
+        return torch.cat(feats, dim=-1)
 
     def conditional_sample(
         self, batch_size: int, global_cond: Tensor, generator: torch.Generator | None = None
@@ -264,9 +294,8 @@ class DiffusionModel(nn.Module):
             sample = self.noise_scheduler.step(model_output, t, sample, generator=generator).prev_sample
         return sample
 
-    def generate_actions(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, S, ...) normalised observations -> (B, n_action_steps, A) normalised actions from step t."""
-        global_cond = self.global_conditioning(batch)
+    def generate_actions(self, global_cond: Tensor) -> Tensor:
+        """(B, S * cond_dim) conditioning -> (B, n_action_steps, A) normalised actions from step t."""
         actions = self.conditional_sample(global_cond.shape[0], global_cond)
         start = self.config.n_obs_steps - 1
         return actions[:, start : start + self.config.n_action_steps]
@@ -350,7 +379,7 @@ class DiffusionRgbEncoder(nn.Module):
         if self.crop_size is not None:
             random = self.training and self.crop_is_random
             x = random_crop(x, self.crop_size) if random else center_crop(x, self.crop_size)
-        keypoints = self.pool(self.backbone(x))
+        keypoints = self.pool(self.backbone(inference_layout(x, self.training)))
         return self.relu(self.out(keypoints.flatten(1)))
 
 

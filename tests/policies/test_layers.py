@@ -1,0 +1,72 @@
+"""The CPU speed-ups keep the stock math: dropout's distribution, weight layouts, ACT's cls-only VAE layer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+from tests.policies.conftest import act_config, make_batch, make_observation, make_stats
+from torch import nn
+
+from lerobot.policies.act.modeling_act import ACTPolicy
+from lerobot.policies.layers import Dropout
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_keeps_one_minus_p_scaled_like_nn_dropout(p):
+    torch.manual_seed(0)
+    layer = Dropout(p)
+    x = torch.ones(400_000, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005  # ~10 standard deviations
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    assert torch.equal(y[kept], F.dropout(torch.ones(10), p, training=True).max().expand(int(kept.sum())))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask)/dx is the mask
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert isinstance(layer, nn.Dropout) and torch.equal(Dropout(0.0)(x), x)
+
+
+def test_dropout_in_place_and_extremes():
+    torch.manual_seed(0)
+    x = torch.ones(1000)
+    y = Dropout(0.3, inplace=True)(x)
+    assert y is x and 0.6 < (x != 0).float().mean() < 0.8
+    assert torch.equal(Dropout(1.0)(torch.ones(5)), torch.zeros(5))
+
+
+def _act_policy(**overrides) -> ACTPolicy:
+    config = act_config(**overrides)
+    torch.manual_seed(0)
+    return ACTPolicy(config, dataset_stats=make_stats(config.input_features | config.output_features))
+
+
+def test_conv_weights_are_channels_last_only_outside_training():
+    policy = _act_policy()
+    convs = [p for p in policy.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous() for p in convs)
+    observation = make_observation(policy.config)
+    policy.train()
+    reference = policy.eval().predict_action_chunk(observation)  # the first switch converts
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert torch.equal(policy.predict_action_chunk(observation), reference)
+    policy.train()
+    assert all(p.is_contiguous() for p in convs)
+    policy(make_batch(policy.config))["loss"].backward()
+    assert all(p.grad is not None and p.grad.is_contiguous() for p in convs)
+
+
+def test_vae_encoder_cls_only_last_layer_equals_the_full_stack():
+    for pre_norm in (False, True):
+        policy = _act_policy(n_vae_encoder_layers=2, pre_norm=pre_norm).eval()  # eval: no dropout
+        encoder = policy.model.vae_encoder
+        x = torch.randn(7, 3, policy.config.dim_model)
+        pos = torch.randn(7, 1, policy.config.dim_model)
+        mask = torch.zeros(3, 7, dtype=torch.bool)
+        mask[0, -2:] = True
+        full = encoder(x, pos_embed=pos, key_padding_mask=mask)
+        first = encoder(x, pos_embed=pos, key_padding_mask=mask, first_token_only=True)
+        assert first.shape == (1, 3, policy.config.dim_model)
+        torch.testing.assert_close(first[0], full[0], rtol=1e-5, atol=1e-6)
