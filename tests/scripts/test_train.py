@@ -354,10 +354,20 @@ def test_wandb_missing_says_how_to_install(dataset_root, tmp_path, monkeypatch):
         main(base_flags(dataset_root, tmp_path / "run", 2) + ["--wandb.enable=true"])
 
 
-def test_torchrun_two_processes_on_cpu(dataset_root, tmp_path):
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"],
+    # --multi_gpu picks accelerate's torchrun-style launcher; it works on CPU too (with --cpu,
+    # accelerate would start a single process unless MPI is installed).
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+                   "--mixed_precision=no", "--dynamo_backend=no", "--main_process_port=0"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_on_cpu(dataset_root, tmp_path, launcher):
     """DistributedDataParallel with gloo: both processes step in lockstep, rank 0 writes the checkpoint."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+    cmd = [sys.executable, *LAUNCHERS[launcher],
            "-m", "lerobot.scripts.train", *base_flags(dataset_root, out, 4, save_freq=4, log_freq=2)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
