@@ -115,3 +115,22 @@ def test_optimizer_and_scheduler_state_round_trip(tmp_path):
     other = make_optimizer(torch.nn.Linear(3, 4).parameters(), resolve_optimizer(OptimizerConfig(), None))
     with pytest.raises(ValueError, match="another model"):
         load_optimizer_state(other, tmp_path)
+
+
+def test_adam_uses_the_fused_kernel_with_the_same_updates():
+    settings = resolve_optimizer(OptimizerConfig(lr=1e-2, weight_decay=1e-2), None)
+
+    def train(make) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(8, 3)
+        opt = make(model.parameters())
+        for i in range(5):
+            model(torch.full((4, 8), float(i))).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+        return model.weight.detach()
+
+    assert make_optimizer(torch.nn.Linear(2, 2).parameters(), settings).defaults["fused"] is True
+    fused = train(lambda params: make_optimizer(params, settings))
+    multi_tensor = train(lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-2, foreach=True))
+    torch.testing.assert_close(fused, multi_tensor, rtol=1e-6, atol=1e-7)

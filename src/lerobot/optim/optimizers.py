@@ -57,14 +57,25 @@ def resolve_optimizer(cfg: OptimizerConfig, preset: dict[str, Any] | None) -> di
 
 
 def make_optimizer(params: Any, resolved: dict[str, Any]) -> torch.optim.Optimizer:
-    """``params`` is a list of tensors or of param-group dicts (groups may set their own ``lr``)."""
+    """``params`` is a list of tensors or of param-group dicts (groups may set their own ``lr``).
+
+    Adam/AdamW use PyTorch's fused kernel wherever it exists (float parameters on CPU or CUDA):
+    on CPU the default multi-tensor path runs each elementwise op over every parameter in turn and
+    is about 10x slower, a large share of a training step for a 30 M-parameter ACT.
+    """
+    params = [dict(p, params=list(p["params"])) if isinstance(p, dict) else p for p in params]
     kind = resolved["type"]
     kwargs: dict[str, Any] = {"lr": resolved["lr"], "weight_decay": resolved["weight_decay"]}
     if kind == "sgd":
         kwargs["momentum"] = resolved.get("momentum", 0.9)
     else:
-        kwargs.update(betas=resolved["betas"], eps=resolved["eps"])
+        kwargs.update(betas=resolved["betas"], eps=resolved["eps"], fused=_fused_kernel_fits(params))
     return OPTIMIZERS[kind](params, **kwargs)
+
+
+def _fused_kernel_fits(params: list[Any]) -> bool:
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    return bool(tensors) and all(t.device.type in ("cpu", "cuda") and t.is_floating_point() for t in tensors)
 
 
 def save_optimizer_state(optimizer: torch.optim.Optimizer, directory: Path) -> None:
