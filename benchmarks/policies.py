@@ -43,10 +43,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared cores: sleep at Op
 import torch
 
 from lerobot.configs.types import FeatureType, PolicyFeature
-from lerobot.policies.act import ACTConfig
-from lerobot.policies.diffusion import DiffusionConfig
 from lerobot.optim.optimizers import OptimizerConfig, resolve_optimizer
 from lerobot.optim.optimizers import make_optimizer as build_optimizer
+from lerobot.policies.act import ACTConfig
+from lerobot.policies.diffusion import DiffusionConfig
 from lerobot.policies.factory import get_policy_class
 
 RESULTS = Path(__file__).parent / "results"
