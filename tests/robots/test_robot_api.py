@@ -1,5 +1,7 @@
 """The Robot API's two dialects, its checks, and the registry, on the documented template robot."""
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -65,6 +67,27 @@ def test_registry_refuses_duplicates():
             pass
 
     assert A.type == "a" and reg.get("a") is A
+
+
+def test_lazy_choice_is_listed_and_names_what_to_install():
+    reg: Registry[type] = Registry("thing")
+    reg.register_lazy("heavy", "lerobot_no_such_module", "pip install 'lerobot[heavy]'")
+    assert "heavy" in reg and reg.names() == ["heavy"]
+    with pytest.raises(ImportError, match=r"thing type 'heavy' needs lerobot_no_such_module: pip install"):
+        reg.get("heavy")
+
+
+def test_simulated_twins_load_mujoco_only_when_made():
+    code = (
+        "import sys\n"
+        "from lerobot.robots import ROBOT_CONFIGS, make_robot_from_config\n"
+        "config = ROBOT_CONFIGS.get('so100_sim')(task='pick_place')\n"
+        "assert 'mujoco' not in sys.modules, 'importing lerobot.robots loaded MuJoCo'\n"
+        "robot = make_robot_from_config(config)\n"
+        "assert type(robot).__name__ == 'SO100Sim' and 'mujoco' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_calibration_dir_follows_env(monkeypatch, tmp_path):

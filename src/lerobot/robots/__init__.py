@@ -23,9 +23,14 @@ from lerobot.robots import (  # noqa: E402, F401
     unitree_g1,
 )
 
-try:  # the simulated twins need the [sim] extra (MuJoCo); real robots do not
-    from lerobot.robots import sim  # noqa: E402, F401
-except ImportError as e:
-    import logging
+# The simulated twins need the [sim] extra (MuJoCo): their configs parse anywhere, the robots load
+# (and import MuJoCo) only when one is made.
+from lerobot.robots.sim import config as _sim_configs  # noqa: E402, F401
 
-    logging.getLogger(__name__).debug("Simulated robots unavailable (%s); pip install 'lerobot[sim]'.", e)
+for _name, _module in {
+    "so100_sim": "so100_sim",
+    "so101_sim": "so100_sim",
+    "koch_sim": "koch_sim",
+    "aloha_sim": "aloha_sim",
+}.items():
+    ROBOTS.register_lazy(_name, f"lerobot.robots.sim.{_module}", "pip install 'lerobot[sim]'")

@@ -13,7 +13,7 @@ from lerobot.datasets.feature_utils import hw_to_dataset_features
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.robot import ROBOT_CONFIGS
-from lerobot.robots.sim.twin import SimTwin, SimTwinConfig
+from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.scripts.record import check_teleop_fits_robot, record_session
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
 
@@ -64,7 +64,7 @@ def _make_teleop(control_device: str, robot: Robot, leader: TeleoperatorConfig |
     if control_device == "leader":
         if leader is not None:
             return make_teleoperator_from_config(leader)
-        if isinstance(robot, SimTwin):
+        if isinstance(robot.config, SimTwinConfig):
             from lerobot.teleoperators.sim_leader import SimLeaderConfig
 
             return make_teleoperator_from_config(SimLeaderConfig(action_keys=keys, fps=robot.config.fps))

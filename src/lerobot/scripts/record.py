@@ -25,6 +25,7 @@ from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.datasets.feature_utils import build_dataset_frame, hw_to_dataset_features
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
+from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.scripts.deploy import PolicyDriver, PolicyPathConfig
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
@@ -127,7 +128,7 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
         raise ValueError(
             f"--control-mode must be teleoperation, scripted or policy, got {cfg.control_mode!r}."
         )
-    if _is_sim_twin(cfg.robot):
+    if isinstance(cfg.robot, SimTwinConfig):
         # A twin steps its physics once per action and renders in lockstep when the loop is not paced.
         cfg.robot.fps, cfg.robot.realtime = cfg.dataset.fps, cfg.realtime
     robot = make_robot_from_config(cfg.robot)
@@ -190,7 +191,7 @@ def record_session(
     error or Ctrl-C. A simulated twin must step at the dataset's rate.
     """
     fps = dataset.fps
-    if _is_sim_twin(robot.config) and robot.config.fps != fps:
+    if isinstance(robot.config, SimTwinConfig) and robot.config.fps != fps:
         raise ValueError(
             f"{robot.name} advances its physics 1/{robot.config.fps} s per action but the dataset runs at "
             f"{fps} fps; create the robot with fps={fps} (--robot.fps={fps})."
@@ -243,11 +244,6 @@ def connect_pair(robot: Robot, teleop: Teleoperator) -> None:
     bind = getattr(teleop, "bind", None)
     if callable(bind):
         bind(robot)
-
-
-def _is_sim_twin(config: object) -> bool:
-    """Twins live in the optional [sim] extra; recognise their configs without importing MuJoCo."""
-    return type(config).__module__.startswith("lerobot.robots.sim.")
 
 
 def _reset_for_episode(robot: Robot, teleop: Teleoperator, episode: int) -> None:

@@ -7,6 +7,7 @@ pattern); unknown names get one error listing what exists, with the closest matc
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -19,6 +20,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, tuple[str, str]] = {}  # name -> (module that registers it, install hint)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Class decorator: ``@ROBOTS.register("so100_follower")``; also sets ``cls.type = name``."""
@@ -33,16 +35,32 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def register_lazy(self, name: str, module: str, install_hint: str = "") -> None:
+        """Name a choice whose module (which registers it on import) loads only when it is asked for.
+
+        For choices with heavy optional dependencies (the MuJoCo twins): listing and parsing stay
+        cheap, and a missing dependency surfaces as one error at :meth:`get`, with ``install_hint``.
+        """
+        self._lazy[name] = (module, install_hint)
+
     def get(self, name: str) -> T:
+        if name not in self._items and name in self._lazy:
+            module, hint = self._lazy[name]
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ImportError(
+                    f"{self.kind} type {name!r} needs {e.name or e}: {hint}".rstrip(": ")
+                ) from e
         if name not in self._items:
             raise ValueError(unknown_choice_message(self.kind, name, self.names()))
         return self._items[name]
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted(self._items.keys() | self._lazy.keys())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -4,10 +4,20 @@
 physics, cameras and threads work.
 """
 
-from lerobot.robots.sim.aloha_sim import AlohaSim, AlohaSimConfig
-from lerobot.robots.sim.koch_sim import KochSim, KochSimConfig
-from lerobot.robots.sim.so100_sim import SO100Sim, SO100SimConfig, SO101SimConfig
-from lerobot.robots.sim.twin import SimTwin, SimTwinConfig
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lerobot.robots.sim.config import (
+    AlohaSimConfig,
+    KochSimConfig,
+    SimTwinConfig,
+    SO100SimConfig,
+    SO101SimConfig,
+)
+
+_TWINS = {"AlohaSim": "aloha_sim", "KochSim": "koch_sim", "SO100Sim": "so100_sim", "SimTwin": "twin"}
 
 __all__ = [
     "AlohaSim",
@@ -20,3 +30,10 @@ __all__ = [
     "SimTwin",
     "SimTwinConfig",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The twins import MuJoCo, so they load on first use; the configs above do not need it."""
+    if name in _TWINS:
+        return getattr(importlib.import_module(f"{__name__}.{_TWINS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,20 +11,12 @@ Camera views: the scene's ``top``, ``angle``, ``front_close``, ``left_pillar``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from lerobot.envs import aloha
-from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
-from lerobot.robots.sim.twin import JointUnits, SimTwin, SimTwinConfig
-
-
-@ROBOT_CONFIGS.register("aloha_sim")
-@dataclass(kw_only=True)
-class AlohaSimConfig(SimTwinConfig):
-    task: str = "transfer_cube"
-    fps: int = 50
+from lerobot.robots.robot import ROBOTS
+from lerobot.robots.sim.config import AlohaSimConfig
+from lerobot.robots.sim.twin import JointUnits, SimTwin
 
 
 @ROBOTS.register("aloha_sim")

@@ -13,7 +13,6 @@ Features are the real ``koch_follower``'s: ``shoulder_pan.pos`` .. ``wrist_roll.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 import mujoco
@@ -21,8 +20,9 @@ import numpy as np
 
 from lerobot.robots.kinematics import KOCH_CHAIN
 from lerobot.robots.motor_arm import ARM_JOINTS
-from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
-from lerobot.robots.sim.twin import JointUnits, SimTwin, SimTwinConfig
+from lerobot.robots.robot import ROBOTS
+from lerobot.robots.sim.config import KochSimConfig
+from lerobot.robots.sim.twin import JointUnits, SimTwin
 
 CUBE_HALF = 0.015
 LIFT_HEIGHT = 0.03
@@ -136,13 +136,6 @@ class KochScene:
         held = g["fixed_jaw"] in touching and g["moving_jaw"] in touching
         height = self.data.qpos[self._cube + 2]
         return held and g["table"] not in touching and height > CUBE_HALF + LIFT_HEIGHT
-
-
-@ROBOT_CONFIGS.register("koch_sim")
-@dataclass(kw_only=True)
-class KochSimConfig(SimTwinConfig):
-    task: str = "lift_cube"
-    use_degrees: bool = False  # as koch_follower
 
 
 @ROBOTS.register("koch_sim")

@@ -11,28 +11,13 @@ middle of a calibrated range as on hardware; the gripper's 0..100 spans the env'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from lerobot.envs import so100
 from lerobot.robots.motor_arm import ARM_JOINTS
-from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
-from lerobot.robots.sim.twin import JointUnits, SimTwin, SimTwinConfig
-
-
-@ROBOT_CONFIGS.register("so100_sim")
-@dataclass(kw_only=True)
-class SO100SimConfig(SimTwinConfig):
-    task: str = "pick_cube"
-    """``pick_cube`` or ``pick_place`` (``pick_and_place`` is accepted for the latter)."""
-
-
-@ROBOT_CONFIGS.register("so101_sim")
-@dataclass(kw_only=True)
-class SO101SimConfig(SO100SimConfig):
-    """The SO-101 twin: the same arm and scene."""
-
+from lerobot.robots.robot import ROBOTS
+from lerobot.robots.sim.config import SO100SimConfig
+from lerobot.robots.sim.twin import JointUnits, SimTwin
 
 TASK_ALIASES = {"pick_and_place": "pick_place", "": "pick_cube"}
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
@@ -38,23 +38,9 @@ import numpy as np
 
 from lerobot.cameras.camera import CameraConfig, ColorMode, orient_frame, source_size
 from lerobot.cameras.sim import SimCamera, SimCameraConfig
-from lerobot.robots.robot import GRIPPER, Robot, RobotConfig
+from lerobot.robots.robot import GRIPPER, Robot
+from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
-
-
-@dataclass(kw_only=True)
-class SimTwinConfig(RobotConfig):
-    """Fields every twin has; ``cameras`` maps a view of the scene to its size and rate."""
-
-    task: str = ""
-    """The scene's task (twin-specific; empty: the twin's default)."""
-    fps: int = 30
-    """Control rate: each ``send_action`` advances the physics by ``1 / fps`` seconds."""
-    realtime: bool = True
-    """True: cameras render on their threads at their fps; False: every observation renders (see module)."""
-    use_degrees: bool = True
-    """Arm joints in degrees; False: -100..100 over each joint's range."""
-    cameras: dict[str, SimCameraConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
