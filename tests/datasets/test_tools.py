@@ -135,6 +135,34 @@ def test_delete_episodes_matches_a_fresh_recording(source, tmp_path):
         source.delete_episodes([0], output_dir=tmp_path / "out")
 
 
+def test_edits_keep_the_source_file_name_templates(source, tmp_path):
+    """info.json's data_path / video_path are templates: an edit writes (and reads) by the source's."""
+    import shutil
+
+    root = tmp_path / "custom"
+    shutil.copytree(source.root, root)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["data_path"] = "data/c{chunk_index:03d}/f{file_index:03d}.parquet"
+    info["video_path"] = "videos/{video_key}/c{chunk_index:03d}/f{file_index:03d}.mp4"
+    for old in sorted(root.glob("data/chunk-*/file-*.parquet")) + sorted(
+        root.glob("videos/*/chunk-*/file-*.mp4")
+    ):
+        new = old.parent.parent / old.parent.name.replace("chunk-", "c") / old.name.replace("file-", "f")
+        new.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(new)
+    (root / "meta/info.json").write_text(json.dumps(info, indent=4))
+    custom = LeRobotDataset("test/custom", root=root)
+    out = custom.delete_episodes([1], output_dir=tmp_path / "out")
+    assert (
+        out.meta.info["data_path"] == info["data_path"] and out.meta.info["video_path"] == info["video_path"]
+    )
+    assert sorted(p.relative_to(out.root).as_posix() for p in out.root.glob("data/**/*.parquet")) == [
+        "data/c000/f000.parquet"
+    ]
+    assert list(out.root.glob("videos/*/c000/f000.mp4")) and not list(out.root.glob("videos/*/chunk-*"))
+    assert_same_frame(out[len(out) - 1], source.get_episode(4)[LENGTHS[4] - 1])
+
+
 def test_whole_files_are_copied_byte_for_byte(source, tmp_path):
     out = source.remove_feature("grid", output_dir=tmp_path / "out")
     validate_v30(out.root)

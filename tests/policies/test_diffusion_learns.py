@@ -127,7 +127,9 @@ def test_tiny_policy_learns_a_history_dependent_mapping():
     policy.reset()  # the same through the streaming interface: frame t-1, then frame t
     policy.select_action({STATE: test_history[:, 0]})
     policy._action_queue.clear()
-    streamed = [policy.select_action({STATE: test_history[:, 1]})["action"] for _ in range(cfg.n_action_steps)]
+    streamed = [
+        policy.select_action({STATE: test_history[:, 1]})["action"] for _ in range(cfg.n_action_steps)
+    ]
     stream_error = (torch.stack(streamed, dim=1) - truth).norm(dim=-1).mean()
 
     swapped = policy.predict_action_chunk({STATE: test_history.flip(1)})

@@ -158,7 +158,7 @@ def _groups(rows: list[dict], prefix: str) -> dict[tuple[int, int], list[dict]]:
     return groups
 
 
-def _target(root: Path, info: dict, stream: str, chunk: int, file: int) -> Path:
+def file_path(root: Path, info: dict, stream: str, chunk: int, file: int) -> Path:
     """The v3.0 file of ``stream`` ("data", "videos/<key>" or "meta/episodes") at (chunk, file)."""
     if stream == "data":
         return root / info["data_path"].format(chunk_index=chunk, file_index=file)
@@ -183,7 +183,7 @@ def _merge_group(root: Path, info: dict, stream: str, chunk: int, file: int, row
     Files are never reopened once written (a flush or resume starts new ones), so an existing
     target means an earlier merge finished and only its clean-up may have been interrupted.
     """
-    target = _target(root, info, stream, chunk, file)
+    target = file_path(root, info, stream, chunk, file)
     staged = [_staged(root, stream, r["episode_index"]) for r in rows]
     if stream == "meta/episodes":
         existing = read_parquet(target).to_pylist() if target.exists() else []
@@ -651,12 +651,12 @@ class DatasetWriter:
         for stream in streams:
             here = (current[f"{stream}/chunk_index"], current[f"{stream}/file_index"])
             for (c, f), group in _groups(rows, stream).items():
-                if (c, f) != here and not _target(self.root, self.info, stream, c, f).exists():
+                if (c, f) != here and not file_path(self.root, self.info, stream, c, f).exists():
                     _merge_group(self.root, self.info, stream, c, f, group)
         # An episode's row leaves the staging area once every file that holds the episode is written.
         for r in rows:
             streams_done = (
-                _target(self.root, self.info, s, r[f"{s}/chunk_index"], r[f"{s}/file_index"]).exists()
+                file_path(self.root, self.info, s, r[f"{s}/chunk_index"], r[f"{s}/file_index"]).exists()
                 for s in _streams(self.info)
             )
             if all(streams_done):

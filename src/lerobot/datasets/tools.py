@@ -47,11 +47,11 @@ from lerobot.datasets.compute_stats import (
     deserialize_stats,
     serialize_stats,
 )
-from lerobot.datasets.dataset_writer import _to_arrow, data_schema, write_tasks
+from lerobot.datasets.dataset_writer import _to_arrow, data_schema, file_path, write_tasks
 from lerobot.datasets.metadata import read_parquet
 from lerobot.datasets.utils import (
     CAMERA_DTYPES,
-    DEFAULT_EPISODES_PATH,
+    DEFAULT_DATA_PATH,
     DEFAULT_FEATURES,
     DEFAULT_VIDEO_PATH,
     INFO_PATH,
@@ -568,7 +568,12 @@ def write_plan(
     root.mkdir(parents=True)
     first = plan[0].dataset
     fps = first.fps
-    info_src = first.meta.info
+    # The output keeps the source's file-name templates (the spec's defaults where it has none).
+    info_src = {
+        **first.meta.info,
+        "data_path": first.meta.info.get("data_path") or DEFAULT_DATA_PATH,
+        "video_path": first.meta.info.get("video_path") or DEFAULT_VIDEO_PATH,
+    }
     chunks_size = int(info_src.get("chunks_size", 1000))
     report = EditReport(operation, root, episodes=len(plan), frames=sum(p.length for p in plan))
     cache = _SourceCache()
@@ -590,9 +595,7 @@ def write_plan(
             "total_episodes": len(plan),
             "total_frames": report.frames,
             "total_tasks": len(tasks),
-            "video_path": (info_src.get("video_path") or DEFAULT_VIDEO_PATH)
-            if video_keys(features)
-            else None,
+            "video_path": info_src["video_path"] if video_keys(features) else None,
             "splits": {"train": f"0:{len(plan)}"},
         }
     )
@@ -679,7 +682,7 @@ def _write_data(
                 chunk, file = next_chunk_file(chunk, file, chunks_size)
                 in_file = 0.0
             if writer is None:
-                path = root / info["data_path"].format(chunk_index=chunk, file_index=file)
+                path = file_path(root, info, "data", chunk, file)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 writer = pq.ParquetWriter(path, schema, compression="snappy")
             writer.write_table(table)
@@ -794,7 +797,7 @@ def _write_episodes(
     size = 0
 
     def flush() -> None:
-        path = root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
+        path = file_path(root, info, "meta/episodes", chunk, file)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(group), path, compression="snappy")
 
@@ -862,7 +865,7 @@ def _write_videos(
         size += seg.est_bytes
     chunk = file = 0
     for group in files:
-        path = root / DEFAULT_VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+        path = file_path(root, info, f"videos/{key}", chunk, file)
         path.parent.mkdir(parents=True, exist_ok=True)
         starts = _write_video_file(group, path, plan, key, ft, scratch, ep_stats, report)
         for seg, s in zip(group, starts):
