@@ -24,8 +24,6 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
-import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +56,8 @@ from lerobot.datasets.utils import (
     STAT_KEYS,
     STATS_PATH,
     DatasetError,
+    atomic_dir,
+    atomic_path,
     features_for_disk,
     hf_lerobot_home,
     next_chunk_file,
@@ -484,20 +484,8 @@ def _run(
                 "the input."
             )
     repo_id = repo_id or (source.repo_id if in_place else f"{source.repo_id}_{operation}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{operation}-{secrets.token_hex(4)}.tmp"
-    try:
+    with atomic_dir(target, operation, replace=in_place) as tmp:
         report = write_plan(plan, tmp, features or source.features, new_values or {}, operation)
-        if in_place:
-            backup = target.parent / f".{target.name}.{operation}-{secrets.token_hex(4)}.old"
-            os.rename(target, backup)
-            os.rename(tmp, target)
-            shutil.rmtree(backup)
-        else:
-            os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     report.root, report.seconds = target, time.perf_counter() - started
     if report.reencoded_episodes:
         logger.warning(
@@ -991,7 +979,6 @@ def _remux(group: list[_Segment], output: Path, fps: int) -> None:
     Consecutive segments from one file are read in a single pass (seeking to the first), so cutting
     many episodes out of a large file reads it once.
     """
-    tmp = output.with_name(f".{output.name}.tmp.mp4")
     runs: list[list[tuple[_Segment, Fraction]]] = []
     offset = Fraction(0)
     for seg in group:
@@ -1000,52 +987,49 @@ def _remux(group: list[_Segment], output: Path, fps: int) -> None:
         runs[-1].append((seg, offset))
         offset += Fraction(seg.n, fps)
     half = Fraction(1, 2 * fps)
-    try:
-        with av.open(str(tmp), "w", format="mp4", container_options={"movflags": "faststart"}) as out:
-            out_stream = None
-            for run in runs:
-                with av.open(str(run[0][0].path)) as src:
-                    stream = src.streams.video[0]
-                    tb = stream.time_base
-                    if out_stream is None:
-                        out_stream = out.add_stream_from_template(stream, opaque=True)
-                    windows = [
-                        (Fraction(s.start).limit_denominator(1_000_000) - half, s, off) for s, off in run
-                    ]
-                    lows = [w[0] for w in windows]
-                    first_start = windows[0][0] + half
-                    if first_start > 0:
-                        src.seek(int(first_start / tb), stream=stream, backward=True, any_frame=False)
-                    last_end = windows[-1][0] + Fraction(run[-1][0].n, fps)
-                    seen: set[int] = set()
-                    for p in src.demux(stream):
-                        if p.pts is None or not p.size:
-                            continue
-                        if p.dts is not None and p.dts * tb >= last_end:
-                            break  # decode order: every later packet is presented later still
-                        t = p.pts * tb
-                        i = bisect.bisect_right(lows, t) - 1
-                        if i < 0:
-                            continue
-                        low, seg, off = windows[i]
-                        if t >= low + Fraction(seg.n, fps):
-                            continue
-                        if i not in seen:
-                            seen.add(i)
-                            if not p.is_keyframe:
-                                raise _NotOnKeyframe(seg.episode)
-                        shift = round((off - (low + half)) / tb)
-                        p.pts += shift
-                        if p.dts is not None:
-                            p.dts += shift
-                        p.stream = out_stream
-                        out.mux(p)
-                    if len(seen) != len(windows):
-                        missing = [windows[i][1].episode for i in range(len(windows)) if i not in seen]
-                        raise DatasetError(
-                            f"{run[0][0].path}: no video packets where output episodes {missing} should be; "
-                            "the episode metadata's from/to timestamps do not match the file."
-                        )
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        atomic_path(output) as tmp,
+        av.open(str(tmp), "w", format="mp4", container_options={"movflags": "faststart"}) as out,
+    ):
+        out_stream = None
+        for run in runs:
+            with av.open(str(run[0][0].path)) as src:
+                stream = src.streams.video[0]
+                tb = stream.time_base
+                if out_stream is None:
+                    out_stream = out.add_stream_from_template(stream, opaque=True)
+                windows = [(Fraction(s.start).limit_denominator(1_000_000) - half, s, off) for s, off in run]
+                lows = [w[0] for w in windows]
+                first_start = windows[0][0] + half
+                if first_start > 0:
+                    src.seek(int(first_start / tb), stream=stream, backward=True, any_frame=False)
+                last_end = windows[-1][0] + Fraction(run[-1][0].n, fps)
+                seen: set[int] = set()
+                for p in src.demux(stream):
+                    if p.pts is None or not p.size:
+                        continue
+                    if p.dts is not None and p.dts * tb >= last_end:
+                        break  # decode order: every later packet is presented later still
+                    t = p.pts * tb
+                    i = bisect.bisect_right(lows, t) - 1
+                    if i < 0:
+                        continue
+                    low, seg, off = windows[i]
+                    if t >= low + Fraction(seg.n, fps):
+                        continue
+                    if i not in seen:
+                        seen.add(i)
+                        if not p.is_keyframe:
+                            raise _NotOnKeyframe(seg.episode)
+                    shift = round((off - (low + half)) / tb)
+                    p.pts += shift
+                    if p.dts is not None:
+                        p.dts += shift
+                    p.stream = out_stream
+                    out.mux(p)
+                if len(seen) != len(windows):
+                    missing = [windows[i][1].episode for i in range(len(windows)) if i not in seen]
+                    raise DatasetError(
+                        f"{run[0][0].path}: no video packets where output episodes {missing} should be; "
+                        "the episode metadata's from/to timestamps do not match the file."
+                    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +92,31 @@ def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tupl
 
 
 # --------------------------------------------------------------------------------------------- files
+
+
+@contextmanager
+def atomic_dir(target: Path, label: str, replace: bool = False) -> Iterator[Path]:
+    """Yield a hidden sibling path of ``target`` to build a folder at; it becomes ``target`` on success.
+
+    An error leaves ``target`` as it was (absent, or the old folder with ``replace=True``) and the
+    partial build is deleted; after a kill -9 it is left as ``.<name>.<label>-*.tmp``, never under
+    ``target``'s own name, so nothing half-written ever looks like a dataset.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{label}-{secrets.token_hex(4)}.tmp"
+    try:
+        yield tmp
+        if replace and target.exists():
+            backup = tmp.with_suffix(".old")
+            os.rename(target, backup)
+            os.rename(tmp, target)
+            shutil.rmtree(backup)
+        else:
+            os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import secrets
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.utils import DatasetError
+from lerobot.datasets.utils import DatasetError, atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +106,8 @@ def write_episodes(
     root = Path(root)
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another output root or delete it.")
-    tmp = root.parent / f".{root.name}.converting-{secrets.token_hex(4)}"
-    root.parent.mkdir(parents=True, exist_ok=True)
     ds = None
-    try:
+    with atomic_dir(root, "converting") as tmp:
         count = 0
         for i, ep in enumerate(episodes):
             if ds is None:
@@ -144,9 +140,5 @@ def write_episodes(
         if ds is None:
             raise DatasetError("The input holds no episodes; nothing to convert.")
         ds.finalize()
-        tmp.rename(root)
-        logger.info("Converted %d episodes into %s", count, root)
-        return root
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("Converted %d episodes into %s", count, root)
+    return root

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from lerobot.datasets.utils import (
     STAT_KEYS,
     STATS_PATH,
     DatasetError,
+    atomic_dir,
     load_json,
     to_jsonable,
     video_keys,
@@ -83,15 +83,9 @@ def convert_dataset_v21_to_v30(
         raise FileExistsError(f"{old_root} already exists, so replace=True has nowhere to keep the original.")
 
     source = LeRobotDatasetMetadata(root.name, root)
-    output_root.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_root.with_name(f".{output_root.name}.converting-{secrets.token_hex(4)}")
-    staging.mkdir()
-    try:
+    with atomic_dir(output_root, "converting") as staging:
+        staging.mkdir()
         _convert(source, info, staging, data_file_size_in_mb, video_file_size_in_mb)
-        staging.rename(output_root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("Converted %s to v3.0 at %s.", root, output_root)
     if not replace:
         return output_root
