@@ -7,6 +7,7 @@ registered names differ (the dataset's ``robot_type`` is ``so_follower`` either 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from lerobot.motors import FeetechMotorsBus
 from lerobot.robots.motor_arm import GRIPPER, ArmFollower, ArmFollowerConfig
@@ -43,17 +44,30 @@ class SO100Follower(ArmFollower):
     config: SO100FollowerConfig
 
     def configure(self) -> None:
-        """Position mode and PID gains on every motor; a gentler gripper so a grasp never overheats it."""
-        cfg = self.config
         with self.bus.torque_disabled():
             self.bus.configure_motors()
-            for motor in self.bus.motors:
-                self.bus.write("Operating_Mode", motor, FEETECH_POSITION_MODE)
-                self.bus.write("P_Coefficient", motor, cfg.position_p_coefficient)
-                self.bus.write("I_Coefficient", motor, cfg.position_i_coefficient)
-                self.bus.write("D_Coefficient", motor, cfg.position_d_coefficient)
-            # Half the torque, and a current/overload protection that trips before the motor heats up
-            # while squeezing an object.
-            self.bus.write("Max_Torque_Limit", GRIPPER, 500)
-            self.bus.write("Protection_Current", GRIPPER, 250)
-            self.bus.write("Overload_Torque", GRIPPER, 25)
+            configure_so_arm(self.bus, list(self.bus.motors), GRIPPER, self.config)
+
+
+class PositionGains(Protocol):
+    position_p_coefficient: int
+    position_i_coefficient: int
+    position_d_coefficient: int
+
+
+def configure_so_arm(bus: FeetechMotorsBus, motors: list[str], gripper: str, gains: PositionGains) -> None:
+    """Position mode and PID gains on ``motors``; a gentler ``gripper`` so a grasp never overheats it.
+
+    Shared by the SO-100/101 follower and LeKiwi's arm (same servos, other motor names). Call with
+    torque disabled.
+    """
+    for motor in motors:
+        bus.write("Operating_Mode", motor, FEETECH_POSITION_MODE)
+        bus.write("P_Coefficient", motor, gains.position_p_coefficient)
+        bus.write("I_Coefficient", motor, gains.position_i_coefficient)
+        bus.write("D_Coefficient", motor, gains.position_d_coefficient)
+    # Half the torque, and a current/overload protection that trips before the motor heats up while
+    # squeezing an object.
+    bus.write("Max_Torque_Limit", gripper, 500)
+    bus.write("Protection_Current", gripper, 250)
+    bus.write("Overload_Torque", gripper, 25)

@@ -31,7 +31,7 @@ from lerobot.robots.lekiwi.kinematics import OmniBase
 from lerobot.robots.motor_arm import GRIPPER, MotorArm
 from lerobot.robots.robot import ROBOTS, Robot
 from lerobot.robots.safety import ensure_safe_goal_position
-from lerobot.robots.so100_follower import FEETECH_POSITION_MODE, SO_MOTOR_MODELS
+from lerobot.robots.so100_follower import SO_MOTOR_MODELS, configure_so_arm
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +75,11 @@ class LeKiwi(MotorArm, Robot):
 
     def configure(self) -> None:
         """Arm in position mode with the SO-100's gains and gripper limits; wheels in velocity mode."""
-        cfg = self.config
         with self.bus.torque_disabled():
             self.bus.configure_motors()
-            for motor in ARM_MOTORS:
-                self.bus.write("Operating_Mode", motor, FEETECH_POSITION_MODE)
-                self.bus.write("P_Coefficient", motor, cfg.position_p_coefficient)
-                self.bus.write("I_Coefficient", motor, cfg.position_i_coefficient)
-                self.bus.write("D_Coefficient", motor, cfg.position_d_coefficient)
+            configure_so_arm(self.bus, list(ARM_MOTORS), f"arm_{GRIPPER}", self.config)
             for wheel in WHEELS:
                 self.bus.write("Operating_Mode", wheel, FEETECH_VELOCITY_MODE)
-            gripper = f"arm_{GRIPPER}"
-            self.bus.write("Max_Torque_Limit", gripper, 500)
-            self.bus.write("Protection_Current", gripper, 250)
-            self.bus.write("Overload_Torque", gripper, 25)
 
     def _get_observation(self) -> dict[str, Any]:
         retries = self.config.num_read_retries
