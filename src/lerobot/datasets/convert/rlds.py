@@ -20,6 +20,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
 
 from lerobot.datasets.convert.common import Episode, decode_image
@@ -34,24 +35,9 @@ TASK_KEYS = (  # where RLDS datasets keep the instruction, in order of preferenc
 )
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_TABLE = _crc_table()
-
-
 def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
+    """CRC-32C (Castagnoli), computed in C: a pure-Python loop checks only ~8 MB/s of records."""
+    return google_crc32c.value(data)
 
 
 def masked_crc32c(data: bytes) -> int:
