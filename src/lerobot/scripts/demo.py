@@ -54,9 +54,9 @@ ACT_OVERRIDES: dict[str, Any] = {
 def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int, batch_size: int) -> dict:
     import torch
 
-    from lerobot.envs import make_env, resolve_env_config
+    from lerobot.envs import resolve_env_config
     from lerobot.envs.recording import expert_success_rate, record_expert_dataset
-    from lerobot.scripts.eval import eval_policy, plot_success, write_json
+    from lerobot.scripts.eval import evaluate_in_env, write_json
     from lerobot.scripts.train import train
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -105,21 +105,11 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
 
     started = time.perf_counter()
     env_cfg = demo_env.replace(image_size=(256, 256))  # state observations; 256x256 renders feed the videos
-    env = make_env(env_cfg, n_envs=min(10, eval_episodes))
     eval_dir = output_dir / "eval"
-    try:
-        info = eval_policy(
-            result.policy.eval(),
-            env,
-            eval_episodes,
-            seed=EVAL_SEED,
-            videos_dir=eval_dir / "videos",
-            max_videos=4,
-        )
-    finally:
-        env.close()
-    write_json(info, eval_dir / "eval_info.json")
-    plot_success(info, eval_dir / "success_rate.png")
+    policy = result.policy.eval()
+    info = evaluate_in_env(
+        policy, env_cfg, eval_dir, eval_episodes, batch_size=10, seed=EVAL_SEED, max_videos=4
+    )
     expert = expert_success_rate(demo_env, eval_episodes, EVAL_SEED)
     timings["eval_s"] = time.perf_counter() - started
     policy_success = info["aggregated"]["pc_success"] / 100

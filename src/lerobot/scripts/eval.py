@@ -236,28 +236,50 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:
-    """Load the policy, build ``batch_size`` envs, roll out, write eval_info.json, videos and the plot."""
-    from lerobot.envs import make_env
+    """Load the policy, then :func:`evaluate_in_env` with the config's settings."""
     from lerobot.policies.factory import make_policy
     from lerobot.utils.random_utils import set_seed
 
     set_seed(cfg.seed)
-    policy = make_policy(cfg.policy)
-    env = make_env(cfg.env, n_envs=min(cfg.eval.batch_size, cfg.eval.n_episodes))
+    return evaluate_in_env(
+        make_policy(cfg.policy),
+        cfg.env,
+        Path(cfg.output_dir),
+        cfg.eval.n_episodes,
+        batch_size=cfg.eval.batch_size,
+        seed=cfg.seed,
+        max_videos=cfg.eval.max_videos,
+        max_steps=cfg.eval.max_steps,
+    )
+
+
+def evaluate_in_env(
+    policy: PreTrainedPolicy,
+    env_cfg: Any,
+    output_dir: Path,
+    n_episodes: int,
+    batch_size: int,
+    seed: int,
+    max_videos: int,
+    max_steps: int | None = None,
+) -> dict[str, Any]:
+    """Roll out in ``batch_size`` copies of the env; write eval_info.json, videos and the success plot."""
+    from lerobot.envs import make_env
+
+    env = make_env(env_cfg, n_envs=min(batch_size, n_episodes))
     try:
         info = eval_policy(
             policy,
             env,
-            cfg.eval.n_episodes,
-            max_steps=cfg.eval.max_steps,
-            seed=cfg.seed,
-            videos_dir=Path(cfg.output_dir) / "videos",
-            max_videos=cfg.eval.max_videos,
-            fps=cfg.env.fps,
+            n_episodes,
+            max_steps=max_steps,
+            seed=seed,
+            videos_dir=output_dir / "videos",
+            max_videos=max_videos,
+            fps=env_cfg.fps,
         )
     finally:
         env.close()
-    output_dir = Path(cfg.output_dir)
     write_json(info, output_dir / EVAL_INFO_NAME)
     plot_success(info, output_dir / "success_rate.png")
     return info
