@@ -114,3 +114,25 @@ def test_phone_names_the_missing_app(monkeypatch):
         teleop.connect()
     with pytest.raises(ValueError, match="phone_os"):
         PhoneTeleop(phone_os="windows")
+
+
+@pytest.mark.parametrize(
+    ("platform", "display", "backend", "reachable"),
+    [
+        ("linux", None, None, False),  # SSH / CI: no X server for pynput
+        ("linux", ":0", None, True),
+        ("linux", ":0", "dummy", False),  # forced headless
+        ("darwin", None, None, True),  # macOS and Windows have no DISPLAY but always a keyboard
+        ("win32", None, None, True),
+    ],
+)
+def test_keyboard_reachable_per_platform(monkeypatch, platform, display, backend, reachable):
+    from lerobot.utils import keyboard_input
+
+    monkeypatch.setattr(keyboard_input.sys, "platform", platform)
+    for name, value in (("DISPLAY", display), ("PYNPUT_BACKEND", backend)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert keyboard_input.keyboard_reachable() is reachable

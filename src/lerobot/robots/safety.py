@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +36,7 @@ import numpy as np
 from lerobot.motors.motors_bus import MotorNormMode
 from lerobot.robots.kinematics import CHAINS, KinematicChain, forward_kinematics, get_chain
 from lerobot.robots.robot import Robot, RobotObservation
+from lerobot.utils.keyboard_input import key_name, start_key_listener
 
 logger = logging.getLogger(__name__)
 
@@ -468,25 +467,15 @@ class SafetyLayer(Robot):
         logger.info("Emergency stop on %s reset.", self.name)
 
     def _start_keyboard(self, key: str) -> None:
-        """Listen for ``key`` with pynput; without a keyboard say so once and rely on calls."""
-        headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-        if os.environ.get("PYNPUT_BACKEND") == "dummy" or (headless and sys.platform.startswith("linux")):
-            logger.info("No keyboard for the emergency stop (headless); call emergency_stop() instead.")
-            return
-        try:
-            from pynput import keyboard
+        """Listen for ``key`` (a pynput name: "space", "esc", "q"); without a keyboard rely on calls."""
 
-            target = getattr(keyboard.Key, key, None) or keyboard.KeyCode.from_char(key)
+        def on_press(pressed: object) -> None:
+            if key_name(pressed) == key.lower():
+                self.emergency_stop(f"'{key}' pressed")
 
-            def on_press(pressed: object) -> None:
-                if pressed == target:
-                    self.emergency_stop(f"'{key}' pressed")
-
-            self._listener = keyboard.Listener(on_press=on_press)
-            self._listener.start()
+        self._listener = start_key_listener(on_press, without="call emergency_stop() for an emergency stop")
+        if self._listener is not None:
             logger.info("Press '%s' for an emergency stop (torque off).", key)
-        except Exception as e:  # ImportError, or a backend that cannot start
-            logger.info("Keyboard emergency stop unavailable (%s); call emergency_stop() instead.", e)
 
 
 def with_safety(robot: Robot, safety_checks: bool | SafetyConfig = True) -> Robot:

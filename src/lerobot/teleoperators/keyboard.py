@@ -16,7 +16,6 @@ any other key source (a GUI, a test) can call the same two methods. Headless
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from lerobot.teleoperators.teleoperator import (
     TeleoperatorConfig,
 )
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
+from lerobot.utils.keyboard_input import key_name, start_key_listener
 
 logger = logging.getLogger(__name__)
 
@@ -156,32 +156,18 @@ class KeyboardTeleop(DeltaTeleoperator):
     def connect(self, calibrate: bool = True) -> None:
         if self._connected:
             raise DeviceAlreadyConnectedError("The keyboard teleoperator is already connected.")
-        if os.environ.get("PYNPUT_BACKEND") == "dummy" or not (os.environ.get("DISPLAY") or os.name == "nt"):
-            logger.info(
-                "No keyboard listener (headless): only on_press/on_release calls drive this teleoperator."
-            )
-        else:
-            from pynput import keyboard
-
-            self._listener = keyboard.Listener(on_press=self.on_press, on_release=self.on_release)
-            self._listener.start()
+        self._listener = start_key_listener(
+            self.on_press, self.on_release, without="only on_press/on_release calls drive this teleoperator"
+        )
         self._connected = True
 
-    @staticmethod
-    def key_name(key: Any) -> str | None:
-        """pynput ``KeyCode('q')`` -> ``"q"``, ``Key.up`` -> ``"up"``; a plain string passes through."""
-        if isinstance(key, str):
-            return key.lower()
-        name = getattr(key, "char", None) or getattr(key, "name", None)
-        return name.lower() if name else None
-
     def on_press(self, key: Any) -> None:
-        if (name := self.key_name(key)) is not None:
+        if (name := key_name(key)) is not None:
             with self._lock:
                 self._held.add(name)
 
     def on_release(self, key: Any) -> None:
-        if (name := self.key_name(key)) is not None:
+        if (name := key_name(key)) is not None:
             with self._lock:
                 self._held.discard(name)
 

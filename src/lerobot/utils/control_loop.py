@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from lerobot.utils.keyboard_input import start_key_listener
 
 logger = logging.getLogger(__name__)
 
@@ -88,18 +89,9 @@ class KeyboardEvents:
     stop_recording: bool = False
 
     def __post_init__(self) -> None:
-        self._listener = None
-        if os.environ.get("PYNPUT_BACKEND") == "dummy" or not (os.environ.get("DISPLAY") or os.name == "nt"):
-            logger.info("No keyboard available (headless); episodes end on their timers. Ctrl-C stops.")
-            return
-        try:
-            from pynput import keyboard
-
-            self._listener = keyboard.Listener(on_press=self.on_key)
-            self._listener.start()
+        self._listener = start_key_listener(self.on_key, without="episodes end on their timers, Ctrl-C stops")
+        if self._listener is not None:
             logger.info("Keys: right arrow = end episode, left arrow = re-record episode, Esc = stop.")
-        except Exception as e:  # ImportError or a backend that cannot start: run without keys
-            logger.warning("Keyboard controls unavailable (%s); episodes end on their timers.", e)
 
     def on_key(self, key: object) -> None:
         name = getattr(key, "name", None)
