@@ -376,3 +376,14 @@ def test_two_processes_on_cpu(dataset_root, tmp_path, launcher):
     assert json.loads((state / "training_step.json").read_text())["num_processes"] == 2
     assert (state / "rng_state.safetensors").is_file() and (state / "rng_state_rank_1.safetensors").is_file()
     assert len(list(out.glob("train_log.csv"))) == 1
+
+
+def test_console_script_prints_one_error_line_not_a_traceback(tmp_path):
+    """Run as a console script, bad input ends in ``lerobot-train: error: ...`` and exit status 1."""
+    script = Path(sys.executable).with_name("lerobot-train")
+    proc = subprocess.run([str(script), "--stpes=3"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "lerobot-train: error: Unknown flag --stpes" in proc.stderr and "Traceback" not in proc.stderr
+    env = {**os.environ, "LEROBOT_TRACEBACK": "1"}
+    proc = subprocess.run([str(script), "--stpes=3"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lerobot.async_inference.transport import ProtocolError, recv_message, send_message
+from lerobot.utils.cli import console_main
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class PolicyServerConfig:
     port: int = 8080
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     from lerobot.configs.parser import parse_config
 

@@ -23,6 +23,7 @@ import numpy as np
 from lerobot.envs.configs import EnvConfig, resolve_env_config
 from lerobot.envs.experts import make_expert
 from lerobot.envs.factory import make_env
+from lerobot.utils.cli import console_main
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class RecordExpertConfig:
     """Std of Gaussian noise added to the executed (not the stored) actions, in action units (DART)."""
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     import sys
 

@@ -47,6 +47,7 @@ from lerobot.motors.protocol import (
     Packet,
     Protocol,
 )
+from lerobot.utils.cli import console_main
 
 _TCGETS2 = 0x802C542A  # Linux ioctl: termios2, whose c_ospeed holds any baud rate set by pyserial
 
@@ -418,6 +419,7 @@ def start_emulated_arm(robot_type: str, speed: float = DEFAULT_SPEED) -> Emulate
     return emulator
 
 
+@console_main
 def main(argv: list[str] | None = None) -> None:
     """``lerobot-emulate-arm --robot.type=so100_follower``: serve an emulated arm until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="lerobot-emulate-arm", description=main.__doc__)

@@ -59,8 +59,11 @@ __all__ = [
 WEIGHTS_NAME = "model.safetensors"
 
 
-class WeightsMismatchError(RuntimeError):
-    """``model.safetensors`` does not fit the policy its ``config.json`` describes."""
+class WeightsMismatchError(RuntimeError, ValueError):
+    """``model.safetensors`` does not fit the policy its ``config.json`` describes.
+
+    A RuntimeError like torch's own ``load_state_dict`` failures, and a ValueError: it is bad input.
+    """
 
 
 class PolicyAction(dict):

@@ -14,23 +14,20 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES, OneDeviceConfig
 from lerobot.configs.parser import parse_config, print_help_if_asked
-from lerobot.robots import RobotConfig, make_robot_from_config
-from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.cli import console_main
 from lerobot.utils.device import Device
 
 
 @dataclass
-class CalibrateConfig:
-    robot: RobotConfig | None = None
-    teleop: TeleoperatorConfig | None = None
+class CalibrateConfig(OneDeviceConfig):
+    pass
 
 
 def calibrate(cfg: CalibrateConfig) -> Device:
     """Connect without the automatic calibration, run ``calibrate()``, disconnect (also on error)."""
-    if (cfg.robot is None) == (cfg.teleop is None):
-        raise ValueError("Choose exactly one device: --robot.type=... or --teleop.type=...")
-    device = make_robot_from_config(cfg.robot) if cfg.robot else make_teleoperator_from_config(cfg.teleop)
+    device = cfg.make_device()
     device.connect(calibrate=False)
     try:
         device.calibrate()
@@ -39,13 +36,13 @@ def calibrate(cfg: CalibrateConfig) -> Device:
     return device
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, CalibrateConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
-    device = calibrate(parse_config(CalibrateConfig, argv, aliases))
+    device = calibrate(parse_config(CalibrateConfig, argv, DEVICE_FLAG_ALIASES))
     print(f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}")
     return 0
 

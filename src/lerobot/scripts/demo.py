@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lerobot.utils.cli import console_main
+
 TASK = "pick up the cube"
 EVAL_SEED = 1000  # held-out seeds start here; demonstrations use seeds from 0 up
 # DART noise (radians) on the executed actions while recording: without it the cloned policy never
@@ -138,6 +140,7 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
     return summary
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lerobot-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", "--output-dir", type=Path, default=Path("outputs/demo"))

@@ -39,6 +39,7 @@ from lerobot.datasets.feature_utils import (
 )
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.safety import SafetyConfig, SafetyLayer, with_safety
+from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import RateLoop
 
 logger = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class _RemoteOnly:
         pass
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, DeployConfig):

@@ -35,6 +35,7 @@ from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.utils.cli import console_main
 from lerobot.utils.logging_utils import save_figure
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,7 @@ def evaluate_in_env(
     return info
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, EvalPipelineConfig):

@@ -30,6 +30,7 @@ from lerobot.cameras import (
     SimCameraConfig,
     make_camera,
 )
+from lerobot.utils.cli import console_main
 
 # Kind on the command line -> (camera class that lists them, config for one listed camera).
 KINDS: dict[str, tuple[type[Camera], Callable[[dict[str, Any]], CameraConfig]]] = {
@@ -83,6 +84,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lerobot-find-cameras", description=__doc__.splitlines()[0])
     parser.add_argument(

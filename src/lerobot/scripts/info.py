@@ -18,6 +18,8 @@ import subprocess
 from collections.abc import Callable
 from types import ModuleType
 
+from lerobot.utils.cli import console_main
+
 NOT_INSTALLED = "not installed"
 _MAX_REASON_CHARS = 200
 
@@ -178,6 +180,7 @@ def format_info(info: dict[str, str]) -> str:
     return "\n".join(f"- {label}: {value}" for label, value in info.items())
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lerobot-info",

@@ -28,6 +28,7 @@ from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.scripts.deploy import PolicyDriver, PolicyPathConfig
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 from lerobot.utils.live_view import LiveView
 
@@ -262,6 +263,7 @@ def _reset_for_episode(robot: Robot, teleop: Teleoperator, episode: int) -> None
         reset(**kwargs)
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     import sys
 

@@ -15,6 +15,7 @@ from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.datasets.feature_utils import action_from_vector
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
+from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import RateLoop
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def replay(cfg: ReplayConfig) -> list[dict]:
             robot.disconnect()
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, ReplayConfig):

@@ -14,35 +14,32 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES, OneDeviceConfig
 from lerobot.configs.parser import parse_config, print_help_if_asked
-from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.robots.motor_arm import MotorArm
-from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.cli import console_main
 
 
 @dataclass
-class SetupMotorsConfig:
-    robot: RobotConfig | None = None
-    teleop: TeleoperatorConfig | None = None
+class SetupMotorsConfig(OneDeviceConfig):
+    pass
 
 
 def setup_motors(cfg: SetupMotorsConfig) -> MotorArm:
-    if (cfg.robot is None) == (cfg.teleop is None):
-        raise ValueError("Choose exactly one device: --robot.type=... or --teleop.type=...")
-    device = make_robot_from_config(cfg.robot) if cfg.robot else make_teleoperator_from_config(cfg.teleop)
+    device = cfg.make_device()
     if not isinstance(device, MotorArm):
         raise ValueError(f"{device.name} has no serial servo bus to set up.")
     device.setup_motors()
     return device
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, SetupMotorsConfig):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
-    device = setup_motors(parse_config(SetupMotorsConfig, argv, aliases))
+    device = setup_motors(parse_config(SetupMotorsConfig, argv, DEVICE_FLAG_ALIASES))
     print(f"All {len(device.bus.motors)} motors of {device.name} are set up; daisy-chain them and calibrate.")
     return 0
 

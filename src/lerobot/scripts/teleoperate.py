@@ -15,6 +15,7 @@ from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.scripts.record import connect_pair, record_loop
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 from lerobot.utils.live_view import LiveView
 
@@ -54,6 +55,7 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
                 device.disconnect()
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if print_help_if_asked(argv, __doc__, TeleoperateConfig):

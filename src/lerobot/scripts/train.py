@@ -49,6 +49,7 @@ from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, res
 from lerobot.policies.factory import make_policy
 from lerobot.policies.policy_protocol import PolicyWithUpdate
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.utils.cli import console_main
 from lerobot.utils.logging_utils import CSV_NAME, TrainLogger, format_duration
 from lerobot.utils.random_utils import preserved_rng, set_seed
 from lerobot.utils.train_utils import (
@@ -429,6 +430,7 @@ def _set_nested(tree: dict[str, Any], dotted: str, value: Any) -> None:
         node[leaf] = value
 
 
+@console_main
 def main(argv: list[str] | None = None) -> int:
     import sys
 

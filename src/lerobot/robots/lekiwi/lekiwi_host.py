@@ -26,6 +26,7 @@ from lerobot.robots.lekiwi.config import BASE_KEYS, LeKiwiConfig
 from lerobot.robots.lekiwi.lekiwi import LeKiwi
 from lerobot.robots.lekiwi.wire import decode_action, encode_observation
 from lerobot.robots.lekiwi.zmq_utils import import_zmq, latest_only
+from lerobot.utils.cli import console_main
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class LeKiwiHostMainConfig:
     host: LeKiwiHostConfig = field(default_factory=LeKiwiHostConfig)
 
 
+@console_main
 def main(argv: list[str] | None = None) -> None:
     """Connect LeKiwi, serve it until Ctrl-C (or ``--host.connection_time_s``), then release it."""
     args = sys.argv[1:] if argv is None else argv
