@@ -38,7 +38,7 @@ def _problem(n: int, horizon: int, seed: int) -> tuple[Tensor, Tensor]:
     """History (n, 2, DIM) = (s_{t-1}, s_t) and actions (n, horizon, DIM) from step t-1: a[j] = s_t + (j-1) v."""
     gen = torch.Generator().manual_seed(seed)
     s_t = 100 + 300 * torch.rand(n, DIM, generator=gen)
-    v = 20 * torch.rand(n, DIM, generator=gen) - 10
+    v = 30 * (2 * torch.rand(n, DIM, generator=gen) - 1)
     history = torch.stack([s_t - v, s_t], dim=1)
     k = torch.arange(horizon, dtype=torch.float32)[None, :, None] - 1
     return history, s_t[:, None] + k * v[:, None]
@@ -86,25 +86,15 @@ def test_sampler_recovers_the_oracle_target(scheduler, num_inference_steps, pred
 
 
 def test_tiny_policy_learns_a_history_dependent_mapping():
-    cfg = _config(
-        horizon=8,
-        n_action_steps=4,
-        down_dims=(32, 64),
-        diffusion_step_embed_dim=32,
-        n_groups=8,
-        kernel_size=5,
-        noise_scheduler_type="DDIM",
-        num_inference_steps=10,
-        prediction_type="sample",
-    )
+    cfg = _config(num_inference_steps=10, prediction_type="sample")  # horizon 8, 4 actions, U-Net (16, 32)
     history, actions = _problem(4096, cfg.horizon, seed=0)
     stats = {STATE: _min_max(history), "action": _min_max(actions)}
     torch.manual_seed(0)
     policy = DiffusionPolicy(cfg, dataset_stats=stats)
     policy.train()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=2e-3)
-    steps = 400
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps, pct_start=0.1)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    steps = 300  # ~10 s on one thread
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(1)
     for _ in range(steps):
         idx = torch.randint(0, len(history), (64,), generator=gen)
@@ -118,7 +108,7 @@ def test_tiny_policy_learns_a_history_dependent_mapping():
     test_history, test_actions = _problem(128, cfg.horizon, seed=2)
     start = cfg.n_obs_steps - 1
     truth = test_actions[:, start : start + cfg.n_action_steps]  # a[t .. t+3]
-    hold = (truth - test_history[:, -1:]).norm(dim=-1).mean()  # "stay where you are": ~23 units
+    hold = (truth - test_history[:, -1:]).norm(dim=-1).mean()  # "stay where you are": ~35 units
 
     torch.manual_seed(3)
     chunk = policy.predict_action_chunk({STATE: test_history})  # full history at once
@@ -135,7 +125,7 @@ def test_tiny_policy_learns_a_history_dependent_mapping():
     swapped = policy.predict_action_chunk({STATE: test_history.flip(1)})
     swapped_error = (swapped - truth).norm(dim=-1).mean()
 
-    # ~3-5 units when everything works (hold: ~23); a broken sampler / normalisation / history: > 20.
-    assert chunk_error < 0.4 * hold, (chunk_error, hold)
-    assert stream_error < 0.4 * hold, (stream_error, hold)
+    # ~9-11 units when everything works (0.27-0.32 of hold over three seeds); history order swapped: ~90.
+    assert chunk_error < 0.5 * hold, (chunk_error, hold)
+    assert stream_error < 0.5 * hold, (stream_error, hold)
     assert swapped_error > 2 * chunk_error, (swapped_error, chunk_error)  # the history order matters

@@ -47,7 +47,9 @@ def test_keyboard_ee_deltas_and_bad_bindings():
     teleop = make_teleoperator_from_config(TELEOPERATOR_CONFIGS.get("keyboard_ee")())
     with teleop:
         teleop.on_press("left")  # delta_y plus (+y is to the left)
-        assert teleop.get_action() == {"delta_x": 0.0, "delta_y": 0.01, "delta_z": 0.0, "gripper": 0.0}
+        assert teleop.get_action() == {"delta_x": 0.0, "delta_y": 0.005, "delta_z": 0.0, "gripper": 0.0}
+        teleop.on_press("q")  # gripper plus: 3 (%) per step, not 5 mm
+        assert teleop.get_action()["gripper"] == 3.0
     with pytest.raises(ValueError, match="not among the action keys"):
         KeyboardTeleop(bindings={"elbow.pos": ("a", "b")})
     with pytest.raises(ConnectionError, match="not connected"):
@@ -81,7 +83,7 @@ def test_gamepad_maps_axes_with_sign_and_deadzone():
         source.axis_values[4] = 0.5  # right stick half down
         source.button_values[1] = True  # close gripper
         action = teleop.get_action()
-        assert action == pytest.approx({"delta_x": 0.02, "delta_y": 0.0, "delta_z": -0.01, "gripper": -0.02})
+        assert action == pytest.approx({"delta_x": 0.02, "delta_y": 0.0, "delta_z": -0.01, "gripper": -3.0})
     assert source.closed
 
 

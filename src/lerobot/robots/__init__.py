@@ -13,6 +13,7 @@ __all__ = ["ROBOT_CONFIGS", "ROBOTS", "Robot", "RobotConfig", "RobotObservation"
 
 # Built-in robots register themselves on import.
 from lerobot.robots import (  # noqa: E402, F401
+    end_effector,
     hope_jr,
     koch_follower,
     lekiwi,

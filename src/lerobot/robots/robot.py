@@ -157,6 +157,63 @@ class Robot(Device):
         )
 
 
+class RobotWrapper(Robot):
+    """A robot in front of another one (the safety layer, end-effector control): same name and config.
+
+    Everything is passed through to ``self.robot``; subclasses override what they change.
+    Attributes not defined here (``bus``, ``cameras``, ...) are read from the wrapped robot.
+    """
+
+    def __init__(self, robot: Robot):
+        self.robot = robot
+        self.name = robot.name
+        super().__init__(robot.config)
+        self.robot_type = robot.robot_type
+
+    def __getattr__(self, name: str) -> Any:
+        robot = self.__dict__.get("robot")
+        if robot is None:
+            raise AttributeError(name)
+        return getattr(robot, name)
+
+    @property
+    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
+        return self.robot.observation_features
+
+    @property
+    def action_features(self) -> dict[str, type]:
+        return self.robot.action_features
+
+    @property
+    def is_connected(self) -> bool:
+        return self.robot.is_connected
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self.robot.is_calibrated
+
+    def connect(self, calibrate: bool = True) -> None:
+        self.robot.connect(calibrate)
+
+    def calibrate(self) -> None:
+        self.robot.calibrate()
+
+    def configure(self) -> None:
+        self.robot.configure()
+
+    def disconnect(self) -> None:
+        self.robot.disconnect()
+
+    def check_task_completion(self) -> bool:
+        return self.robot.check_task_completion()
+
+    def _get_observation(self) -> dict[str, Any]:
+        return self.robot.get_observation()
+
+    def _send_action(self, action: dict[str, float]) -> dict[str, float]:
+        return self.robot.send_action(action)
+
+
 def make_robot_from_config(config: RobotConfig) -> Robot:
     """Instantiate the robot registered under ``config.type``."""
     import lerobot.robots  # noqa: F401  (registers the built-in robots)

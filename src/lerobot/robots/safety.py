@@ -35,7 +35,7 @@ import numpy as np
 
 from lerobot.motors.motors_bus import MotorNormMode
 from lerobot.robots.kinematics import CHAINS, KinematicChain, forward_kinematics, get_chain
-from lerobot.robots.robot import Robot, RobotObservation
+from lerobot.robots.robot import Robot, RobotObservation, RobotWrapper
 from lerobot.utils.keyboard_input import key_name, start_key_listener
 
 logger = logging.getLogger(__name__)
@@ -109,20 +109,14 @@ def ensure_safe_goal_position(
     return safe
 
 
-class SafetyLayer(Robot):
-    """A robot wrapper that clamps or refuses unsafe actions (see the module docstring).
-
-    Attributes not defined here (``bus``, ``cameras``, ...) are read from the wrapped robot.
-    """
+class SafetyLayer(RobotWrapper):
+    """A robot wrapper that clamps or refuses unsafe actions (see the module docstring)."""
 
     MAX_RECORDED_INTERVENTIONS = 10_000  # older records are dropped so a long deployment stays bounded
     BISECTION_STEPS = 30  # 2**-30 of the step: far below any motor's resolution
 
     def __init__(self, robot: Robot, config: SafetyConfig | None = None):
-        self.robot = robot
-        self.name = robot.name
-        super().__init__(robot.config)
-        self.robot_type = robot.robot_type
+        super().__init__(robot)
         self.safety_config = config = config or SafetyConfig()
         if config.on_violation not in ("clamp", "refuse"):
             raise ValueError(f"on_violation must be 'clamp' or 'refuse', got {config.on_violation!r}.")
@@ -142,12 +136,6 @@ class SafetyLayer(Robot):
         self._listener: Any = None
         self.interventions: list[dict[str, Any]] = []  # {"step", "rule", "motor", "requested", "sent"}
         self.steps = 0  # actions forwarded so far; an intervention's "step" is its action's index
-
-    def __getattr__(self, name: str) -> Any:
-        robot = self.__dict__.get("robot")
-        if robot is None:
-            raise AttributeError(name)
-        return getattr(robot, name)
 
     # ------------------------------------------------------------------ configuration
 
@@ -245,22 +233,6 @@ class SafetyLayer(Robot):
     # ------------------------------------------------------------------ Robot API (delegated)
 
     @property
-    def observation_features(self) -> dict[str, type | tuple[int, ...]]:
-        return self.robot.observation_features
-
-    @property
-    def action_features(self) -> dict[str, type]:
-        return self.robot.action_features
-
-    @property
-    def is_connected(self) -> bool:
-        return self.robot.is_connected
-
-    @property
-    def is_calibrated(self) -> bool:
-        return self.robot.is_calibrated
-
-    @property
     def stopped(self) -> bool:
         """Whether the emergency stop is engaged."""
         return self._stop.is_set()
@@ -291,9 +263,6 @@ class SafetyLayer(Robot):
 
     def flat_action(self, action: dict[str, Any]) -> dict[str, float]:
         return self.robot.flat_action(action)
-
-    def check_task_completion(self) -> bool:
-        return self.robot.check_task_completion()
 
     def _get_observation(self) -> dict[str, Any]:
         with self._io_lock:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from lerobot.robots.end_effector import EE_ACTION_KEYS
 from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
@@ -33,7 +34,6 @@ from lerobot.utils.keyboard_input import key_name, start_key_listener
 logger = logging.getLogger(__name__)
 
 SO_ACTION_KEYS = [f"{name}.pos" for name in (*ARM_JOINTS, GRIPPER)]
-EE_ACTION_KEYS = ["delta_x", "delta_y", "delta_z", "gripper"]
 # (plus, minus) key pairs handed out in order: two keyboard rows for joints, arrows and z/x for motion.
 JOINT_KEY_PAIRS = [
     ("q", "a"),
@@ -92,8 +92,11 @@ class DeltaTeleoperator(Teleoperator):
 
     def reset(self, observation: dict[str, Any] | None = None) -> None:
         """Start the integrating channels from the robot's present positions (avoid a jump to 0)."""
-        for key in self._targets:
-            self._targets[key] = float(observation[key]) if observation and key in observation else 0.0
+        for key in self._targets:  # "gripper" (an end-effector action) starts from "gripper.pos"
+            present = next(
+                (observation[k] for k in (key, f"{key}.pos") if observation and k in observation), 0.0
+            )
+            self._targets[key] = float(present)
 
     def _inputs(self) -> dict[str, float]:
         raise NotImplementedError
@@ -126,7 +129,8 @@ class KeyboardTeleopConfig(DeltaTeleopConfig):
 @dataclass(kw_only=True)
 class KeyboardEndEffectorTeleopConfig(KeyboardTeleopConfig):
     action_keys: list[str] = field(default_factory=lambda: list(EE_ACTION_KEYS))
-    step: float = 0.01  # metres per step
+    step: float = 0.005  # metres per step: 15 cm/s at 30 Hz
+    step_overrides: dict[str, float] = field(default_factory=lambda: {GRIPPER: 3.0})  # % per step
 
 
 @TELEOPERATORS.register("keyboard_ee")

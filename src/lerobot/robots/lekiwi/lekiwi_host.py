@@ -108,9 +108,9 @@ class LeKiwiHost:
             logger.warning(
                 "No action for %d ms: stopping the base (watchdog).", self.config.watchdog_timeout_ms
             )
+            self.watchdog_trips += 1  # counted before the stop is written: a watcher of the wheels sees both
             self.robot.stop_base()
             self._base_moving = False
-            self.watchdog_trips += 1
         obs = self.robot.get_observation()
         message = encode_observation(obs, list(self.robot.cameras), self.config.jpeg_quality)
         with contextlib.suppress(zmq.Again):  # no client connected: nothing to deliver to
