@@ -38,6 +38,7 @@ def test_defaults_and_delta_indices_match_lerobot():
     assert {k: v.value for k, v in cfg.normalization_mapping.items()} == {
         "VISUAL": "MEAN_STD",
         "STATE": "MIN_MAX",
+        "ENV": "MIN_MAX",  # our addition: LeRobot leaves environment state raw (see the config)
         "ACTION": "MIN_MAX",
     }
     assert cfg.get_optimizer_preset()["betas"] == (0.95, 0.999)

@@ -9,6 +9,8 @@ Two checks, both on one thread:
   (actions extrapolate the velocity between the two observed frames, in pixel-like units with
   non-trivial statistics) must sample actions close to the truth. A wrong normalisation, a swapped or
   repeated history, a wrong action window (``generate_actions``) or a broken sampler all miss by far.
+  (A deterministic target lets a ``sample``-predicting U-Net ignore x_t and the time step, so time-step
+  mix-ups in the sampling loop are the oracle test's job, through its ``epsilon`` cases.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from tests.policies.conftest import (
     make_stats,
 )
 
+from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.factory import get_policy_class, make_policy
 from lerobot.policies.policy_protocol import PolicyProtocol, PolicyWithUpdate
 
@@ -163,3 +164,22 @@ def test_make_policy_fills_features_and_stats_from_dataset_metadata():
     assert set(config.input_features) == {"observation.state"} and set(config.output_features) == {"action"}
     assert isinstance(policy, PolicyWithUpdate)
     assert policy.select_action({"observation.state": torch.zeros(4)})["action"].shape == (1, 2)
+
+
+def test_unnormalised_environment_state_is_flagged_and_diffusion_normalises_it():
+    """Raw keypoints in pixels stalled a PushT Diffusion Policy: Diffusion maps ENV, others are told."""
+    act = act_config(image=False)  # LeRobot's ACT mapping has no ENV entry
+    with pytest.warns(UserWarning, match=r"observation.environment_state \(ENV\) is not normalised"):
+        get_policy_class("act")(act, dataset_stats=make_stats(act.input_features | act.output_features))
+    diffusion = diffusion_config(image=False)
+    diffusion.input_features["observation.environment_state"] = PolicyFeature(FeatureType.ENV, (3,))
+    stats = make_stats(diffusion.input_features | diffusion.output_features)
+    policy = get_policy_class("diffusion")(diffusion, dataset_stats=stats)
+    env = stats["observation.environment_state"]
+    raw = {
+        "observation.environment_state": torch.stack(
+            [torch.as_tensor(env["min"]), torch.as_tensor(env["max"])]
+        )
+    }
+    normalised = policy.normalize_inputs(raw)["observation.environment_state"]
+    torch.testing.assert_close(normalised, torch.tensor([[-1.0] * 3, [1.0] * 3]))

@@ -88,6 +88,25 @@ class PolicyAction(dict):
         return array.astype(dtype) if dtype is not None else array
 
 
+def _warn_unnormalised_inputs(config: PreTrainedConfig) -> None:
+    """Say when a low-dimensional input reaches the model raw because its type has no normalisation.
+
+    Feature types missing from ``normalization_mapping`` fall back to IDENTITY (as in LeRobot): fine
+    for images in [0, 1], but raw keypoints in pixels (PushT's environment state, values ~400) made a
+    Diffusion Policy plateau far above the loss it reaches normalised.
+    """
+    mapped = {str(getattr(k, "value", k)) for k in config.normalization_mapping}
+    for name, ft in config.input_features.items():
+        if ft.type.value not in mapped and ft.type.value != "VISUAL":
+            warnings.warn(
+                f"{name} ({ft.type.value}) is not normalised: normalization_mapping has no {ft.type.value!r} "
+                f'entry. Add one (e.g. --policy.normalization_mapping=\'{{..., "{ft.type.value}": '
+                '"MIN_MAX"}\') unless its values are already around [-1, 1].',
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 class PreTrainedPolicy(nn.Module, abc.ABC):
     """Base of every policy; subclasses set ``config_class`` and ``name`` and build ``self.model``."""
 
@@ -105,6 +124,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         config.validate_features()
         self.config = config
         norm_map = config.normalization_mapping
+        if dataset_stats is not None:  # a policy about to be trained (checkpoints load their stats later)
+            _warn_unnormalised_inputs(config)
         self.normalize_inputs = Normalize(config.input_features, norm_map, dataset_stats)
         self.normalize_targets = Normalize(config.output_features, norm_map, dataset_stats)
         self.unnormalize_outputs = Unnormalize(config.output_features, norm_map, dataset_stats)

@@ -46,10 +46,14 @@ class DiffusionConfig(PreTrainedConfig):
         default_factory=lambda: {
             "VISUAL": NormalizationMode.MEAN_STD,
             "STATE": NormalizationMode.MIN_MAX,
+            "ENV": NormalizationMode.MIN_MAX,
             "ACTION": NormalizationMode.MIN_MAX,
         }
     )
-    """How each feature type is normalised (MIN_MAX keeps actions in the scheduler's [-1, 1] clip range)."""
+    """How each feature type is normalised (MIN_MAX keeps actions in the scheduler's [-1, 1] clip range).
+
+    ``ENV`` is our addition to LeRobot's defaults, which leave environment state raw: PushT's keypoints
+    (pixels, ~400) then stall training. Checkpoints carry their own mapping, so LeRobot's load as before."""
     drop_n_last_frames: int = 7
     """Frames at each episode end the sampler skips as sample starts (horizon - n_action_steps - n_obs_steps + 1)."""
 
