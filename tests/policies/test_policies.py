@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from tests.policies.conftest import (
@@ -169,8 +172,17 @@ def test_make_policy_fills_features_and_stats_from_dataset_metadata():
 def test_unnormalised_environment_state_is_flagged_and_diffusion_normalises_it():
     """Raw keypoints in pixels stalled a PushT Diffusion Policy: Diffusion maps ENV, others are told."""
     act = act_config(image=False)  # LeRobot's ACT mapping has no ENV entry
-    with pytest.warns(UserWarning, match=r"observation.environment_state \(ENV\) is not normalised"):
-        get_policy_class("act")(act, dataset_stats=make_stats(act.input_features | act.output_features))
+    stats = make_stats(act.input_features | act.output_features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # values within [-10, 10] (a pose in metres): nothing to say
+        get_policy_class("act")(act, dataset_stats=stats)
+    stats["observation.environment_state"]["max"] = np.full(
+        act.input_features["observation.environment_state"].shape, 505.0
+    )
+    with pytest.warns(
+        UserWarning, match=r"observation.environment_state \(ENV\) is not normalised .* reach 505"
+    ):
+        get_policy_class("act")(act, dataset_stats=stats)
     diffusion = diffusion_config(image=False)
     diffusion.input_features["observation.environment_state"] = PolicyFeature(FeatureType.ENV, (3,))
     stats = make_stats(diffusion.input_features | diffusion.output_features)

@@ -88,22 +88,30 @@ class PolicyAction(dict):
         return array.astype(dtype) if dtype is not None else array
 
 
-def _warn_unnormalised_inputs(config: PreTrainedConfig) -> None:
-    """Say when a low-dimensional input reaches the model raw because its type has no normalisation.
+def _warn_unnormalised_inputs(config: PreTrainedConfig, stats: Mapping[str, Mapping[str, Any]]) -> None:
+    """Say when a low-dimensional input reaches the model raw, far from [-1, 1], for want of a mapping.
 
     Feature types missing from ``normalization_mapping`` fall back to IDENTITY (as in LeRobot): fine
-    for images in [0, 1], but raw keypoints in pixels (PushT's environment state, values ~400) made a
+    for a cube pose in metres, but raw keypoints in pixels (PushT's environment state, ~400) made a
     Diffusion Policy plateau far above the loss it reaches normalised.
     """
     mapped = {str(getattr(k, "value", k)) for k in config.normalization_mapping}
     for name, ft in config.input_features.items():
-        if ft.type.value not in mapped and ft.type.value != "VISUAL":
+        kind = ft.type.value
+        if kind in mapped or kind == "VISUAL" or name not in stats:
+            continue
+        extremes = [
+            np.abs(np.asarray(stats[name][k], dtype=np.float64)).max()
+            for k in ("min", "max")
+            if k in stats[name]
+        ]
+        if extremes and max(extremes) > 10:
             warnings.warn(
-                f"{name} ({ft.type.value}) is not normalised: normalization_mapping has no {ft.type.value!r} "
-                f'entry. Add one (e.g. --policy.normalization_mapping=\'{{..., "{ft.type.value}": '
-                '"MIN_MAX"}\') unless its values are already around [-1, 1].',
+                f"{name} ({kind}) is not normalised (normalization_mapping has no {kind!r} entry) and its values "
+                f'reach {max(extremes):.4g}: add one, e.g. --policy.normalization_mapping=\'{{..., "{kind}": '
+                '"MIN_MAX"}\'.',
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
 
@@ -125,7 +133,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         self.config = config
         norm_map = config.normalization_mapping
         if dataset_stats is not None:  # a policy about to be trained (checkpoints load their stats later)
-            _warn_unnormalised_inputs(config)
+            _warn_unnormalised_inputs(config, dataset_stats)
         self.normalize_inputs = Normalize(config.input_features, norm_map, dataset_stats)
         self.normalize_targets = Normalize(config.output_features, norm_map, dataset_stats)
         self.unnormalize_outputs = Unnormalize(config.output_features, norm_map, dataset_stats)
