@@ -387,3 +387,28 @@ def test_console_script_prints_one_error_line_not_a_traceback(tmp_path):
     env = {**os.environ, "LEROBOT_TRACEBACK": "1"}
     proc = subprocess.run([str(script), "--stpes=3"], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_samples_start_at_least_drop_n_last_frames_before_each_episode_end(dataset_root):
+    """LeRobot's episode-aware sampling for Diffusion: no sample starts in an episode's last n frames."""
+    import numpy as np
+
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from lerobot.utils.train_utils import ResumableShuffleSampler
+
+    ds = LeRobotDataset("test/point_reach", root=dataset_root)
+    starts = ds.sample_starts(7)
+    first, last = {}, {}  # episode -> its first / last dataset position
+    for pos in range(len(ds)):
+        first.setdefault(int(ds[pos]["episode_index"]), pos)
+        last[int(ds[pos]["episode_index"])] = pos
+    episode = [int(ds[p]["episode_index"]) for p in range(len(ds))]
+    expected = [p for p in range(len(ds)) if p <= max(first[episode[p]], last[episode[p]] - 7)]
+    assert len(expected) < len(ds) and set(first.values()) <= set(expected)  # short episodes keep frame 0
+    assert starts.tolist() == expected and len(ds.sample_starts(0)) == len(ds)
+    stream = iter(ResumableShuffleSampler(starts, seed=3))
+    drawn = [next(stream) for _ in range(len(starts))]
+    assert sorted(drawn) == expected  # one epoch: each allowed start once
+    resumed = iter(ResumableShuffleSampler(starts, seed=3, start=5))
+    assert [next(resumed) for _ in range(3)] == drawn[5:8]
+    assert np.isin(drawn, starts).all()

@@ -334,6 +334,17 @@ class LeRobotDataset(torch.utils.data.Dataset):
 
     # ------------------------------------------------------------------ access
 
+    def sample_starts(self, drop_last: int = 0) -> np.ndarray:
+        """Dataset positions at least ``drop_last`` frames before their episode's last frame.
+
+        For samplers: a policy whose action window reaches ``drop_last`` frames past the present
+        (Diffusion's ``drop_n_last_frames``) learns little from windows that are mostly padding.
+        An episode too short for that keeps its first frame, so no episode drops out entirely.
+        """
+        self._ensure_loaded()
+        positions = np.arange(len(self._row_episode))
+        return positions[positions < np.maximum(self._row_start + 1, self._row_end - max(0, drop_last))]
+
     def get_episode(self, episode_index: int) -> EpisodeFrames:
         """The frames of one (selected) episode, by its ``episode_index``."""
         self._ensure_loaded()

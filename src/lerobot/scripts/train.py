@@ -164,7 +164,9 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         logger.info("Resuming from %s at step %d.", cfg.checkpoint_path, step)
 
     # ---- an endless, restartable stream of batches ------------------------------------------------
-    sampler = ResumableShuffleSampler(len(train_ds), cfg.seed, consumed, dist_info.rank, dist_info.world_size)
+    # Diffusion-style policies skip sample starts whose action window would be mostly past the episode.
+    starts = train_ds.sample_starts(getattr(cfg.policy, "drop_n_last_frames", 0))
+    sampler = ResumableShuffleSampler(starts, cfg.seed, consumed, dist_info.rank, dist_info.world_size)
     loader = torch.utils.data.DataLoader(
         train_ds,
         batch_size=cfg.batch_size,

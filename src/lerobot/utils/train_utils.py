@@ -52,19 +52,24 @@ LIVE_WEIGHTS_FILE = "live_model.safetensors"
 class ResumableShuffleSampler(torch.utils.data.Sampler[int]):
     """An endless stream of dataset indices whose order is a function of (seed, position) only.
 
-    Epoch ``e`` is a permutation drawn from ``(seed, e)``; the streams of all processes interleave
-    (process ``r`` of ``W`` takes global positions ``r, r + W, ...``), so a run restarted at global
-    position ``start`` sees exactly the samples an uninterrupted run would have seen.
+    Epoch ``e`` is a permutation of ``indices`` (the allowed sample starts) drawn from ``(seed, e)``;
+    the streams of all processes interleave (process ``r`` of ``W`` takes global positions
+    ``r, r + W, ...``), so a run restarted at global position ``start`` sees exactly the samples an
+    uninterrupted run would have seen.
     """
 
-    def __init__(self, num_samples: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1):
-        if num_samples < 1:
+    def __init__(
+        self, indices: np.ndarray | int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1
+    ):
+        self.indices = np.arange(indices) if isinstance(indices, int) else np.asarray(indices, dtype=np.int64)
+        self.num_samples = len(self.indices)
+        if self.num_samples < 1:
             raise ValueError("Cannot sample from an empty dataset.")
-        self.num_samples, self.seed, self.start = num_samples, seed, start
+        self.seed, self.start = seed, start
         self.rank, self.world_size = rank, world_size
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+        return self.indices[np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)]
 
     def __iter__(self) -> Iterator[int]:
         position = self.start + self.rank
