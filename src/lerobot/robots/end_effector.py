@@ -17,11 +17,17 @@ actually sent is what the next step starts from. ``send_action`` returns the app
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot.robots.kinematics import KinematicChain, forward_kinematics, get_chain, inverse_kinematics
+from lerobot.robots.kinematics import (
+    KinematicChain,
+    box_bounds,
+    chain_for_robot,
+    forward_kinematics,
+    inverse_kinematics,
+)
 from lerobot.robots.motor_arm import GRIPPER
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotWrapper
 from lerobot.robots.so100_follower import SO100Follower, SO100FollowerConfig
@@ -46,30 +52,16 @@ class EndEffectorControl(RobotWrapper):
     def __init__(self, robot: Robot, config: EndEffectorConfig | None = None):
         super().__init__(robot)
         self.ee_config = config = config or EndEffectorConfig()
-        name = config.kinematic_chain
-        if name is None:
-            name = next((n for n in (robot.robot_type, robot.name) if n), robot.name)
-        self.chain = get_chain(name)
-        keys = list(robot.action_features)
+        self.chain = chain_for_robot(robot, config.kinematic_chain, "End-effector control")
         self._joint_keys = [f"{j}.pos" for j in self.chain.joint_names]
-        missing = [k for k in self._joint_keys if k not in keys]
-        if missing or f"{GRIPPER}.pos" not in keys:
-            raise ValueError(
-                f"End-effector control with chain '{self.chain.name}' needs {missing or [f'{GRIPPER}.pos']} "
-                f"among {robot.name}'s action keys {keys}."
-            )
+        if f"{GRIPPER}.pos" not in robot.action_features:
+            raise ValueError(f"End-effector control needs a {GRIPPER}.pos action, which {robot.name} lacks.")
         if getattr(robot.config, "use_degrees", True) is False:
             raise ValueError(
                 f"{robot.name} reports joints in -100..100; end-effector control needs degrees: set "
                 "use_degrees=True in its config."
             )
-        self._bounds = None if config.bounds is None else np.asarray(config.bounds, dtype=np.float64)
-        if self._bounds is not None and (
-            self._bounds.shape != (2, 3) or (self._bounds[0] > self._bounds[1]).any()
-        ):
-            raise ValueError(
-                f"bounds must be ((x_min, y_min, z_min), (x_max, y_max, z_max)) in metres, got {config.bounds}."
-            )
+        self._bounds = None if config.bounds is None else box_bounds(config.bounds, "bounds")
         self._targets: dict[str, float] | None = None  # the joint targets last sent
 
     @property
@@ -132,9 +124,7 @@ class SO100FollowerEndEffector(EndEffectorControl):
 
     def __init__(self, config: SO100FollowerEndEffectorConfig | None = None, **kwargs: object):
         config = config or SO100FollowerEndEffectorConfig(**kwargs)
-        arm = {f.name: getattr(config, f.name) for f in fields(SO100FollowerConfig) if f.init}
         super().__init__(
-            SO100Follower(SO100FollowerConfig(**arm)),
+            SO100Follower(config),  # the arm reads its own fields; the wrapper shares the config
             EndEffectorConfig("so100", config.end_effector_bounds, config.max_step_m),
         )
-        self.config = config

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +110,37 @@ def get_chain(chain: str | KinematicChain) -> KinematicChain:
         raise ValueError(
             f"Unknown kinematic chain '{chain}'; known: {sorted(CHAINS)}, or pass a KinematicChain."
         ) from None
+
+
+def chain_for_robot(robot: Any, chain: str | KinematicChain | None, needed_by: str) -> KinematicChain:
+    """``chain``, or the one registered under the robot's name or type; its joints must be the robot's.
+
+    ``needed_by`` names the setting that wants the chain, for the error when none is registered.
+    """
+    if chain is None:
+        chain = next((n for n in (robot.name, robot.robot_type) if n in CHAINS), None)
+        if chain is None:
+            raise ValueError(
+                f"{needed_by} need a kinematic chain and none is registered for {robot.name}; set "
+                f"kinematic_chain to one of {sorted(CHAINS)} or a KinematicChain."
+            )
+    resolved = get_chain(chain)
+    missing = [j for j in resolved.joint_names if f"{j}.pos" not in robot.action_features]
+    if missing:
+        raise ValueError(
+            f"Kinematic chain '{resolved.name}' needs motors {missing}, which {robot.name} lacks."
+        )
+    return resolved
+
+
+def box_bounds(bounds: Sequence[Sequence[float]], name: str) -> np.ndarray:
+    """``((x_min, y_min, z_min), (x_max, y_max, z_max))`` as a checked (2, 3) array of metres."""
+    box = np.asarray(bounds, dtype=np.float64)
+    if box.shape != (2, 3) or not np.all(box[0] <= box[1]):
+        raise ValueError(
+            f"{name} must be ((x_min, y_min, z_min), (x_max, y_max, z_max)) in metres, got {bounds}."
+        )
+    return box
 
 
 def _rotation(axis: Vec3, angle_rad: float) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lerobot.motors.motors_bus import MotorNormMode
-from lerobot.robots.kinematics import CHAINS, KinematicChain, forward_kinematics, get_chain
+from lerobot.robots.kinematics import KinematicChain, box_bounds, chain_for_robot, forward_kinematics
 from lerobot.robots.robot import Robot, RobotObservation, RobotWrapper
 from lerobot.utils.keyboard_input import key_name, start_key_listener
 
@@ -172,26 +172,8 @@ class SafetyLayer(RobotWrapper):
     def _resolve_workspace(self, config: SafetyConfig) -> tuple[KinematicChain | None, np.ndarray | None]:
         if config.workspace_bounds is None:
             return None, None
-        bounds = np.asarray(config.workspace_bounds, dtype=np.float64)
-        if bounds.shape != (2, 3) or not np.all(bounds[0] <= bounds[1]):
-            raise ValueError(
-                f"workspace_bounds must be ((x_min, y_min, z_min), (x_max, y_max, z_max)), got {config.workspace_bounds}."
-            )
-        name = config.kinematic_chain
-        if name is None:
-            name = next((n for n in (self.robot.name, self.robot_type) if n in CHAINS), None)
-            if name is None:
-                raise ValueError(
-                    f"workspace_bounds need a kinematic chain and none is registered for {self.name}; set "
-                    f"SafetyConfig.kinematic_chain to one of {sorted(CHAINS)} or a KinematicChain."
-                )
-        chain = get_chain(name)
-        missing = [j for j in chain.joint_names if f"{j}.pos" not in self.robot.action_features]
-        if missing:
-            raise ValueError(
-                f"Kinematic chain '{chain.name}' needs motors {missing}, which {self.name} lacks."
-            )
-        return chain, bounds
+        bounds = box_bounds(config.workspace_bounds, "workspace_bounds")
+        return chain_for_robot(self.robot, config.kinematic_chain, "workspace_bounds"), bounds
 
     def _resolve_units(self) -> None:
         """Joint limits and degrees-per-unit from the bus, once the robot is connected (calibrated)."""
