@@ -4,8 +4,7 @@ The guide's one-call helpers are importable from here; each loads its stack (MuJ
 only when first used, so ``import lerobot`` stays cheap.
 """
 
-import importlib
-from typing import Any
+from lerobot.utils.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -14,12 +13,7 @@ _HELPERS = {
     "train_policy": "lerobot.scripts.train",
     "deploy_policy": "lerobot.scripts.deploy",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HELPERS:
-        return getattr(importlib.import_module(_HELPERS[name]), name)
-    raise AttributeError(f"module 'lerobot' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HELPERS)
 
 
 __all__ = ["__version__", *_HELPERS]

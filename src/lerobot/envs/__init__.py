@@ -12,10 +12,8 @@ import sys
 if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
     os.environ.setdefault("MUJOCO_GL", "egl")
 
-import importlib  # noqa: E402
-from typing import Any  # noqa: E402
-
 from lerobot.envs.configs import ENV_CONFIGS, EnvConfig, resolve_env_config  # noqa: E402
+from lerobot.utils.lazy import lazy_attributes  # noqa: E402
 
 # Loaded on first use: they pull in MuJoCo and torch, which the sim twins' configs (imported by every
 # robot tool, real hardware included) must not pay for.
@@ -24,12 +22,7 @@ _LAZY = {
     "make_expert": "lerobot.envs.experts",
     "preprocess_observation": "lerobot.envs.utils",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'lerobot.envs' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

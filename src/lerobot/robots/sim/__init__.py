@@ -6,9 +6,6 @@ physics, cameras and threads work.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from lerobot.robots.sim.config import (
     AlohaSimConfig,
     KochSimConfig,
@@ -16,8 +13,16 @@ from lerobot.robots.sim.config import (
     SO100SimConfig,
     SO101SimConfig,
 )
+from lerobot.utils.lazy import lazy_attributes
 
-_TWINS = {"AlohaSim": "aloha_sim", "KochSim": "koch_sim", "SO100Sim": "so100_sim", "SimTwin": "twin"}
+# The twins import MuJoCo, so they load on first use; the configs above do not need it.
+_TWINS = {
+    "AlohaSim": f"{__name__}.aloha_sim",
+    "KochSim": f"{__name__}.koch_sim",
+    "SO100Sim": f"{__name__}.so100_sim",
+    "SimTwin": f"{__name__}.twin",
+}
+__getattr__ = lazy_attributes(__name__, _TWINS)
 
 __all__ = [
     "AlohaSim",
@@ -30,10 +35,3 @@ __all__ = [
     "SimTwin",
     "SimTwinConfig",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """The twins import MuJoCo, so they load on first use; the configs above do not need it."""
-    if name in _TWINS:
-        return getattr(importlib.import_module(f"{__name__}.{_TWINS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
