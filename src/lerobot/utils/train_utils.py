@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,8 @@ class ResumableShuffleSampler(torch.utils.data.Sampler[int]):
     uninterrupted run would have seen.
     """
 
-    def __init__(
-        self, indices: np.ndarray | int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1
-    ):
-        self.indices = np.arange(indices) if isinstance(indices, int) else np.asarray(indices, dtype=np.int64)
+    def __init__(self, indices: Sequence[int], seed: int, start: int = 0, rank: int = 0, world_size: int = 1):
+        self.indices = np.asarray(indices, dtype=np.int64)
         self.num_samples = len(self.indices)
         if self.num_samples < 1:
             raise ValueError("Cannot sample from an empty dataset.")
