@@ -165,13 +165,16 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96: 22 -> 12 ms here).
         Training keeps them contiguous, where channels-last costs more than it saves (weight
         gradients and the fused CPU optimisers copy every layer back). Same values either way;
-        only the memory order changes, once per switch.
+        only the memory order changes, once per switch: ``select_action`` calls ``eval()`` every
+        control step, so staying in a mode skips the walk over the weights.
         """
+        switching = self.training != mode
         super().train(mode)
-        layout = torch.contiguous_format if mode else torch.channels_last
-        for param in self.parameters():
-            if param.dim() == 4 and not param.is_contiguous(memory_format=layout):
-                param.data = param.data.contiguous(memory_format=layout)
+        if switching:
+            layout = torch.contiguous_format if mode else torch.channels_last
+            for param in self.parameters():
+                if param.dim() == 4 and not param.is_contiguous(memory_format=layout):
+                    param.data = param.data.contiguous(memory_format=layout)
         return self
 
     # ---- shared helpers -------------------------------------------------------------------------
