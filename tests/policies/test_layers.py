@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+import torchvision
 from tests.policies.conftest import act_config, make_batch, make_observation, make_stats
 from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from lerobot.policies.act.modeling_act import ACTPolicy
-from lerobot.policies.layers import Dropout
+from lerobot.policies.backbones import make_resnet
+from lerobot.policies.layers import Dropout, MaxPool2d
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -35,6 +38,33 @@ def test_dropout_in_place_and_extremes():
     y = Dropout(0.3, inplace=True)(x)
     assert y is x and 0.6 < (x != 0).float().mean() < 0.8
     assert torch.equal(Dropout(1.0)(torch.ones(5)), torch.zeros(5))
+
+
+@pytest.mark.parametrize(
+    ("shape", "pool"), [((4, 8, 24, 24), (3, 2, 1)), ((2, 3, 7, 9), (3, 2, 1)), ((2, 5, 8, 8), (2, None, 0))]
+)
+def test_max_pool_matches_nn_max_pool_values_ties_and_gradients(shape, pool):
+    torch.manual_seed(0)
+    x = F.relu(torch.randn(shape)).round(decimals=1).requires_grad_()  # ReLU zeros: many tied maxima
+    x_stock = x.detach().clone().requires_grad_()
+    ours, stock = MaxPool2d(*pool), nn.MaxPool2d(*pool)
+    y, y_stock = ours(x), stock(x_stock)
+    assert torch.equal(y, y_stock) and y.is_contiguous()
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    y_stock.backward(grad)
+    assert torch.equal(x.grad, x_stock.grad)  # the same maxima chosen among ties
+    with torch.no_grad():
+        assert torch.equal(ours(x), y_stock)
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    assert torch.equal(ours(channels_last), y_stock)
+
+
+def test_resnet_pools_with_our_max_pool_and_keeps_its_state_dict():
+    resnet = make_resnet("resnet18")
+    assert isinstance(resnet.maxpool, MaxPool2d)
+    stock = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
+    assert resnet.state_dict().keys() == stock.state_dict().keys()  # checkpoints load either way
 
 
 def _act_policy(**overrides) -> ACTPolicy:

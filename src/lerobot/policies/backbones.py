@@ -31,6 +31,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from lerobot.datasets.hub import hub_offline
+from lerobot.policies.layers import MaxPool2d
 
 logger = logging.getLogger(__name__)
 _SKIP_WEIGHTS = False
@@ -76,6 +77,10 @@ def make_resnet(
         weights=None,
         replace_stride_with_dilation=[False, False, replace_final_stride_with_dilation],
         norm_layer=norm_layer,
+    )
+    stock = resnet.maxpool  # parameter-free: swapping it leaves state dicts unchanged
+    resnet.maxpool = MaxPool2d(
+        stock.kernel_size, stock.stride, stock.padding, stock.dilation, ceil_mode=stock.ceil_mode
     )
     if weights is not None and not _SKIP_WEIGHTS:
         state = load_backbone_state_dict(weights)
