@@ -51,6 +51,7 @@ from lerobot.policies.policy_protocol import PolicyWithUpdate
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.utils.cli import console_main
 from lerobot.utils.logging_utils import CSV_NAME, TrainLogger, format_duration
+from lerobot.utils.memory import reuse_freed_memory
 from lerobot.utils.random_utils import preserved_rng, set_seed
 from lerobot.utils.train_utils import (
     ResumableShuffleSampler,
@@ -99,6 +100,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
             f"{output_dir} already holds a run. Continue it with --resume=true, or choose another --output_dir."
         )
     set_seed(cfg.seed + dist_info.rank)
+    reuse_freed_memory()  # each step frees what the next allocates again: keep it instead of re-faulting
 
     # ---- data: train / val episodes, each sample carrying the frames the policy asks for ----------
     meta = LeRobotDatasetMetadata(cfg.dataset.repo_id, cfg.dataset.root, revision=cfg.dataset.revision)
