@@ -1,25 +1,30 @@
-"""Training-step time and inference latency of ACT and Diffusion Policy on CPU, against the reference.
+"""Training-step time and inference latency of ACT and Diffusion Policy on CPU, beside the reference.
 
 Why: on a laptop-class CPU the policy's own compute bounds how many training steps fit in the
-README's 15-minute demo and whether inference keeps up with a 30 Hz control loop. The reference
-(Hugging Face LeRobot 0.6.1, measured on this machine kind with 2 torch threads) takes
-ACT 0.42 s/step and 27 ms per action chunk, Diffusion 0.33 s/step and 97 ms.
+README's 15-minute demo and whether inference keeps up with a 30 Hz control loop. The issue's
+reference is Hugging Face LeRobot 0.6.1 with 2 torch threads (ACT 0.42 s/step and 27 ms per action
+chunk, Diffusion 0.33 s/step and 97 ms, measured once on this machine kind). This 2-core host is
+shared and its speed drifts by tens of percent within minutes, so a comparison is only fair when
+both run in the same session: with ``--reference-python`` (an interpreter with LeRobot 0.6.1, see
+``reference_lerobot.py``) each round times our code and then the reference, each in a fresh process,
+and the report takes the median over rounds of each side's medians.
 
-Workloads (fp32 throughout; batch 8 for training, batch 1 for inference):
+Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for inference):
 
 - ACT: dim_model 256, chunk_size 20, resnet18 without pretrained weights, one 96x96 camera + 6-D
-  state, 6-D action; train step = forward + backward + AdamW step; inference = a fresh chunk
-  (``predict_action_chunk``) every call, i.e. the worst-case ``select_action``.
+  state, 6-D action; train step = forward + backward + AdamW step; inference = a fresh chunk every
+  call, i.e. the worst-case ``select_action``.
 - Diffusion: 96x96 camera cropped to 84x84, 6-D state and action, down_dims [64, 128, 256],
   horizon 16, n_obs_steps 2, n_action_steps 8, 10 DDIM inference steps; train step uses the
   policy's Adam preset.
 
 Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
-the load average are kept because the 2-core machine is shared with other work.
+the load average are kept because the machine is shared with other work.
 
 Usage::
 
-    .venv/bin/python benchmarks/policies.py              # writes benchmarks/results/policies.json
+    .venv/bin/python benchmarks/policies.py --reference-python /tmp/lerobot-ref/bin/python --rounds 5
+    .venv/bin/python benchmarks/policies.py              # ours only, against the issue's numbers
     .venv/bin/python benchmarks/policies.py --quick      # smoke run, results to results/tmp/
     .venv/bin/python benchmarks/policies.py --profile    # torch.profiler tables of the hot paths
 """
@@ -32,9 +37,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,41 +52,37 @@ from lerobot.optim.optimizers import make_optimizer as build_optimizer
 from lerobot.policies.act import ACTConfig
 from lerobot.policies.diffusion import DiffusionConfig
 from lerobot.policies.factory import get_policy_class
+from lerobot.utils.memory import reuse_freed_memory
+from policy_workloads import (
+    ACTION_DIM,
+    BATCH,
+    CAMERA,
+    CONFIGS,
+    IMAGE,
+    STATE,
+    STATE_DIM,
+    THREADS,
+    make_batch,
+    make_observation,
+    measure,
+)
 
 RESULTS = Path(__file__).parent / "results"
-REFERENCE = {  # Hugging Face LeRobot 0.6.1, same workloads, same machine kind, 2 threads
+ISSUE_REFERENCE = {  # Hugging Face LeRobot 0.6.1 as the issue quotes it (same workloads, 2 threads)
     "act": {"train_step_s": 0.42, "inference_ms": 27.0},
     "diffusion": {"train_step_s": 0.33, "inference_ms": 97.0},
 }
-BATCH, IMAGE, STATE_DIM, ACTION_DIM = 8, (3, 96, 96), 6, 6
-
-
-def features() -> tuple[dict[str, PolicyFeature], dict[str, PolicyFeature]]:
-    inputs = {
-        "observation.images.top": PolicyFeature(FeatureType.VISUAL, IMAGE),
-        "observation.state": PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
-    }
-    return inputs, {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+KEYS = ("train_step_s", "train_step_cpu_s", "inference_ms", "inference_cpu_ms")
 
 
 def make_config(name: str) -> ACTConfig | DiffusionConfig:
-    inputs, outputs = features()
-    common = {"input_features": inputs, "output_features": outputs, "device": "cpu"}
-    if name == "act":
-        return ACTConfig(
-            **common, dim_model=256, chunk_size=20, n_action_steps=20, pretrained_backbone_weights=None
-        )
-    return DiffusionConfig(
-        **common,
-        crop_shape=(84, 84),
-        down_dims=(64, 128, 256),
-        horizon=16,
-        n_obs_steps=2,
-        n_action_steps=8,
-        noise_scheduler_type="DDIM",
-        num_inference_steps=10,
-        pretrained_backbone_weights=None,
-    )
+    inputs = {
+        CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+        STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+    }
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+    config_class = ACTConfig if name == "act" else DiffusionConfig
+    return config_class(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
 
 
 def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
@@ -98,53 +98,18 @@ def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
     return stats
 
 
-def make_batch(config: Any, batch_size: int) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    obs_steps = (config.n_obs_steps,) if config.type == "diffusion" else ()
-    chunk = config.horizon if config.type == "diffusion" else config.chunk_size
-    batch = {
-        name: torch.rand((batch_size, *obs_steps, *ft.shape), generator=gen)
-        for name, ft in config.input_features.items()
-    }
-    batch["action"] = torch.rand((batch_size, chunk, ACTION_DIM), generator=gen) * 2 - 1
-    batch["action_is_pad"] = torch.zeros(batch_size, chunk, dtype=torch.bool)
-    return batch
-
-
 def make_optimizer(policy: Any) -> torch.optim.Optimizer:
     """The optimiser ``lerobot-train`` builds: the policy's preset (fused Adam/AdamW on CPU)."""
     settings = resolve_optimizer(OptimizerConfig(), policy.config.get_optimizer_preset())
     return build_optimizer(policy.get_optim_params(), settings)
 
 
-def timed(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, float]:
-    """Wall-clock median/min/max, plus the median CPU time of this process (all threads).
-
-    On a shared machine wall time mostly measures the neighbours; CPU time is the work we did.
-    """
-    for _ in range(warmup):
-        fn()
-    times, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return {
-        "median": statistics.median(times),
-        "min": min(times),
-        "max": max(times),
-        "cpu": statistics.median(cpu),
-    }
-
-
 def bench_policy(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     config = make_config(name)
     torch.manual_seed(0)
     policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
-    n_params = sum(p.numel() for p in policy.parameters())
     optimizer = make_optimizer(policy)
-    batch = make_batch(config, BATCH)
+    batch = make_batch(name)
 
     def train_step() -> None:
         policy.train()
@@ -153,28 +118,11 @@ def bench_policy(name: str, warmup: int, repeats: int) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
 
-    train = timed(train_step, warmup, repeats)
+    observation = make_observation(name)  # one frame per call: Diffusion's history fills as at run time
     policy.eval()
-    observation = {k: v[0] for k, v in make_batch(config, 1).items() if k in config.input_features}
-    if name == "diffusion":  # one frame per call: the observation history fills as at run time
-        observation = {k: v[0] for k, v in observation.items()}
-
-    def infer() -> None:
-        policy.predict_action_chunk(observation)
-
-    inference = timed(infer, warmup, repeats * 2)
-    return {
-        "params": n_params,
-        "train_step_s": train["median"],
-        "train_step_s_min": train["min"],
-        "train_step_s_max": train["max"],
-        "train_step_cpu_s": train["cpu"],
-        "inference_ms": inference["median"] * 1e3,
-        "inference_ms_min": inference["min"] * 1e3,
-        "inference_ms_max": inference["max"] * 1e3,
-        "inference_cpu_ms": inference["cpu"] * 1e3,
-        "repeats": repeats,
-    }
+    result = measure(train_step, lambda: policy.predict_action_chunk(observation), warmup, repeats)
+    result["params"] = sum(p.numel() for p in policy.parameters())
+    return result
 
 
 def profile(name: str) -> None:
@@ -183,7 +131,7 @@ def profile(name: str) -> None:
     config = make_config(name)
     policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
     optimizer = make_optimizer(policy)
-    batch = make_batch(config, BATCH)
+    batch = make_batch(name)
     for _ in range(2):
         policy(batch)["loss"].backward()
     with torch_profile() as prof:
@@ -196,64 +144,101 @@ def profile(name: str) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
+def run_json(command: list[str]) -> dict[str, Any]:
+    """One measuring process; its last stdout line is the JSON result."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_over_rounds(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {
+        name: {key: statistics.median(run[name][key] for run in runs) for key in KEYS} for name in runs[0]
+    }
+
+
 def markdown(results: dict[str, Any]) -> str:
+    measured = results.get("reference")
     rows = [
-        "| policy | train step (s) | reference | speed-up | CPU s/step | inference (ms) | reference | speed-up "
-        "| CPU ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| policy | train step (s) | reference | speed-up | inference (ms) | reference | speed-up |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, ours in results["policies"].items():
-        ref = REFERENCE[name]
+    for name, ours in results["ours"].items():
+        ref = measured[name] if measured else ISSUE_REFERENCE[name]
         rows.append(
-            f"| {name} | {ours['train_step_s']:.3f} | {ref['train_step_s']:.2f} | "
-            f"{ref['train_step_s'] / ours['train_step_s']:.2f}x | {ours['train_step_cpu_s']:.3f} | "
-            f"{ours['inference_ms']:.1f} | {ref['inference_ms']:.0f} | "
-            f"{ref['inference_ms'] / ours['inference_ms']:.2f}x | {ours['inference_cpu_ms']:.1f} |"
+            f"| {name} | {ours['train_step_s']:.3f} | {ref['train_step_s']:.3f} | "
+            f"{ref['train_step_s'] / ours['train_step_s']:.2f}x | {ours['inference_ms']:.1f} | "
+            f"{ref['inference_ms']:.1f} | {ref['inference_ms'] / ours['inference_ms']:.2f}x |"
         )
-    return "\n".join(rows)
+    source = "LeRobot 0.6.1 measured in the same session" if measured else "the issue's LeRobot 0.6.1 figures"
+    return "\n".join(rows) + f"\n\nreference: {source}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats; results to results/tmp/")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats, one round; results to results/tmp/"
+    )
     parser.add_argument("--profile", action="store_true", help="print torch.profiler tables and exit")
     parser.add_argument("--policies", default="act,diffusion")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measuring processes per side")
+    parser.add_argument(
+        "--reference-python", help="interpreter with LeRobot 0.6.1 (see reference_lerobot.py)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one measuring process
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     names = args.policies.split(",")
     if args.profile:
         for name in names:
             profile(name)
         return 0
-    warmup, repeats = (1, 3) if args.quick else (args.warmup, args.repeats)
+    warmup, repeats, rounds = (1, 3, 1) if args.quick else (args.warmup, args.repeats, args.rounds)
+    if args.worker:
+        reuse_freed_memory()  # as lerobot-train runs
+        print(json.dumps({name: bench_policy(name, warmup, repeats) for name in names}))
+        return 0
+
+    here = Path(__file__).parent
+    common = ["--policies", args.policies, "--warmup", str(warmup), "--repeats", str(repeats)]
     load_before = os.getloadavg()
-    policies = {name: bench_policy(name, warmup, repeats) for name in names}
+    ours_runs, reference_runs = [], []
+    for round_index in range(rounds):
+        ours_runs.append(run_json([sys.executable, str(here / "policies.py"), "--worker", *common]))
+        if args.reference_python:
+            reference_runs.append(
+                run_json([args.reference_python, str(here / "reference_lerobot.py"), *common])
+            )
+        print(f"round {round_index + 1}/{rounds} done", file=sys.stderr)
     results = {
         "benchmark": "policies",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": THREADS,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
-            "note": (
-                "2-core machine shared with other jobs during the run (see load averages): wall times "
-                "are inflated by the neighbours; *_cpu_* is this process's CPU time (both threads)"
-            ),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "note": "shared 2-core VM: wall times include the neighbours; *_cpu_* is the process's CPU time",
         },
         "settings": {
             "dtype": "float32",
-            "optimizer": "policy preset as lerobot-train builds it (ACT: AdamW, Diffusion: Adam; fused kernel)",
-            "inference": "predict_action_chunk (fresh chunk every call), batch 1",
+            "optimizer": "policy preset: ours as lerobot-train builds it (fused kernel), the reference's own",
+            "inference": "a fresh action chunk every call, batch 1",
             "train_batch": BATCH,
+            "warmup": warmup,
+            "repeats": repeats,
+            "rounds": rounds,
         },
-        "policies": policies,
-        "reference_lerobot_0_6_1": REFERENCE,
+        "ours": median_over_rounds(ours_runs),
+        "reference": median_over_rounds(reference_runs) if reference_runs else None,
+        "issue_reference_lerobot_0_6_1": ISSUE_REFERENCE,
+        "runs": {"ours": ours_runs, "reference": reference_runs},
     }
     out_dir = RESULTS / "tmp" if args.quick else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)

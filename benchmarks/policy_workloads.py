@@ -1,0 +1,98 @@
+"""The workloads of ``policies.py``, shared with ``reference_lerobot.py``.
+
+Plain torch, no ``lerobot`` import: the reference runner executes under Hugging Face LeRobot's own
+interpreter, where ``lerobot`` is their package, and both runners must time exactly this.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+BATCH, IMAGE, STATE_DIM, ACTION_DIM = 8, (3, 96, 96), 6, 6
+CAMERA, STATE = "observation.images.top", "observation.state"
+THREADS = 2
+CONFIGS: dict[str, dict[str, Any]] = {
+    # fp32; ResNet18 without pretrained weights; one 96x96 camera + 6-D state, 6-D action.
+    "act": {"dim_model": 256, "chunk_size": 20, "n_action_steps": 20, "pretrained_backbone_weights": None},
+    "diffusion": {
+        "crop_shape": (84, 84),
+        "down_dims": (64, 128, 256),
+        "horizon": 16,
+        "n_obs_steps": 2,
+        "n_action_steps": 8,
+        "noise_scheduler_type": "DDIM",
+        "num_inference_steps": 10,
+        "pretrained_backbone_weights": None,
+    },
+}
+
+
+def chunk_length(name: str) -> int:
+    config = CONFIGS[name]
+    return config["horizon"] if name == "diffusion" else config["chunk_size"]
+
+
+def make_batch(name: str, batch_size: int = BATCH) -> dict[str, torch.Tensor]:
+    """A training batch: observations in [0, 1] (with Diffusion's history axis), actions in [-1, 1]."""
+    gen = torch.Generator().manual_seed(0)
+    history = (CONFIGS[name]["n_obs_steps"],) if name == "diffusion" else ()
+    chunk = chunk_length(name)
+    return {
+        CAMERA: torch.rand((batch_size, *history, *IMAGE), generator=gen),
+        STATE: torch.rand((batch_size, *history, STATE_DIM), generator=gen),
+        "action": torch.rand((batch_size, chunk, ACTION_DIM), generator=gen) * 2 - 1,
+        "action_is_pad": torch.zeros(batch_size, chunk, dtype=torch.bool),
+    }
+
+
+def make_observation(name: str) -> dict[str, torch.Tensor]:
+    """One control step's observation, batch 1, a single frame (policies keep their own history)."""
+    batch = make_batch(name, 1)
+    if name == "diffusion":
+        return {CAMERA: batch[CAMERA][:, -1], STATE: batch[STATE][:, -1]}
+    return {CAMERA: batch[CAMERA], STATE: batch[STATE]}
+
+
+def timed(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, float]:
+    """Wall-clock median/min/max, plus the median CPU time of this process (all threads).
+
+    On a shared machine wall time also measures the neighbours; CPU time is the work we did.
+    """
+    for _ in range(warmup):
+        fn()
+    times, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "cpu": statistics.median(cpu),
+    }
+
+
+def measure(
+    train_step: Callable[[], Any], infer: Callable[[], Any], warmup: int, repeats: int
+) -> dict[str, float]:
+    """Both timings of one policy, in the result schema both runners report."""
+    train = timed(train_step, warmup, repeats)
+    inference = timed(infer, warmup, repeats * 2)
+    return {
+        "train_step_s": train["median"],
+        "train_step_s_min": train["min"],
+        "train_step_s_max": train["max"],
+        "train_step_cpu_s": train["cpu"],
+        "inference_ms": inference["median"] * 1e3,
+        "inference_ms_min": inference["min"] * 1e3,
+        "inference_ms_max": inference["max"] * 1e3,
+        "inference_cpu_ms": inference["cpu"] * 1e3,
+        "repeats": repeats,
+    }

@@ -1,0 +1,105 @@
+"""Times Hugging Face LeRobot 0.6.1's ACT and Diffusion Policy on ``policies.py``'s workloads.
+
+Run by an interpreter that has LeRobot installed, never ours (both packages are called
+``lerobot``); ``policies.py --reference-python PATH`` starts it between runs of our own code so
+that both are measured in one session. It prints one JSON line: the schema of ``measure()``.
+
+LeRobot 0.6.1 needs Python >= 3.12 and pins torch < 2.12, so it is installed apart, for example::
+
+    ~/.pyenv/versions/3.12.1/bin/python -m venv /tmp/lerobot-ref
+    /tmp/lerobot-ref/bin/pip install lerobot==0.6.1      # brings its own torch 2.11
+
+Nothing from that package is part of this project; this file only calls its public API.
+It times the same calls as ours: forward + backward + the policy's optimiser preset (as LeRobot's
+training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
+only predicts through its observation queue, so each timed call empties the action queue and calls
+``select_action`` (which encodes both history frames, as it does when it runs a robot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from policy_workloads import (  # noqa: E402
+    ACTION_DIM,
+    CAMERA,
+    CONFIGS,
+    IMAGE,
+    STATE,
+    STATE_DIM,
+    THREADS,
+    make_batch,
+    make_observation,
+    measure,
+)
+
+
+def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
+    import lerobot
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    if name == "act":
+        from lerobot.policies.act.configuration_act import ACTConfig as Config
+        from lerobot.policies.act.modeling_act import ACTPolicy as Policy
+    else:
+        from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig as Config
+        from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy as Policy
+
+    config = Config(
+        input_features={
+            CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+            STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
+        device="cpu",
+        **CONFIGS[name],
+    )
+    torch.manual_seed(0)
+    policy = Policy(config)
+    optimizer = config.get_optimizer_preset().build(policy.get_optim_params())
+    batch = make_batch(name)
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy.forward(batch)[0]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    observation = make_observation(name)
+    policy.eval()
+
+    def infer() -> None:
+        if name == "act":
+            policy.predict_action_chunk(observation)
+        else:
+            policy._queues["action"].clear()
+            policy.select_action(dict(observation))
+
+    result = measure(train_step, infer, warmup, repeats)
+    result["params"] = sum(p.numel() for p in policy.parameters())
+    result["versions"] = {"lerobot": getattr(lerobot, "__version__", "?"), "torch": torch.__version__}
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    results = {name: bench(name, args.warmup, args.repeats) for name in args.policies.split(",")}
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
