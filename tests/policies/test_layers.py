@@ -10,6 +10,7 @@ from tests.policies.conftest import act_config, make_batch, make_observation, ma
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from lerobot.policies import layers
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.backbones import make_resnet
 from lerobot.policies.layers import Dropout, MaxPool2d
@@ -30,6 +31,33 @@ def test_dropout_keeps_one_minus_p_scaled_like_nn_dropout(p):
     layer.eval()
     assert torch.equal(layer(x), x)
     assert isinstance(layer, nn.Dropout) and torch.equal(Dropout(0.0)(x), x)
+
+
+@pytest.mark.parametrize("extra_sigmas", [6.0, -20.0])  # -20: too few gaps per draw, the loop continues
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_mask_is_iid_bernoulli(monkeypatch, p, extra_sigmas):
+    monkeypatch.setattr(layers, "_EXTRA_SIGMAS", extra_sigmas)
+    torch.manual_seed(0)
+    n = 2_000_000
+    mask = layers.dropout_scale_mask(n, p)
+    scale = torch.tensor(1 / (1 - p)).item()  # in float32, as the mask holds it
+    assert mask.shape == (n,) and set(mask.unique().tolist()) <= {0.0, scale}
+    dropped = mask == 0
+    sigma = (p * (1 - p) / n) ** 0.5
+    assert abs(dropped.float().mean().item() - p) < 6 * sigma
+    pairs = (dropped[1:] & dropped[:-1]).float().mean().item()  # independence of neighbours
+    assert abs(pairs - p * p) < 6 * (p * p * (1 - p * p) / n) ** 0.5
+    quarters = dropped.view(4, -1).float().mean(1)  # no drift along the tensor
+    assert (quarters - p).abs().max().item() < 6 * sigma * 2
+    assert dropped[-1000:].any()  # the process reaches the end
+
+
+def test_dropout_mask_follows_the_torch_seed():
+    torch.manual_seed(3)
+    first = layers.dropout_scale_mask(10_000, 0.1)
+    torch.manual_seed(3)
+    assert torch.equal(layers.dropout_scale_mask(10_000, 0.1), first)
+    assert not torch.equal(layers.dropout_scale_mask(10_000, 0.1), first)
 
 
 def test_dropout_in_place_and_extremes():
