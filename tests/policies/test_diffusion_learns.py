@@ -58,10 +58,13 @@ class _Oracle(nn.Module):
         super().__init__()
         self.x0, self.alphas_cumprod, self.prediction_type = x0, alphas_cumprod, prediction_type
 
-    def forward(self, x: Tensor, timestep: Tensor, global_cond: Tensor) -> Tensor:
+    def film(self, timestep: Tensor, global_cond: Tensor) -> list[Tensor]:
+        return [timestep]  # the sampler's per-step conditioning: here just the time step
+
+    def forward(self, x: Tensor, film: list[Tensor]) -> Tensor:
         if self.prediction_type == "sample":
             return self.x0.expand_as(x)
-        abar = self.alphas_cumprod[timestep].view(-1, 1, 1)
+        abar = self.alphas_cumprod[film[0]].view(-1, 1, 1)
         return (x - abar.sqrt() * self.x0) / (1 - abar).sqrt()
 
 

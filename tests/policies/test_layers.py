@@ -8,12 +8,12 @@ import torch.nn.functional as F  # noqa: N812
 import torchvision
 from tests.policies.conftest import act_config, make_batch, make_observation, make_stats
 from torch import nn
-from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops import misc as torchvision_misc
 
 from lerobot.policies import layers
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.backbones import make_resnet
-from lerobot.policies.layers import Dropout, MaxPool2d
+from lerobot.policies.layers import Dropout, FrozenBatchNorm2d, MaxPool2d
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -91,7 +91,7 @@ def test_max_pool_matches_nn_max_pool_values_ties_and_gradients(shape, pool):
 def test_resnet_pools_with_our_max_pool_and_keeps_its_state_dict():
     resnet = make_resnet("resnet18")
     assert isinstance(resnet.maxpool, MaxPool2d)
-    stock = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
+    stock = torchvision.models.resnet18(weights=None, norm_layer=torchvision_misc.FrozenBatchNorm2d)
     assert resnet.state_dict().keys() == stock.state_dict().keys()  # checkpoints load either way
 
 
@@ -128,3 +128,56 @@ def test_vae_encoder_cls_only_last_layer_equals_the_full_stack():
         first = encoder(x, pos_embed=pos, key_padding_mask=mask, first_token_only=True)
         assert first.shape == (1, 3, policy.config.dim_model)
         torch.testing.assert_close(first[0], full[0], rtol=1e-5, atol=1e-6)
+
+
+def _random_frozen_norm(layer: nn.Module, channels: int, seed: int) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    layer.load_state_dict(
+        {
+            "weight": torch.rand(channels, generator=gen) + 0.5,
+            "bias": torch.randn(channels, generator=gen),
+            "running_mean": torch.randn(channels, generator=gen),
+            "running_var": torch.rand(channels, generator=gen) + 0.5,
+        }
+    )
+    return layer
+
+
+def test_frozen_batch_norm_caches_its_affine_map_and_notices_new_statistics():
+    ours = _random_frozen_norm(FrozenBatchNorm2d(16), 16, seed=0)
+    stock = _random_frozen_norm(torchvision_misc.FrozenBatchNorm2d(16), 16, seed=0)
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(ours(x), stock(x))
+        assert torch.equal(ours(x), stock(x))  # from the cache
+        _random_frozen_norm(ours, 16, seed=1)  # load_state_dict copies in place
+        _random_frozen_norm(stock, 16, seed=1)
+        assert torch.equal(ours(x), stock(x))
+        ours.running_var = ours.running_var * 4  # a new tensor object
+        stock.running_var = stock.running_var * 4
+        assert torch.equal(ours(x), stock(x))
+        ours.double()
+        assert ours(x.double()).dtype == torch.float64
+    ours.float()
+    with torch.inference_mode():
+        ours(x)  # cached under inference mode ...
+    x.requires_grad_(True)
+    ours(x).sum().backward()  # ... and not reused where autograd saves the scale
+    torch.testing.assert_close(x.grad, ours._affine[2].expand_as(x))
+
+
+def test_inference_results_are_ordinary_tensors_and_training_still_works():
+    policy = _act_policy()
+    observation = make_observation(policy.config)
+    action = policy.select_action(observation)["action"]
+    chunk = policy.predict_action_chunk(observation)
+    assert not action.is_inference() and not chunk.is_inference()
+    action.clamp_(-1.0, 1.0)  # in place, as a safety layer would
+    chunk.add_(1.0)
+    policy.train()
+    policy(make_batch(policy.config))["loss"].backward()
+    assert all(
+        not p.is_inference() and p.grad is not None
+        for p in policy.model.backbone.parameters()
+        if p.requires_grad
+    )

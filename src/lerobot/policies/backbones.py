@@ -28,10 +28,9 @@ import torch
 import torchvision
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.ops.misc import FrozenBatchNorm2d
 
 from lerobot.datasets.hub import hub_offline
-from lerobot.policies.layers import MaxPool2d
+from lerobot.policies.layers import FrozenBatchNorm2d, MaxPool2d
 
 logger = logging.getLogger(__name__)
 _SKIP_WEIGHTS = False

@@ -38,7 +38,7 @@ from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.backbones import make_resnet_feature_extractor
 from lerobot.policies.layers import Dropout, inference_layout
-from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy
+from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 
 
 class ACTPolicy(PreTrainedPolicy):
@@ -70,18 +70,16 @@ class ACTPolicy(PreTrainedPolicy):
         if self.temporal_ensembler is not None:
             self.temporal_ensembler.reset()
 
-    @torch.no_grad()
+    @inference_step
     def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
         """Raw observation -> (B, chunk_size, A) actions in robot units."""
-        self.eval()
         batch = self.normalize_inputs(self._checked_observation(observation))
         actions = self.model(batch)[0]
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
-    @torch.no_grad()
+    @inference_step
     def select_action(self, observation: dict[str, Any]) -> PolicyAction:
         """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
-        self.eval()
         batch = self.normalize_inputs(self._checked_observation(observation))
         if self.temporal_ensembler is not None:
             action = self.temporal_ensembler.update(self.model(batch)[0])

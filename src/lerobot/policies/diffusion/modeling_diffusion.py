@@ -42,7 +42,7 @@ from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.backbones import make_resnet
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.layers import inference_layout
-from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy
+from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 
 
 class DiffusionPolicy(PreTrainedPolicy):
@@ -83,14 +83,13 @@ class DiffusionPolicy(PreTrainedPolicy):
         with self._inference_weights():
             return super().save_pretrained(save_directory, **kwargs)
 
-    @torch.no_grad()
+    @inference_step
     def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
         """Raw observation -> (B, n_action_steps, A) actions in robot units, from the current step.
 
         A single frame per feature ``(B, ...)`` joins the observation history (as in
         ``select_action``); a full history ``(B, n_obs_steps, ...)`` is used as given.
         """
-        self.eval()
         obs = self.prepare_observation(observation)
         cfg = self.config
         full_history = all(
@@ -108,10 +107,9 @@ class DiffusionPolicy(PreTrainedPolicy):
             actions = self.diffusion.generate_actions(global_cond)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
-    @torch.no_grad()
+    @inference_step
     def select_action(self, observation: dict[str, Any]) -> PolicyAction:
         """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
-        self.eval()
         self._push_observation(self.prepare_observation(observation))
         if not self._action_queue:
             with self._inference_weights():
@@ -288,9 +286,15 @@ class DiffusionModel(nn.Module):
             generator=generator,
         )
         self.noise_scheduler.set_timesteps(self.num_inference_steps)
-        for t in self.noise_scheduler.timesteps:
-            timestep = torch.full((batch_size,), int(t), dtype=torch.long, device=sample.device)
-            model_output = self.unet(sample, timestep, global_cond=global_cond)
+        timesteps = self.noise_scheduler.timesteps
+        # The FiLM inputs do not depend on the sample: one batch for all denoising steps.
+        film_table = self.unet.film(
+            timesteps.to(sample.device, torch.long).repeat_interleave(batch_size),
+            global_cond.repeat(len(timesteps), 1),
+        )
+        film_table = [f.unflatten(0, (len(timesteps), batch_size)) for f in film_table]
+        for i, t in enumerate(timesteps):
+            model_output = self.unet(sample, film=[f[i] for f in film_table])
             sample = self.noise_scheduler.step(model_output, t, sample, generator=generator).prev_sample
         return sample
 
@@ -473,10 +477,9 @@ class DiffusionConditionalResidualBlock1d(nn.Module):
             nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
         )
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        """x (B, in_channels, T), cond (B, cond_dim) -> (B, out_channels, T)."""
+    def forward(self, x: Tensor, film: Tensor) -> Tensor:
+        """x (B, in_channels, T), film = ``cond_encoder(cond)`` as (B, cond_channels, 1) -> (B, out_channels, T)."""
         out = self.conv1(x)
-        film = self.cond_encoder(cond).unsqueeze(-1)  # (B, cond_channels, 1)
         if self.use_film_scale_modulation:
             out = film[:, : self.out_channels] * out + film[:, self.out_channels :]
         else:
@@ -544,18 +547,43 @@ class DiffusionConditionalUnet1d(nn.Module):
             nn.Conv1d(config.down_dims[0], config.action_feature.shape[0], 1),
         )
 
-    def forward(self, x: Tensor, timestep: Tensor, global_cond: Tensor) -> Tensor:
-        """x (B, T, A) noisy actions, timestep (B,), global_cond (B, G) -> (B, T, A)."""
-        x = x.transpose(1, 2)  # convolve over time: (B, A, T)
+    def residual_blocks(self) -> list[DiffusionConditionalResidualBlock1d]:
+        """The FiLM-conditioned blocks in the order ``forward`` runs them."""
+        levels = [*self.down_modules, self.mid_modules, *self.up_modules]
+        return [m for level in levels for m in level if isinstance(m, DiffusionConditionalResidualBlock1d)]
+
+    def film(self, timestep: Tensor, global_cond: Tensor) -> list[Tensor]:
+        """Each residual block's FiLM input (N, cond_channels, 1) for N rows of (time step, conditioning).
+
+        Independent of the noisy actions, so a sampler computes it once for all its denoising steps
+        instead of 12 small matrix products per step (a sixth of a batch-1 U-Net call).
+        """
         cond = torch.cat([self.diffusion_step_encoder(timestep), global_cond], dim=-1)
+        return [block.cond_encoder(cond).unsqueeze(-1) for block in self.residual_blocks()]
+
+    def forward(
+        self,
+        x: Tensor,
+        timestep: Tensor | None = None,
+        global_cond: Tensor | None = None,
+        film: list[Tensor] | None = None,
+    ) -> Tensor:
+        """x (B, T, A) noisy actions, timestep (B,), global_cond (B, G) -> (B, T, A).
+
+        ``film`` (from :meth:`film`) replaces ``timestep`` and ``global_cond`` when already computed.
+        """
+        films = iter(film if film is not None else self.film(timestep, global_cond))
+        x = x.transpose(1, 2)  # convolve over time: (B, A, T)
         skips = []
         for block1, block2, downsample in self.down_modules:
-            x = block2(block1(x, cond), cond)
+            x = block1(x, next(films))
+            x = block2(x, next(films))
             skips.append(x)
             x = downsample(x)
         for block in self.mid_modules:
-            x = block(x, cond)
+            x = block(x, next(films))
         for block1, block2, upsample in self.up_modules:
             x = torch.cat([x, skips.pop()], dim=1)
-            x = upsample(block2(block1(x, cond), cond))
+            x = block1(x, next(films))
+            x = upsample(block2(x, next(films)))
         return self.final_conv(x).transpose(1, 2)
