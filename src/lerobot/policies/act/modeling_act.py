@@ -228,19 +228,20 @@ class ACT(nn.Module):
 
         # 2. Encoder tokens, sequence-first (S, B, D): latent, state, env state, camera features.
         tokens = [self.encoder_latent_input_proj(latent)]
-        pos_embeds = list(self.encoder_1d_feature_pos_embed.weight.unsqueeze(1))  # each (1, D)
         if cfg.robot_state_feature:
             tokens.append(self.encoder_robot_state_input_proj(batch[OBS_STATE]))
         if cfg.env_state_feature:
             tokens.append(self.encoder_env_state_input_proj(batch[OBS_ENV_STATE]))
+        tokens = [torch.stack(tokens, dim=0)]  # (n_1d, B, D)
+        pos_embeds = [self.encoder_1d_feature_pos_embed.weight.unsqueeze(1)]  # (n_1d, 1, D)
         for image in images:
             feature_map = self.backbone(inference_layout(image, self.training))["feature_map"]  # (B, C, h, w)
             cam_pos = self.encoder_cam_feat_pos_embed(feature_map).to(dtype=feature_map.dtype)  # (1, D, h, w)
             cam_tokens = self.encoder_img_feat_input_proj(feature_map)  # (B, D, h, w)
-            tokens.extend(cam_tokens.flatten(2).permute(2, 0, 1))  # h*w tokens of (B, D)
-            pos_embeds.extend(cam_pos.flatten(2).permute(2, 0, 1))  # h*w embeddings of (1, D)
-        tokens = torch.stack(tokens, dim=0)
-        pos_embeds = torch.stack(pos_embeds, dim=0)
+            tokens.append(cam_tokens.flatten(2).permute(2, 0, 1))  # (h*w, B, D)
+            pos_embeds.append(cam_pos.flatten(2).permute(2, 0, 1))  # (h*w, 1, D)
+        tokens = torch.cat(tokens, dim=0)
+        pos_embeds = torch.cat(pos_embeds, dim=0)
         memory = self.encoder(tokens, pos_embed=pos_embeds)
 
         # 3. Decoder: T zero queries with learned position embeddings attend to the memory.
@@ -338,7 +339,9 @@ class ACTEncoderLayer(nn.Module):
         q = k = x if pos_embed is None else x + pos_embed
         if first_token_only:  # every token is still a key and value; only the first one asks
             q, skip = q[:1], skip[:1]
-        x = skip + self.dropout1(self.self_attn(q, k, value=x, key_padding_mask=key_padding_mask)[0])
+        x = skip + self.dropout1(
+            self.self_attn(q, k, value=x, key_padding_mask=key_padding_mask, need_weights=False)[0]
+        )
         if self.pre_norm:
             skip, x = x, self.norm2(x)
         else:
@@ -399,13 +402,16 @@ class ACTDecoderLayer(nn.Module):
         if self.pre_norm:
             x = self.norm1(x)
         q = k = with_pos(x, decoder_pos_embed)
-        x = skip + self.dropout1(self.self_attn(q, k, value=x)[0])
+        x = skip + self.dropout1(self.self_attn(q, k, value=x, need_weights=False)[0])
         if self.pre_norm:
             skip, x = x, self.norm2(x)
         else:
             x = skip = self.norm1(x)
         attended = self.multihead_attn(
-            query=with_pos(x, decoder_pos_embed), key=with_pos(memory, encoder_pos_embed), value=memory
+            query=with_pos(x, decoder_pos_embed),
+            key=with_pos(memory, encoder_pos_embed),
+            value=memory,
+            need_weights=False,
         )[0]
         x = skip + self.dropout2(attended)
         if self.pre_norm:
@@ -428,7 +434,11 @@ def sinusoidal_position_embedding_1d(num_positions: int, dim: int) -> Tensor:
 
 
 class ACTSinusoidalPositionEmbedding2d(nn.Module):
-    """2-D sine embedding of a (B, C, H, W) feature map -> (1, 2 * dim, H, W): y channels, then x (DETR)."""
+    """2-D sine embedding of a (B, C, H, W) feature map -> (1, 2 * dim, H, W): y channels, then x (DETR).
+
+    A function of the map's size only, so it is kept per (H, W, device) -- and per inference mode,
+    whose tensors must not leak out of it: two dozen small ops less per control step.
+    """
 
     def __init__(self, dim: int):
         super().__init__()
@@ -436,8 +446,15 @@ class ACTSinusoidalPositionEmbedding2d(nn.Module):
         self._two_pi = 2 * math.pi
         self._eps = 1e-6
         self._temperature = 10000
+        self._tables: dict[tuple[Any, ...], Tensor] = {}
 
     def forward(self, x: Tensor) -> Tensor:
+        key = (x.shape[-2], x.shape[-1], x.device, torch.is_inference_mode_enabled())
+        if key not in self._tables:
+            self._tables[key] = self._table(x)
+        return self._tables[key]
+
+    def _table(self, x: Tensor) -> Tensor:
         not_mask = torch.ones_like(x[0, :1])  # (1, H, W)
         y = not_mask.cumsum(1, dtype=torch.float32)  # 1..H down the rows
         x_ = not_mask.cumsum(2, dtype=torch.float32)  # 1..W along the columns
