@@ -13,7 +13,7 @@ from torchvision.ops import misc as torchvision_misc
 from lerobot.policies import layers
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.backbones import make_resnet
-from lerobot.policies.layers import Dropout, FrozenBatchNorm2d, MaxPool2d
+from lerobot.policies.layers import Conv2d, Dropout, FrozenBatchNorm2d, MaxPool2d
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -181,3 +181,33 @@ def test_inference_results_are_ordinary_tensors_and_training_still_works():
         for p in policy.model.backbone.parameters()
         if p.requires_grad
     )
+
+
+@pytest.mark.parametrize(
+    ("channels", "size", "stride", "bias", "by_product"),
+    [(256, 3, 1, False, True), (512, 5, 2, True, True), (64, 3, 1, False, False), (256, 8, 1, False, False)],
+)
+def test_conv_weight_gradient_by_matrix_product_matches_the_stock_layer(
+    channels, size, stride, bias, by_product
+):
+    torch.manual_seed(0)
+    stock = nn.Conv2d(channels, 32, 3, stride=stride, padding=1, bias=bias)
+    ours = Conv2d(channels, 32, 3, stride=stride, padding=1, bias=bias)
+    ours.load_state_dict(stock.state_dict())
+    x = torch.randn(4, channels, size, size)
+    grads = []
+    for layer in (stock, ours):
+        inp = x.clone().requires_grad_(True)
+        out = layer(inp)
+        if layer is ours:
+            assert ("GemmWeightGrad" in type(out.grad_fn).__name__) == by_product
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        grads.append((out.detach(), inp.grad, *(p.grad for p in layer.parameters())))
+    for expected, got in zip(*grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(grads[0][0], grads[1][0])  # the forward is the stock convolution
+
+
+def test_resnet_convolutions_are_ours():
+    resnet = make_resnet("resnet18")
+    assert all(type(m) is Conv2d for m in resnet.modules() if isinstance(m, nn.Conv2d))

@@ -30,7 +30,7 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
 from lerobot.datasets.hub import hub_offline
-from lerobot.policies.layers import FrozenBatchNorm2d, MaxPool2d
+from lerobot.policies.layers import Conv2d, FrozenBatchNorm2d, MaxPool2d
 
 logger = logging.getLogger(__name__)
 _SKIP_WEIGHTS = False
@@ -81,6 +81,9 @@ def make_resnet(
     resnet.maxpool = MaxPool2d(
         stock.kernel_size, stock.stride, stock.padding, stock.dilation, ceil_mode=stock.ceil_mode
     )
+    for module in resnet.modules():
+        if type(module) is nn.Conv2d:
+            module.__class__ = Conv2d  # same parameters and state; only the CPU backward differs
     if weights is not None and not _SKIP_WEIGHTS:
         state = load_backbone_state_dict(weights)
         if state is not None:
