@@ -101,14 +101,22 @@ def _act_policy(**overrides) -> ACTPolicy:
     return ACTPolicy(config, dataset_stats=make_stats(config.input_features | config.output_features))
 
 
-def test_conv_weights_are_channels_last_only_outside_training():
+def test_conv_weights_are_laid_out_for_inference_only_outside_training():
     policy = _act_policy()
     convs = [p for p in policy.parameters() if p.dim() == 4]
+    big = [m.weight for m in policy.modules() if isinstance(m, Conv2d) and m.prefers_patch_major()]
+    assert len(big) == 4  # resnet18: the 3x3 convolutions of layer4
     assert convs and all(p.is_contiguous() for p in convs)
     observation = make_observation(policy.config)
+    values = [p.detach().clone() for p in convs]
     policy.train()
     reference = policy.eval().predict_action_chunk(observation)  # the first switch converts
-    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    for p, value in zip(convs, values, strict=True):
+        assert torch.equal(p, value)
+        if any(p is w for w in big):
+            assert p.permute(2, 3, 1, 0).is_contiguous()  # patch-major: (kh, kw, C, O)
+        else:
+            assert p.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(policy.predict_action_chunk(observation), reference)
     policy.train()
     assert all(p.is_contiguous() for p in convs)
@@ -211,3 +219,32 @@ def test_conv_weight_gradient_by_matrix_product_matches_the_stock_layer(
 def test_resnet_convolutions_are_ours():
     resnet = make_resnet("resnet18")
     assert all(type(m) is Conv2d for m in resnet.modules() if isinstance(m, nn.Conv2d))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation", "bias", "batch", "size"),
+    [
+        (3, 1, 1, 1, False, 1, 3),
+        (3, 2, 1, 1, True, 2, 6),
+        (1, 1, 0, 1, False, 1, 4),
+        (3, 1, 2, 2, True, 3, 5),
+    ],
+)
+def test_patch_major_inference_convolution_matches_the_stock_layer(
+    kernel, stride, padding, dilation, bias, batch, size
+):
+    torch.manual_seed(0)
+    ours = Conv2d(64, 32, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    x = torch.randn(batch, 64, size, size)
+    with torch.no_grad():
+        expected = nn.functional.conv2d(x, ours.weight, ours.bias, stride, padding, dilation)
+        layers.set_conv_weight_layouts(ours, training=False)
+        assert not ours.is_patch_major()  # small weights stay channels-last ...
+        ours.weight.data = ours.weight.data.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)
+        assert ours.is_patch_major()  # ... this one is forced to exercise the product
+        torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            ours(x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-5, atol=1e-5
+        )
+    layers.set_conv_weight_layouts(ours, training=True)
+    assert ours.weight.is_contiguous()

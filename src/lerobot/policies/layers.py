@@ -151,23 +151,30 @@ class FrozenBatchNorm2d(torchvision_misc.FrozenBatchNorm2d):
 
 
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` whose CPU weight gradient for small, wide maps is one matrix product.
+    """``nn.Conv2d`` with two CPU paths where oneDNN is measurably slow; same parameters and state.
 
-    oneDNN's weight-gradient kernel is slow when the output plane is tiny and the channels wide:
-    ResNet18's layer4 on a 84x84 crop (3x3 maps, 512 channels, 16 images) takes 8 ms there, the
-    same product over unfolded patches 2.7 ms (a tenth of a Diffusion training step, over the three
-    such layers; at 4x4 maps, or 256 channels and 6x6, oneDNN is as fast or faster). Forward and the
-    input gradient stay oneDNN's; the weight gradient is the same sum over images and positions, in
-    float32, in another order. Other shapes, devices and modes run the stock layer.
+    * Training, tiny and wide maps: the weight gradient is one matrix product over unfolded
+      patches. oneDNN's kernel takes 8 ms for ResNet18's layer4 on a 84x84 crop (3x3 maps, 512
+      channels, 16 images), the product 2.7 ms (a tenth of a Diffusion training step over the three
+      such layers; at 4x4 maps, or 256 channels and 6x6, oneDNN is as fast or faster). Forward and
+      input gradient stay oneDNN's.
+    * Inference, weights over 4 MB (layer4's 3x3 convolutions): a batch-1 call only streams the
+      weights, and a matrix product with them as its contiguous right-hand side streams them
+      fastest. :func:`set_conv_weight_layouts` stores such weights patch-major ``(kh, kw, C, O)``
+      outside training and ``forward`` then multiplies the unfolded NHWC patches by them (ACT's
+      batch-1 call: -0.5 ms of 10).
+
+    Both are the same sums in float32, in another order. Other shapes, devices and modes run the
+    stock layer.
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu" or x.dim() != 4 or self.groups != 1 or self.padding_mode != "zeros":
+            return super().forward(x)
+        if not torch.is_grad_enabled() and self.is_patch_major():
+            return self._patch_product(x)
         if (
-            x.device.type == "cpu"
-            and x.dim() == 4
-            and self.groups == 1
-            and self.padding_mode == "zeros"
-            and torch.is_grad_enabled()
+            torch.is_grad_enabled()
             and self.weight.requires_grad
             and self.in_channels * self.kernel_size[0] * self.kernel_size[1] >= _GEMM_WEIGHT_GRAD_MIN_DEPTH
             and _output_positions(x.shape[-2:], self) <= _GEMM_WEIGHT_GRAD_MAX_POSITIONS
@@ -177,9 +184,69 @@ class Conv2d(nn.Conv2d):
             )
         return super().forward(x)
 
+    def prefers_patch_major(self) -> bool:
+        return (
+            self.groups == 1
+            and self.padding_mode == "zeros"
+            and self.weight.numel() >= _PATCH_MAJOR_MIN_WEIGHTS
+        )
+
+    def is_patch_major(self) -> bool:
+        out_channels, in_channels, kh, kw = self.weight.shape
+        return self.weight.stride() == (
+            1,
+            out_channels,
+            kw * in_channels * out_channels,
+            in_channels * out_channels,
+        )
+
+    def _patch_product(self, x: Tensor) -> Tensor:
+        """Convolution as (N*oh*ow, kh*kw*C) patches @ (kh*kw*C, O) weights; NHWC in, channels-last out."""
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        n, channels = x.shape[:2]
+        oh, ow = (
+            (size + 2 * pad - dil * (k - 1) - 1) // st + 1
+            for size, k, st, pad, dil in zip(
+                x.shape[-2:], (kh, kw), (sh, sw), (ph, pw), (dh, dw), strict=True
+            )
+        )
+        nhwc = F.pad(x.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph)).contiguous()
+        s_n, s_h, s_w, s_c = nhwc.stride()
+        patches = nhwc.as_strided(
+            (n, oh, ow, kh, kw, channels), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c)
+        )
+        weights = self.weight.permute(2, 3, 1, 0).reshape(-1, self.out_channels)  # a view: patch-major memory
+        patches = patches.reshape(n * oh * ow, -1)
+        out = patches @ weights if self.bias is None else torch.addmm(self.bias, patches, weights)
+        return out.view(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
+
 
 _GEMM_WEIGHT_GRAD_MIN_DEPTH = 256 * 9  # input channels x kernel positions
 _GEMM_WEIGHT_GRAD_MAX_POSITIONS = 9  # output rows x columns
+_PATCH_MAJOR_MIN_WEIGHTS = 2**20  # 4 MB of float32: more than a core's L2 here
+
+
+def set_conv_weight_layouts(module: nn.Module, training: bool) -> None:
+    """Store every 4-D weight in the memory order its mode runs fastest in (values unchanged).
+
+    Training: contiguous (NCHW), which oneDNN's backward and the fused optimisers want. Inference:
+    channels-last, so a single observation runs oneDNN without reorders -- or patch-major for the
+    big :class:`Conv2d` weights that :meth:`Conv2d._patch_product` streams.
+    """
+    for layer in module.modules():
+        for name, param in layer.named_parameters(recurse=False):
+            if param.dim() != 4:
+                continue
+            if training:
+                data = param.data.contiguous()
+            elif name == "weight" and isinstance(layer, Conv2d) and layer.prefers_patch_major():
+                if layer.is_patch_major():
+                    continue
+                data = param.data.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)
+            else:
+                data = param.data.contiguous(memory_format=torch.channels_last)
+            if data.data_ptr() != param.data.data_ptr():
+                param.data = data
 
 
 def _output_positions(size: tuple[int, ...], conv: nn.Conv2d) -> int:

@@ -40,6 +40,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
+from lerobot.policies.layers import set_conv_weight_layouts
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
@@ -185,10 +186,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def train(self, mode: bool = True) -> PreTrainedPolicy:
         """As ``nn.Module.train``; also stores convolution weights in the layout each mode runs fastest in.
 
-        Inference keeps 4-D weights channels-last: for a single observation PyTorch otherwise falls
-        back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96: 22 -> 12 ms here).
-        Training keeps them contiguous, where channels-last costs more than it saves (weight
-        gradients and the fused CPU optimisers copy every layer back). Same values either way;
+        Inference keeps 4-D weights channels-last (or patch-major, see
+        :func:`~lerobot.policies.layers.set_conv_weight_layouts`): for a single observation PyTorch
+        otherwise falls back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96:
+        22 -> 12 ms here). Training keeps them contiguous, where channels-last costs more than it
+        saves (weight gradients and the fused CPU optimisers copy every layer back). Same values;
         only the memory order changes, once per switch: ``select_action`` calls ``eval()`` every
         control step, so staying in a mode skips the walk over the weights, and over the modules
         too when none differs (setting 189 flags through ``nn.Module.__setattr__`` costs ACT 0.3 ms,
@@ -199,10 +201,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             return self
         super().train(mode)
         if switching:
-            layout = torch.contiguous_format if mode else torch.channels_last
-            for param in self.parameters():
-                if param.dim() == 4 and not param.is_contiguous(memory_format=layout):
-                    param.data = param.data.contiguous(memory_format=layout)
+            set_conv_weight_layouts(self, training=mode)
         return self
 
     # ---- shared helpers -------------------------------------------------------------------------
