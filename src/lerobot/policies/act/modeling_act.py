@@ -310,7 +310,12 @@ class ACTEncoder(nn.Module):
 
 
 class ACTEncoderLayer(nn.Module):
-    """Self-attention + feed-forward; position embeddings are added to queries and keys only (DETR)."""
+    """Self-attention + feed-forward; position embeddings are added to queries and keys only (DETR).
+
+    The averaged attention weights are never used. Not asking for them at inference lets PyTorch
+    take its fused attention kernel; training asks, which keeps the math path and its attention
+    dropout draws (so training runs are reproduced exactly as before).
+    """
 
     def __init__(self, config: ACTConfig):
         super().__init__()
@@ -339,9 +344,10 @@ class ACTEncoderLayer(nn.Module):
         q = k = x if pos_embed is None else x + pos_embed
         if first_token_only:  # every token is still a key and value; only the first one asks
             q, skip = q[:1], skip[:1]
-        x = skip + self.dropout1(
-            self.self_attn(q, k, value=x, key_padding_mask=key_padding_mask, need_weights=False)[0]
+        attended = self.self_attn(
+            q, k, value=x, key_padding_mask=key_padding_mask, need_weights=self.training
         )
+        x = skip + self.dropout1(attended[0])
         if self.pre_norm:
             skip, x = x, self.norm2(x)
         else:
@@ -402,7 +408,7 @@ class ACTDecoderLayer(nn.Module):
         if self.pre_norm:
             x = self.norm1(x)
         q = k = with_pos(x, decoder_pos_embed)
-        x = skip + self.dropout1(self.self_attn(q, k, value=x, need_weights=False)[0])
+        x = skip + self.dropout1(self.self_attn(q, k, value=x, need_weights=self.training)[0])
         if self.pre_norm:
             skip, x = x, self.norm2(x)
         else:
@@ -411,7 +417,7 @@ class ACTDecoderLayer(nn.Module):
             query=with_pos(x, decoder_pos_embed),
             key=with_pos(memory, encoder_pos_embed),
             value=memory,
-            need_weights=False,
+            need_weights=self.training,
         )[0]
         x = skip + self.dropout2(attended)
         if self.pre_norm:
