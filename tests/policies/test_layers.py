@@ -248,3 +248,19 @@ def test_patch_major_inference_convolution_matches_the_stock_layer(
         )
     layers.set_conv_weight_layouts(ours, training=True)
     assert ours.weight.is_contiguous()
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_decoder_shortcut_for_zero_queries_equals_full_attention(pre_norm):
+    policy = _act_policy(pre_norm=pre_norm, n_decoder_layers=2).eval()
+    decoder, cfg = policy.model.decoder, policy.config
+    queries = torch.zeros(cfg.chunk_size, 3, cfg.dim_model)
+    memory = torch.randn(7, 3, cfg.dim_model)
+    pos = {
+        "decoder_pos_embed": torch.randn(cfg.chunk_size, 1, cfg.dim_model),
+        "encoder_pos_embed": torch.randn(7, 1, cfg.dim_model),
+    }
+    with torch.no_grad():
+        full = decoder(queries, memory, **pos)
+        short = decoder(queries, memory, **pos, zero_queries=True)
+    torch.testing.assert_close(short, full, rtol=1e-5, atol=1e-6)

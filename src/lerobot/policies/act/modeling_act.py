@@ -253,6 +253,7 @@ class ACT(nn.Module):
             memory,
             encoder_pos_embed=pos_embeds,
             decoder_pos_embed=self.decoder_pos_embed.weight.unsqueeze(1),
+            zero_queries=True,
         )
         actions = self.action_head(decoded.transpose(0, 1))  # (B, T, A)
         return actions, (mu, log_sigma_x2)
@@ -368,9 +369,17 @@ class ACTDecoder(nn.Module):
         memory: Tensor,
         decoder_pos_embed: Tensor | None = None,
         encoder_pos_embed: Tensor | None = None,
+        zero_queries: bool = False,
     ) -> Tensor:
-        for layer in self.layers:
-            x = layer(x, memory, decoder_pos_embed=decoder_pos_embed, encoder_pos_embed=encoder_pos_embed)
+        """``zero_queries``: ``x`` is all zeros (ACT's queries), which the first layer can exploit."""
+        for i, layer in enumerate(self.layers):
+            x = layer(
+                x,
+                memory,
+                decoder_pos_embed=decoder_pos_embed,
+                encoder_pos_embed=encoder_pos_embed,
+                uniform_rows=zero_queries and i == 0,
+            )
         return self.norm(x)
 
 
@@ -400,15 +409,24 @@ class ACTDecoderLayer(nn.Module):
         memory: Tensor,
         decoder_pos_embed: Tensor | None = None,
         encoder_pos_embed: Tensor | None = None,
+        uniform_rows: bool = False,
     ) -> Tensor:
+        """``uniform_rows``: every row of ``x`` (token and batch) is the same vector."""
+
         def with_pos(t: Tensor, pos: Tensor | None) -> Tensor:
             return t if pos is None else t + pos
 
         skip = x
         if self.pre_norm:
             x = self.norm1(x)
-        q = k = with_pos(x, decoder_pos_embed)
-        x = skip + self.dropout1(self.self_attn(q, k, value=x, need_weights=self.training)[0])
+        if uniform_rows and not self.training:
+            # Each softmax row sums to one over identical value rows, so without attention dropout
+            # the output is out_proj(v_proj(row)) at every position, whatever the positions say.
+            attended = self.self_attn.out_proj(_value_projection(self.self_attn, x[:1, :1])).expand_as(x)
+        else:
+            q = k = with_pos(x, decoder_pos_embed)
+            attended = self.self_attn(q, k, value=x, need_weights=self.training)[0]
+        x = skip + self.dropout1(attended)
         if self.pre_norm:
             skip, x = x, self.norm2(x)
         else:
@@ -426,6 +444,14 @@ class ACTDecoderLayer(nn.Module):
             x = skip = self.norm2(x)
         x = skip + self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
         return x if self.pre_norm else self.norm3(x)
+
+
+def _value_projection(attention: nn.MultiheadAttention, x: Tensor) -> Tensor:
+    """The value input projection of ``nn.MultiheadAttention`` on its own."""
+    dim = attention.embed_dim
+    weight = attention.in_proj_weight[2 * dim :] if attention._qkv_same_embed_dim else attention.v_proj_weight
+    bias = None if attention.in_proj_bias is None else attention.in_proj_bias[2 * dim :]
+    return F.linear(x, weight, bias)
 
 
 def sinusoidal_position_embedding_1d(num_positions: int, dim: int) -> Tensor:
