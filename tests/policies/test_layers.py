@@ -264,3 +264,12 @@ def test_decoder_shortcut_for_zero_queries_equals_full_attention(pre_norm):
         full = decoder(queries, memory, **pos)
         short = decoder(queries, memory, **pos, zero_queries=True)
     torch.testing.assert_close(short, full, rtol=1e-5, atol=1e-6)
+
+
+def test_patch_major_layout_is_for_cpu_weights_only():
+    conv = Conv2d(512, 512, 3, padding=1, bias=False)
+    assert conv.prefers_patch_major()
+    conv.to("meta")  # stands in for an accelerator: the stock kernel runs there
+    assert not conv.prefers_patch_major()
+    layers.set_conv_weight_layouts(conv, training=False)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)

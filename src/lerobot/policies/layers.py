@@ -185,8 +185,10 @@ class Conv2d(nn.Conv2d):
         return super().forward(x)
 
     def prefers_patch_major(self) -> bool:
+        """Only on CPU: elsewhere ``forward`` runs the stock kernel, which wants a standard layout."""
         return (
-            self.groups == 1
+            self.weight.device.type == "cpu"
+            and self.groups == 1
             and self.padding_mode == "zeros"
             and self.weight.numel() >= _PATCH_MAJOR_MIN_WEIGHTS
         )
@@ -245,7 +247,7 @@ def set_conv_weight_layouts(module: nn.Module, training: bool) -> None:
                 data = param.data.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)
             else:
                 data = param.data.contiguous(memory_format=torch.channels_last)
-            if data.data_ptr() != param.data.data_ptr():
+            if data.stride() != param.stride():
                 param.data = data
 
 
