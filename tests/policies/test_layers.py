@@ -273,3 +273,13 @@ def test_patch_major_layout_is_for_cpu_weights_only():
     assert not conv.prefers_patch_major()
     layers.set_conv_weight_layouts(conv, training=False)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_moving_an_eval_policy_re_lays_its_conv_weights_for_the_new_device():
+    policy = _act_policy().eval()
+    big = [m for m in policy.modules() if isinstance(m, Conv2d) and m.prefers_patch_major()]
+    assert big and all(m.is_patch_major() for m in big)
+    policy.to("meta")  # stands in for an accelerator
+    assert all(
+        not m.is_patch_major() and m.weight.is_contiguous(memory_format=torch.channels_last) for m in big
+    )

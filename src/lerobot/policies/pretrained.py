@@ -204,6 +204,16 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             set_conv_weight_layouts(self, training=mode)
         return self
 
+    def _apply(self, fn: Any, recurse: bool = True) -> PreTrainedPolicy:
+        """``.to()``, ``.cuda()``, ``.float()``...: then re-lay conv weights for the new device.
+
+        An eval-mode policy moved off the CPU (``from_pretrained`` then ``.to("cuda")``) would
+        otherwise carry the CPU-only patch-major layout along.
+        """
+        super()._apply(fn, recurse)
+        set_conv_weight_layouts(self, training=self.training)
+        return self
+
     # ---- shared helpers -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
