@@ -423,11 +423,11 @@ class WindowMatmulConv1d(nn.Conv1d):
     """An ``nn.Conv1d`` computed as one matrix product over the unfolded time windows.
 
     Action sequences are short (horizon 16 -> 4 steps at the deepest level) while channels are wide;
-    at those sizes oneDNN spends more time setting up than computing. With autograd on, the
-    product is faster for every U-Net convolution, narrow, 1x1 and strided ones included (forward
-    + backward at batch 8: 1.2-2.4x); at batch-1 inference only from 512 inputs x taps on. Same
-    parameters and state-dict keys as ``nn.Conv1d``; the result differs only by float32 summation
-    order.
+    at those sizes oneDNN spends more time setting up than computing. Training on CPU, the product
+    is faster for every U-Net convolution, narrow, 1x1 and strided ones included (forward +
+    backward at batch 8: 1.2-2.4x); at batch-1 inference, and on other devices, only from 512
+    inputs x taps on. Same parameters and state-dict keys as ``nn.Conv1d``; the result differs
+    only by float32 summation order.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -437,7 +437,7 @@ class WindowMatmulConv1d(nn.Conv1d):
             or self.dilation != (1,)
             or self.padding_mode != "zeros"
             or isinstance(self.padding, str)
-            or (self.in_channels * k < 512 and not torch.is_grad_enabled())
+            or (self.in_channels * k < 512 and (x.device.type != "cpu" or not torch.is_grad_enabled()))
         ):
             return super().forward(x)
         windows = F.pad(x, (pad, pad)).unfold(2, k, stride)  # (B, C_in, L_out, k)
