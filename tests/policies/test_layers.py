@@ -104,8 +104,6 @@ def _act_policy(**overrides) -> ACTPolicy:
 def test_conv_weights_are_laid_out_for_inference_only_outside_training():
     policy = _act_policy()
     convs = [p for p in policy.parameters() if p.dim() == 4]
-    big = [m.weight for m in policy.modules() if isinstance(m, Conv2d) and m.prefers_patch_major()]
-    assert len(big) == 4  # resnet18: the 3x3 convolutions of layer4
     assert convs and all(p.is_contiguous() for p in convs)
     observation = make_observation(policy.config)
     values = [p.detach().clone() for p in convs]
@@ -113,10 +111,7 @@ def test_conv_weights_are_laid_out_for_inference_only_outside_training():
     reference = policy.eval().predict_action_chunk(observation)  # the first switch converts
     for p, value in zip(convs, values, strict=True):
         assert torch.equal(p, value)
-        if any(p is w for w in big):
-            assert p.permute(2, 3, 1, 0).is_contiguous()  # patch-major: (kh, kw, C, O)
-        else:
-            assert p.is_contiguous(memory_format=torch.channels_last)
+        assert p.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(policy.predict_action_chunk(observation), reference)
     policy.train()
     assert all(p.is_contiguous() for p in convs)
@@ -230,24 +225,55 @@ def test_resnet_convolutions_are_ours():
         (3, 1, 2, 2, True, 3, 5),
     ],
 )
-def test_patch_major_inference_convolution_matches_the_stock_layer(
-    kernel, stride, padding, dilation, bias, batch, size
+def test_patch_product_inference_convolution_matches_the_stock_layer(
+    monkeypatch, kernel, stride, padding, dilation, bias, batch, size
 ):
+    monkeypatch.setattr(layers, "_ONEDNN_MIN_WEIGHTS", 0)  # these small weights take the product too
     torch.manual_seed(0)
     ours = Conv2d(64, 32, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
     x = torch.randn(batch, 64, size, size)
+    calls = []
+    monkeypatch.setattr(
+        ours, "_patch_product", lambda x, product=ours._patch_product: calls.append(1) or product(x)
+    )
     with torch.no_grad():
         expected = nn.functional.conv2d(x, ours.weight, ours.bias, stride, padding, dilation)
         layers.set_conv_weight_layouts(ours, training=False)
-        assert not ours.is_patch_major()  # small weights stay channels-last ...
-        ours.weight.data = ours.weight.data.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)
-        assert ours.is_patch_major()  # ... this one is forced to exercise the product
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(
             ours(x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-5, atol=1e-5
         )
+    assert len(calls) == 2
     layers.set_conv_weight_layouts(ours, training=True)
     assert ours.weight.is_contiguous()
+
+
+@pytest.mark.parametrize("shape", [(11, 256), (2, 11, 256), (5, 3, 256)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_f_linear_and_reads_the_current_weights(monkeypatch, shape, bias):
+    if layers._ONEDNN_LINEAR is None:
+        pytest.skip("this torch build has no oneDNN: layers.linear is F.linear")
+    calls = []
+    onednn = layers._ONEDNN_LINEAR
+    monkeypatch.setattr(layers, "_ONEDNN_LINEAR", lambda *args: calls.append(1) or onednn(*args))
+    torch.manual_seed(0)
+    layer = layers.Linear(256, 1024, bias=bias)  # 2**18 weights: oneDNN's matrix product
+    x = torch.randn(shape)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+        layer.weight.mul_(-2.0)  # an optimiser step in between: no stale copy of the old weights
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert len(calls) == 3
+    y = layer(x.requires_grad_())  # with grad: the stock op and its autograd formula
+    assert len(calls) == 3
+    y.square().sum().backward()
+    assert layer.weight.grad is not None and x.grad is not None
+    assert (
+        isinstance(layer, nn.Linear)
+        and layer.state_dict().keys() == nn.Linear(256, 1024, bias=bias).state_dict().keys()
+    )
 
 
 @pytest.mark.parametrize("pre_norm", [False, True])
@@ -264,22 +290,3 @@ def test_decoder_shortcut_for_zero_queries_equals_full_attention(pre_norm):
         full = decoder(queries, memory, **pos)
         short = decoder(queries, memory, **pos, zero_queries=True)
     torch.testing.assert_close(short, full, rtol=1e-5, atol=1e-6)
-
-
-def test_patch_major_layout_is_for_cpu_weights_only():
-    conv = Conv2d(512, 512, 3, padding=1, bias=False)
-    assert conv.prefers_patch_major()
-    conv.to("meta")  # stands in for an accelerator: the stock kernel runs there
-    assert not conv.prefers_patch_major()
-    layers.set_conv_weight_layouts(conv, training=False)
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-
-
-def test_moving_an_eval_policy_re_lays_its_conv_weights_for_the_new_device():
-    policy = _act_policy().eval()
-    big = [m for m in policy.modules() if isinstance(m, Conv2d) and m.prefers_patch_major()]
-    assert big and all(m.is_patch_major() for m in big)
-    policy.to("meta")  # stands in for an accelerator
-    assert all(
-        not m.is_patch_major() and m.weight.is_contiguous(memory_format=torch.channels_last) for m in big
-    )

@@ -150,19 +150,55 @@ class FrozenBatchNorm2d(torchvision_misc.FrozenBatchNorm2d):
         return (x * cached[2]).add_(cached[3])
 
 
+_ONEDNN_LINEAR = (
+    getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+)
+_ONEDNN_MIN_WEIGHTS = 2**18  # 1 MB of float32: below it oneDNN's ~20 us per call outweighs its faster stream
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.linear``; for big float32 weights at CPU inference, oneDNN's matrix product instead.
+
+    A few rows times a big weight -- ACT's batch-1 transformer (11 tokens through 256x3200
+    feed-forward weights), ResNet's layers 3-4 as patch products -- only streams the weight from
+    memory. MKL's GEMM behind ``F.linear`` reads such weights at 5-9 GB/s here, oneDNN's at
+    13-18 GB/s (a copy runs at 29). oneDNN's call costs ~20 us more, hence the size floor, and its
+    op (the one ``torch.compile`` emits for CPU linears) has no autograd formula, hence grad-free
+    calls only. It reads the weight as it is at each call (no cached copy goes stale). The same
+    float32 sums in another order.
+    """
+    if (
+        _ONEDNN_LINEAR is None
+        or torch.is_grad_enabled()
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or weight.dtype != torch.float32
+        or weight.numel() < _ONEDNN_MIN_WEIGHTS
+    ):
+        return F.linear(x, weight, bias)
+    return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` computed by :func:`linear`; same parameters and state-dict keys."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` with two CPU paths where oneDNN is measurably slow; same parameters and state.
+    """``nn.Conv2d`` with two CPU paths where oneDNN's convolution is measurably slow; same state.
 
     * Training, tiny and wide maps: the weight gradient is one matrix product over unfolded
       patches. oneDNN's kernel takes 8 ms for ResNet18's layer4 on a 84x84 crop (3x3 maps, 512
       channels, 16 images), the product 2.7 ms (a tenth of a Diffusion training step over the three
       such layers; at 4x4 maps, or 256 channels and 6x6, oneDNN is as fast or faster). Forward and
       input gradient stay oneDNN's.
-    * Inference, weights over 4 MB (layer4's 3x3 convolutions): a batch-1 call only streams the
-      weights, and a matrix product with them as its contiguous right-hand side streams them
-      fastest. :func:`set_conv_weight_layouts` stores such weights patch-major ``(kh, kw, C, O)``
-      outside training and ``forward`` then multiplies the unfolded NHWC patches by them (ACT's
-      batch-1 call: about -0.3 ms of 10 in an in-process A/B).
+    * Inference, weights from 1 MB on (ResNet18's layers 3-4): a batch-1 call mostly streams the
+      weights. Outside training :func:`set_conv_weight_layouts` stores them channels-last, which
+      viewed as ``(O, kh*kw*C)`` is a linear layer's weight for NHWC patches, and ``forward``
+      computes the convolution as :func:`linear` of the unfolded patches (ACT's batch-1 call:
+      18.8 -> 14.2 ms together with :class:`Linear`, on a host slower than the README's).
 
     Both are the same sums in float32, in another order. Other shapes, devices and modes run the
     stock layer.
@@ -171,11 +207,14 @@ class Conv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if x.device.type != "cpu" or x.dim() != 4 or self.groups != 1 or self.padding_mode != "zeros":
             return super().forward(x)
-        if not torch.is_grad_enabled() and self.is_patch_major():
-            return self._patch_product(x)
+        if not torch.is_grad_enabled():
+            if self.weight.numel() >= _ONEDNN_MIN_WEIGHTS and self.weight.is_contiguous(
+                memory_format=torch.channels_last
+            ):
+                return self._patch_product(x)
+            return super().forward(x)
         if (
-            torch.is_grad_enabled()
-            and self.weight.requires_grad
+            self.weight.requires_grad
             and self.in_channels * self.kernel_size[0] * self.kernel_size[1] >= _GEMM_WEIGHT_GRAD_MIN_DEPTH
             and math.prod(_output_size(x.shape[-2:], self)) <= _GEMM_WEIGHT_GRAD_MAX_POSITIONS
         ):
@@ -184,26 +223,8 @@ class Conv2d(nn.Conv2d):
             )
         return super().forward(x)
 
-    def prefers_patch_major(self) -> bool:
-        """Only on CPU: elsewhere ``forward`` runs the stock kernel, which wants a standard layout."""
-        return (
-            self.weight.device.type == "cpu"
-            and self.groups == 1
-            and self.padding_mode == "zeros"
-            and self.weight.numel() >= _PATCH_MAJOR_MIN_WEIGHTS
-        )
-
-    def is_patch_major(self) -> bool:
-        out_channels, in_channels, kh, kw = self.weight.shape
-        return self.weight.stride() == (
-            1,
-            out_channels,
-            kw * in_channels * out_channels,
-            in_channels * out_channels,
-        )
-
     def _patch_product(self, x: Tensor) -> Tensor:
-        """Convolution as (N*oh*ow, kh*kw*C) patches @ (kh*kw*C, O) weights; NHWC in, channels-last out."""
+        """Convolution as :func:`linear` of (N*oh*ow, kh*kw*C) patches; NHWC in, channels-last out."""
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         n, channels = x.shape[:2]
         oh, ow = _output_size(x.shape[-2:], self)
@@ -212,38 +233,26 @@ class Conv2d(nn.Conv2d):
         patches = nhwc.as_strided(
             (n, oh, ow, kh, kw, channels), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c)
         )
-        weights = self.weight.permute(2, 3, 1, 0).reshape(-1, self.out_channels)  # a view: patch-major memory
-        patches = patches.reshape(n * oh * ow, -1)
-        out = patches @ weights if self.bias is None else torch.addmm(self.bias, patches, weights)
+        weight = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, -1)  # a view: channels-last
+        out = linear(patches.reshape(n * oh * ow, -1), weight, self.bias)
         return out.view(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
 
 
 _GEMM_WEIGHT_GRAD_MIN_DEPTH = 256 * 9  # input channels x kernel positions
 _GEMM_WEIGHT_GRAD_MAX_POSITIONS = 9  # output rows x columns
-_PATCH_MAJOR_MIN_WEIGHTS = 2**20  # 4 MB of float32: more than a core's L2 here
 
 
 def set_conv_weight_layouts(module: nn.Module, training: bool) -> None:
     """Store every 4-D weight in the memory order its mode runs fastest in (values unchanged).
 
     Training: contiguous (NCHW), which oneDNN's backward and the fused optimisers want. Inference:
-    channels-last, so a single observation runs oneDNN without reorders -- or patch-major for the
-    big :class:`Conv2d` weights that :meth:`Conv2d._patch_product` streams.
+    channels-last, so a single observation runs oneDNN without reorders, and the big
+    :class:`Conv2d` weights are the linear layers :meth:`Conv2d._patch_product` streams.
     """
-    for layer in module.modules():
-        for name, param in layer.named_parameters(recurse=False):
-            if param.dim() != 4:
-                continue
-            if training:
-                data = param.data.contiguous()
-            elif name == "weight" and isinstance(layer, Conv2d) and layer.prefers_patch_major():
-                if layer.is_patch_major():
-                    continue
-                data = param.data.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1)
-            else:
-                data = param.data.contiguous(memory_format=torch.channels_last)
-            if data.stride() != param.stride():
-                param.data = data
+    memory_format = torch.contiguous_format if training else torch.channels_last
+    for param in module.parameters():
+        if param.dim() == 4 and not param.is_contiguous(memory_format=memory_format):
+            param.data = param.data.contiguous(memory_format=memory_format)
 
 
 def _output_size(size: tuple[int, ...], conv: nn.Conv2d) -> tuple[int, ...]:

@@ -186,7 +186,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def train(self, mode: bool = True) -> PreTrainedPolicy:
         """As ``nn.Module.train``; also stores convolution weights in the layout each mode runs fastest in.
 
-        Inference keeps 4-D weights channels-last (or patch-major, see
+        Inference keeps 4-D weights channels-last (see
         :func:`~lerobot.policies.layers.set_conv_weight_layouts`): for a single observation PyTorch
         otherwise falls back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96:
         22 -> 12 ms here). Training keeps them contiguous, where channels-last costs more than it
@@ -202,16 +202,6 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         super().train(mode)
         if switching:
             set_conv_weight_layouts(self, training=mode)
-        return self
-
-    def _apply(self, fn: Any, recurse: bool = True) -> PreTrainedPolicy:
-        """``.to()``, ``.cuda()``, ``.float()``...: then re-lay conv weights for the new device.
-
-        An eval-mode policy moved off the CPU (``from_pretrained`` then ``.to("cuda")``) would
-        otherwise carry the CPU-only patch-major layout along.
-        """
-        super()._apply(fn, recurse)
-        set_conv_weight_layouts(self, training=self.training)
         return self
 
     # ---- shared helpers -------------------------------------------------------------------------

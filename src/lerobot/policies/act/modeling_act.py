@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.backbones import make_resnet_feature_extractor
-from lerobot.policies.layers import Dropout, inference_layout
+from lerobot.policies.layers import Dropout, Linear, inference_layout
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 
 
@@ -322,9 +322,9 @@ class ACTEncoderLayer(nn.Module):
         super().__init__()
         dim = config.dim_model
         self.self_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
-        self.linear1 = nn.Linear(dim, config.dim_feedforward)
+        self.linear1 = Linear(dim, config.dim_feedforward)
         self.dropout = Dropout(config.dropout)
-        self.linear2 = nn.Linear(config.dim_feedforward, dim)
+        self.linear2 = Linear(config.dim_feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.dropout1 = Dropout(config.dropout)
@@ -391,9 +391,9 @@ class ACTDecoderLayer(nn.Module):
         dim = config.dim_model
         self.self_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
         self.multihead_attn = nn.MultiheadAttention(dim, config.n_heads, dropout=config.dropout)
-        self.linear1 = nn.Linear(dim, config.dim_feedforward)
+        self.linear1 = Linear(dim, config.dim_feedforward)
         self.dropout = Dropout(config.dropout)
-        self.linear2 = nn.Linear(config.dim_feedforward, dim)
+        self.linear2 = Linear(config.dim_feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.backbones import make_resnet
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
-from lerobot.policies.layers import inference_layout
+from lerobot.policies.layers import inference_layout, linear
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 
 
@@ -442,7 +442,7 @@ class WindowMatmulConv1d(nn.Conv1d):
             return super().forward(x)
         windows = F.pad(x, (pad, pad)).unfold(2, k, stride)  # (B, C_in, L_out, k)
         windows = windows.transpose(1, 2).flatten(2)  # (B, L_out, C_in * k)
-        out = F.linear(windows, self.weight.reshape(self.out_channels, -1), self.bias)  # (B, L_out, C_out)
+        out = linear(windows, self.weight.reshape(self.out_channels, -1), self.bias)  # (B, L_out, C_out)
         return out.transpose(1, 2)
 
 
