@@ -266,6 +266,8 @@ def test_linear_matches_f_linear_and_reads_the_current_weights(monkeypatch, shap
     with torch.inference_mode():
         torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
     assert len(calls) == 3
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(x).dtype == torch.bfloat16  # autocast's choice stands
     strided = layer.weight.detach().t().contiguous().t()  # oneDNN rejects it: F.linear serves
     with torch.no_grad():
         torch.testing.assert_close(layers.linear(x, strided), F.linear(x, strided), rtol=0, atol=0)

@@ -172,6 +172,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         _ONEDNN_LINEAR is None
         or torch.is_grad_enabled()
         or x.device.type != "cpu"
+        or torch.is_autocast_enabled("cpu")  # autocast picks the dtype: leave the op to it
         or x.dtype != torch.float32
         or weight.dtype != torch.float32
         or weight.numel() < _ONEDNN_MIN_WEIGHTS
