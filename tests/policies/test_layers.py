@@ -229,6 +229,7 @@ def test_patch_product_inference_convolution_matches_the_stock_layer(
     monkeypatch, kernel, stride, padding, dilation, bias, batch, size
 ):
     monkeypatch.setattr(layers, "_ONEDNN_MIN_WEIGHTS", 0)  # these small weights take the product too
+    monkeypatch.setattr(layers, "_PATCH_PRODUCT_MAX_ROWS", 75)  # and the 3 x 5 x 5 outputs below
     torch.manual_seed(0)
     ours = Conv2d(64, 32, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
     x = torch.randn(batch, 64, size, size)
@@ -246,6 +247,17 @@ def test_patch_product_inference_convolution_matches_the_stock_layer(
     assert len(calls) == 2
     layers.set_conv_weight_layouts(ours, training=True)
     assert ours.weight.is_contiguous()
+
+
+def test_patch_product_is_for_few_output_positions(monkeypatch):
+    conv = Conv2d(256, 256, 3, padding=1, bias=False)  # 2**19 weights: over the size floor
+    layers.set_conv_weight_layouts(conv, training=False)
+    calls = []
+    monkeypatch.setattr(conv, "_patch_product", lambda x: calls.append(x.shape[0]) or x)
+    with torch.no_grad():
+        conv(torch.randn(1, 256, 6, 6))  # 36 positions: streams the weights
+        out = conv(torch.randn(8, 256, 6, 6))  # 288: the kernel, with no unfolded copy
+    assert calls == [1] and out.shape == (8, 256, 6, 6)
 
 
 @pytest.mark.parametrize("shape", [(11, 256), (2, 11, 256), (5, 3, 256)])

@@ -197,11 +197,13 @@ class Conv2d(nn.Conv2d):
       a 84x84 crop (3x3 maps, 512 channels, 16 images), the product 2.7 ms (a tenth of a Diffusion
       training step over the three such layers; at 4x4 maps, or 256 channels and 6x6, the kernel
       is as fast or faster). Forward and input gradient stay the kernel's.
-    * Inference, weights from 1 MB on (ResNet18's layers 3-4): a batch-1 call mostly streams the
-      weights. Outside training :func:`set_conv_weight_layouts` stores them channels-last, which
-      viewed as ``(O, kh*kw*C)`` is a linear layer's weight for NHWC patches, and ``forward``
-      computes the convolution as :func:`linear` of the unfolded patches (ACT's batch-1 call:
-      18.8 -> 14.2 ms together with :class:`Linear`, on a host slower than the README's).
+    * Inference, weights from 1 MB on and at most 64 output positions in all (ResNet18's layers
+      3-4 on one small image): such a call mostly streams the weights. Outside training
+      :func:`set_conv_weight_layouts` stores them channels-last, which viewed as
+      ``(O, kh*kw*C)`` is a linear layer's weight for NHWC patches, and ``forward`` computes the
+      convolution as :func:`linear` of the unfolded patches (ACT's batch-1 call: 18.8 -> 14.2 ms
+      together with :class:`Linear`). More positions make the product compute-bound, where the
+      kernel needs no unfolded copy of the input.
 
     Both are the same sums in float32, in another order. Other shapes, devices and modes run the
     stock layer.
@@ -211,8 +213,10 @@ class Conv2d(nn.Conv2d):
         if x.device.type != "cpu" or x.dim() != 4 or self.groups != 1 or self.padding_mode != "zeros":
             return super().forward(x)
         if not torch.is_grad_enabled():
-            if self.weight.numel() >= _ONEDNN_MIN_WEIGHTS and self.weight.is_contiguous(
-                memory_format=torch.channels_last
+            if (
+                self.weight.numel() >= _ONEDNN_MIN_WEIGHTS
+                and self.weight.is_contiguous(memory_format=torch.channels_last)
+                and x.shape[0] * math.prod(_output_size(x.shape[-2:], self)) <= _PATCH_PRODUCT_MAX_ROWS
             ):
                 return self._patch_product(x)
             return super().forward(x)
@@ -243,6 +247,7 @@ class Conv2d(nn.Conv2d):
 
 _GEMM_WEIGHT_GRAD_MIN_DEPTH = 256 * 9  # input channels x kernel positions
 _GEMM_WEIGHT_GRAD_MAX_POSITIONS = 9  # output rows x columns
+_PATCH_PRODUCT_MAX_ROWS = 64  # images x output positions
 
 
 def set_conv_weight_layouts(module: nn.Module, training: bool) -> None:
