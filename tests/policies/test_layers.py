@@ -235,7 +235,9 @@ def test_patch_product_inference_convolution_matches_the_stock_layer(
     x = torch.randn(batch, 64, size, size)
     calls = []
     monkeypatch.setattr(
-        ours, "_patch_product", lambda x, product=ours._patch_product: calls.append(1) or product(x)
+        ours,
+        "_patch_product",
+        lambda x, size, product=ours._patch_product: calls.append(1) or product(x, size),
     )
     with torch.no_grad():
         expected = nn.functional.conv2d(x, ours.weight, ours.bias, stride, padding, dilation)
@@ -253,7 +255,7 @@ def test_patch_product_is_for_few_output_positions(monkeypatch):
     conv = Conv2d(256, 256, 3, padding=1, bias=False)  # 2**19 weights: over the size floor
     layers.set_conv_weight_layouts(conv, training=False)
     calls = []
-    monkeypatch.setattr(conv, "_patch_product", lambda x: calls.append(x.shape[0]) or x)
+    monkeypatch.setattr(conv, "_patch_product", lambda x, size: calls.append(x.shape[0]) or x)
     with torch.no_grad():
         conv(torch.randn(1, 256, 6, 6))  # 36 positions: streams the weights
         out = conv(torch.randn(8, 256, 6, 6))  # 288: the kernel, with no unfolded copy

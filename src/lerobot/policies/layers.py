@@ -213,12 +213,13 @@ class Conv2d(nn.Conv2d):
         if x.device.type != "cpu" or x.dim() != 4 or self.groups != 1 or self.padding_mode != "zeros":
             return super().forward(x)
         if not torch.is_grad_enabled():
+            out_size = _output_size(x.shape[-2:], self)
             if (
                 self.weight.numel() >= _ONEDNN_MIN_WEIGHTS
                 and self.weight.is_contiguous(memory_format=torch.channels_last)
-                and x.shape[0] * math.prod(_output_size(x.shape[-2:], self)) <= _PATCH_PRODUCT_MAX_ROWS
+                and x.shape[0] * math.prod(out_size) <= _PATCH_PRODUCT_MAX_ROWS
             ):
-                return self._patch_product(x)
+                return self._patch_product(x, out_size)
             return super().forward(x)
         if (
             self.weight.requires_grad
@@ -230,11 +231,11 @@ class Conv2d(nn.Conv2d):
             )
         return super().forward(x)
 
-    def _patch_product(self, x: Tensor) -> Tensor:
+    def _patch_product(self, x: Tensor, out_size: tuple[int, ...]) -> Tensor:
         """Convolution as :func:`linear` of (N*oh*ow, kh*kw*C) patches; NHWC in, channels-last out."""
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         n, channels = x.shape[:2]
-        oh, ow = _output_size(x.shape[-2:], self)
+        oh, ow = out_size
         nhwc = F.pad(x.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph)).contiguous()
         s_n, s_h, s_w, s_c = nhwc.stride()
         patches = nhwc.as_strided(
