@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -c constraints.txt -e ".[test]"  # exact tested torch; pyproject has ranges
 
 demo: install
 	$(BIN)/lerobot-demo --overwrite
