@@ -1,13 +1,17 @@
 """Training-step time and inference latency of ACT and Diffusion Policy on CPU, beside the reference.
 
+Both forms of our policies are timed: the stock modules, and with ``cpu_acceleration.accelerate``
+(what the scripts apply on the CPU unless ``--cpu_acceleration=false``).
+
 Why: on a laptop-class CPU the policy's own compute bounds how many training steps fit in the
 README's 15-minute demo and whether inference keeps up with a 30 Hz control loop. The issue's
 reference is Hugging Face LeRobot 0.6.1 with 2 torch threads (ACT 0.42 s/step and 27 ms per action
 chunk, Diffusion 0.33 s/step and 97 ms, measured once on this machine kind). This 2-core host is
 shared and its speed drifts by tens of percent within minutes, so a comparison is only fair when
 both run in the same session: with ``--reference-python`` (an interpreter with LeRobot 0.6.1, see
-``reference_lerobot.py``) each round times our code and then the reference, each in a fresh process,
-and the report takes the median over rounds of each side's medians.
+``reference_lerobot.py``) each round times our stock code, our accelerated code and then the
+reference, each in a fresh process, and the report takes the median over rounds of each side's
+medians (and keeps each round).
 
 Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for inference):
 
@@ -50,6 +54,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.optim.optimizers import OptimizerConfig, resolve_optimizer
 from lerobot.optim.optimizers import make_optimizer as build_optimizer
 from lerobot.policies.act import ACTConfig
+from lerobot.policies.cpu_acceleration import accelerate
 from lerobot.policies.diffusion import DiffusionConfig
 from lerobot.policies.factory import get_policy_class
 from lerobot.utils.memory import reuse_freed_memory
@@ -72,6 +77,7 @@ ISSUE_REFERENCE = {  # Hugging Face LeRobot 0.6.1 as the issue quotes it (same w
     "act": {"train_step_s": 0.42, "inference_ms": 27.0},
     "diffusion": {"train_step_s": 0.33, "inference_ms": 97.0},
 }
+VARIANTS = ("stock", "accelerated")
 KEYS = ("train_step_s", "train_step_cpu_s", "inference_ms", "inference_cpu_ms")
 
 
@@ -104,10 +110,12 @@ def make_optimizer(policy: Any) -> torch.optim.Optimizer:
     return build_optimizer(policy.get_optim_params(), settings)
 
 
-def bench_policy(name: str, warmup: int, repeats: int) -> dict[str, Any]:
+def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
     config = make_config(name)
     torch.manual_seed(0)
     policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    if accelerated:
+        accelerate(policy)
     optimizer = make_optimizer(policy)
     batch = make_batch(name)
 
@@ -125,11 +133,13 @@ def bench_policy(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     return result
 
 
-def profile(name: str) -> None:
+def profile(name: str, accelerated: bool) -> None:
     from torch.profiler import profile as torch_profile
 
     config = make_config(name)
     policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    if accelerated:
+        accelerate(policy)
     optimizer = make_optimizer(policy)
     batch = make_batch(name)
     for _ in range(2):
@@ -161,16 +171,20 @@ def median_over_rounds(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]
 def markdown(results: dict[str, Any]) -> str:
     measured = results.get("reference")
     rows = [
-        "| policy | train step (s) | reference | speed-up | inference (ms) | reference | speed-up |",
+        "| policy | measure | stock | accelerated | LeRobot 0.6.1 | speed-up stock | speed-up accelerated |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, ours in results["ours"].items():
+    for name in results["stock"]:
         ref = measured[name] if measured else ISSUE_REFERENCE[name]
-        rows.append(
-            f"| {name} | {ours['train_step_s']:.3f} | {ref['train_step_s']:.3f} | "
-            f"{ref['train_step_s'] / ours['train_step_s']:.2f}x | {ours['inference_ms']:.1f} | "
-            f"{ref['inference_ms']:.1f} | {ref['inference_ms'] / ours['inference_ms']:.2f}x |"
-        )
+        for key, label, digits in (
+            ("train_step_s", "train step (s)", 3),
+            ("inference_ms", "inference (ms)", 1),
+        ):
+            stock, fast = results["stock"][name][key], results["accelerated"][name][key]
+            rows.append(
+                f"| {name} | {label} | {stock:.{digits}f} | {fast:.{digits}f} | {ref[key]:.{digits}f} | "
+                f"{ref[key] / stock:.2f}x | {ref[key] / fast:.2f}x |"
+            )
     source = "LeRobot 0.6.1 measured in the same session" if measured else "the issue's LeRobot 0.6.1 figures"
     return "\n".join(rows) + f"\n\nreference: {source}"
 
@@ -188,26 +202,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reference-python", help="interpreter with LeRobot 0.6.1 (see reference_lerobot.py)"
     )
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one measuring process
+    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)  # one measuring process
+    parser.add_argument("--accelerated", action="store_true", help="with --profile: the accelerated policy")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     names = args.policies.split(",")
     if args.profile:
         for name in names:
-            profile(name)
+            profile(name, args.accelerated)
         return 0
     warmup, repeats, rounds = (1, 3, 1) if args.quick else (args.warmup, args.repeats, args.rounds)
     if args.worker:
         reuse_freed_memory()  # as lerobot-train runs
-        print(json.dumps({name: bench_policy(name, warmup, repeats) for name in names}))
+        accelerated = args.worker == "accelerated"
+        print(json.dumps({name: bench_policy(name, warmup, repeats, accelerated) for name in names}))
         return 0
 
     here = Path(__file__).parent
     common = ["--policies", args.policies, "--warmup", str(warmup), "--repeats", str(repeats)]
     load_before = os.getloadavg()
-    ours_runs, reference_runs = [], []
+    ours_runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+    reference_runs = []
     for round_index in range(rounds):
-        ours_runs.append(run_json([sys.executable, str(here / "policies.py"), "--worker", *common]))
+        for variant in VARIANTS:
+            ours_runs[variant].append(
+                run_json([sys.executable, str(here / "policies.py"), "--worker", variant, *common])
+            )
         if args.reference_python:
             reference_runs.append(
                 run_json([args.reference_python, str(here / "reference_lerobot.py"), *common])
@@ -235,10 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": repeats,
             "rounds": rounds,
         },
-        "ours": median_over_rounds(ours_runs),
+        **{variant: median_over_rounds(runs) for variant, runs in ours_runs.items()},
         "reference": median_over_rounds(reference_runs) if reference_runs else None,
         "issue_reference_lerobot_0_6_1": ISSUE_REFERENCE,
-        "runs": {"ours": ours_runs, "reference": reference_runs},
+        "runs": {**ours_runs, "reference": reference_runs},
     }
     out_dir = RESULTS / "tmp" if args.quick else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)

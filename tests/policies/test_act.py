@@ -138,3 +138,20 @@ def test_network_failure_warns_instead_of_failing(tmp_path, monkeypatch):
 def test_unknown_weights_name_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="neither a file nor a torchvision weights name"):
         ACTPolicy(act_config(pretrained_backbone_weights="/nowhere/resnet.pth"))
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_vae_encoder_cls_only_last_layer_equals_the_full_stack(pre_norm):
+    config = act_config(n_vae_encoder_layers=2, pre_norm=pre_norm)
+    policy = ACTPolicy(
+        config, dataset_stats=make_stats(config.input_features | config.output_features)
+    ).eval()
+    encoder = policy.model.vae_encoder
+    x = torch.randn(7, 3, config.dim_model)
+    pos = torch.randn(7, 1, config.dim_model)
+    mask = torch.zeros(3, 7, dtype=torch.bool)
+    mask[0, -2:] = True
+    full = encoder(x, pos_embed=pos, key_padding_mask=mask)
+    first = encoder(x, pos_embed=pos, key_padding_mask=mask, first_token_only=True)
+    assert first.shape == (1, 3, config.dim_model)
+    torch.testing.assert_close(first[0], full[0], rtol=1e-5, atol=1e-6)

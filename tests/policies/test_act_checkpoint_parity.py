@@ -45,3 +45,14 @@ def test_first_three_select_actions_match_reference(peer):
 def test_parameter_count_and_keys_match_reference(peer):
     policy, _, expected = peer
     assert sum(p.numel() for p in policy.parameters()) == expected["num_params"]
+
+
+
+def test_cpu_accelerated_policy_matches_reference(peer):
+    from lerobot.policies.cpu_acceleration import accelerate
+
+    _, obs, expected = peer
+    policy = accelerate(ACTPolicy.from_pretrained(CKPT))
+    got = torch.cat([policy.select_action(obs)["action"] for _ in range(3)]).numpy()
+    want = np.array(expected["first_3_select_action_unnormalized"])
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-4)

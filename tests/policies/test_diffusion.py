@@ -19,7 +19,8 @@ from lerobot.configs.parser import parse_config
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.diffusion import DiffusionConfig
-from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, center_crop, random_crop
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+from lerobot.policies.diffusion.vision_encoder import center_crop, random_crop
 
 
 def make_policy(config: DiffusionConfig) -> DiffusionPolicy:
@@ -230,31 +231,3 @@ def test_ema_follows_the_weights_and_is_what_gets_saved(tmp_path):
     assert torch.equal(loaded.diffusion.unet.final_conv[1].weight, averaged)
     state = policy.ema.state_dict()
     assert state["step"] == 6
-
-
-@pytest.mark.parametrize(
-    ("channels", "length", "kernel", "stride", "padding"),
-    [
-        (16, 8, 5, 1, 2),
-        (128, 4, 5, 1, 2),
-        (256, 16, 3, 1, 1),
-        (64, 16, 3, 2, 1),
-        (6, 16, 1, 1, 0),
-        (32, 9, 4, 2, 1),
-    ],
-)
-def test_window_matmul_conv_equals_conv1d(channels, length, kernel, stride, padding):
-    from lerobot.policies.diffusion.modeling_diffusion import WindowMatmulConv1d
-
-    torch.manual_seed(0)
-    fast = WindowMatmulConv1d(channels, 24, kernel, stride=stride, padding=padding)
-    plain = torch.nn.Conv1d(channels, 24, kernel, stride=stride, padding=padding)
-    plain.load_state_dict(fast.state_dict())
-    x = torch.randn(3, channels, length, requires_grad=True)
-    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
-    with torch.no_grad():  # the inference rule may pick the other path
-        torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
-    grad_fast = torch.autograd.grad(fast(x).square().sum(), [x, fast.weight, fast.bias])
-    grad_plain = torch.autograd.grad(plain(x).square().sum(), [x, plain.weight, plain.bias])
-    for a, b in zip(grad_fast, grad_plain, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

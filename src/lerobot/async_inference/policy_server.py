@@ -29,25 +29,35 @@ from lerobot.utils.cli import console_main
 logger = logging.getLogger(__name__)
 
 
-def load_policy(path: str, device: str | None = None) -> Any:
-    """A checkpoint folder or Hub id -> a policy in eval mode (any registered policy type)."""
+def load_policy(path: str, device: str | None = None, cpu_acceleration: bool = True) -> Any:
+    """A checkpoint folder or Hub id -> a policy in eval mode (any registered policy type).
+
+    On the CPU it is accelerated (:mod:`lerobot.policies.cpu_acceleration`) unless ``cpu_acceleration``
+    is false.
+    """
     from lerobot.policies.config import PreTrainedConfig
+    from lerobot.policies.cpu_acceleration import accelerate_on_cpu
     from lerobot.policies.factory import get_policy_class
 
     config = PreTrainedConfig.from_pretrained(path)
     policy = get_policy_class(config.type).from_pretrained(path)
     if device:
         policy.to(device)
-    return policy.eval()
+    return accelerate_on_cpu(policy.eval(), cpu_acceleration)
 
 
 class PolicyServer:
     """Serves ``policy`` (or the checkpoint a client names) on ``host:port`` until :meth:`stop`."""
 
     def __init__(
-        self, policy: Any = None, host: str = "127.0.0.1", port: int = 8080, device: str | None = None
+        self,
+        policy: Any = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        device: str | None = None,
+        cpu_acceleration: bool = True,
     ):
-        self.policy, self.device = policy, device
+        self.policy, self.device, self.cpu_acceleration = policy, device, cpu_acceleration
         self._sock = socket.create_server((host, port))
         self.port = self._sock.getsockname()[1]  # the real port when 0 asked for a free one
         self._stop = threading.Event()
@@ -79,7 +89,7 @@ class PolicyServer:
                     raise ProtocolError(f"Expected a hello message first, got {header.get('type')!r}.")
                 if header.get("policy_path"):
                     with self._lock:
-                        self.policy = load_policy(header["policy_path"], self.device)
+                        self.policy = load_policy(header["policy_path"], self.device, self.cpu_acceleration)
                 if self.policy is None:
                     send_message(conn, {"type": "error", "message": "no policy loaded; pass --policy.path"})
                     return
@@ -130,6 +140,8 @@ class PolicyServerConfig:
     host: str = "127.0.0.1"
     """Interface to listen on; 0.0.0.0 for every interface (trusted networks only)."""
     port: int = 8080
+    cpu_acceleration: bool = True
+    """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
 
 
 @console_main
@@ -138,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(PolicyServerConfig, argv)
-    policy = load_policy(cfg.policy.path, cfg.policy.device) if cfg.policy.path else None
-    server = PolicyServer(policy, cfg.host, cfg.port, cfg.policy.device)
+    policy = (
+        load_policy(cfg.policy.path, cfg.policy.device, cfg.cpu_acceleration) if cfg.policy.path else None
+    )
+    server = PolicyServer(policy, cfg.host, cfg.port, cfg.policy.device, cfg.cpu_acceleration)
     print(f"Policy server listening on {cfg.host}:{server.port} (Ctrl-C to stop)")
     try:
         server.serve_forever()

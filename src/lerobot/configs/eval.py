@@ -56,6 +56,8 @@ class EvalPipelineConfig:
     job_name: str | None = None
     seed: int = 1000
     """Episode i of the evaluation uses env seed seed + i."""
+    cpu_acceleration: bool = True
+    """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
 
     def validate(self) -> None:
         if self.policy is None or not self.policy.pretrained_path:

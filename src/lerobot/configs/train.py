@@ -136,6 +136,8 @@ class TrainPipelineConfig:
     wandb: WandBConfig = field(default_factory=WandBConfig)
     tensorboard: bool = True
     """Write TensorBoard logs to output_dir/tensorboard (when tensorboard is installed)."""
+    cpu_acceleration: bool = True
+    """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math and checkpoints)."""
     checkpoint_path: Path | None = field(default=None, init=False)
     """The checkpoint a resumed run continues from (set when parsing --resume=true)."""
 

@@ -1,4 +1,4 @@
-"""Vision backbones shared by the policies: torchvision ResNets with frozen batch norm.
+"""Vision backbones shared by the policies: torchvision ResNets and spatial-softmax keypoints.
 
 ``pretrained_backbone_weights`` may be
 
@@ -24,13 +24,15 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 import torchvision
-from torch import nn
+from torch import Tensor, nn
 from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from lerobot.datasets.hub import hub_offline
-from lerobot.policies.layers import Conv2d, FrozenBatchNorm2d, MaxPool2d
 
 logger = logging.getLogger(__name__)
 _SKIP_WEIGHTS = False
@@ -77,13 +79,6 @@ def make_resnet(
         replace_stride_with_dilation=[False, False, replace_final_stride_with_dilation],
         norm_layer=norm_layer,
     )
-    stock = resnet.maxpool  # parameter-free: swapping it leaves state dicts unchanged
-    resnet.maxpool = MaxPool2d(
-        stock.kernel_size, stock.stride, stock.padding, stock.dilation, ceil_mode=stock.ceil_mode
-    )
-    for module in resnet.modules():
-        if type(module) is nn.Conv2d:
-            module.__class__ = Conv2d  # same parameters and state; only the CPU backward differs
     if weights is not None and not _SKIP_WEIGHTS:
         state = load_backbone_state_dict(weights)
         if state is not None:
@@ -130,3 +125,25 @@ def load_backbone_state_dict(weights: str) -> dict[str, torch.Tensor] | None:
         stacklevel=3,
     )
     return None
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature map -> expected (x, y) image position of each keypoint (Levine et al. 2016).
+
+    A 1x1 convolution turns the C channels into K keypoint heat maps; a softmax over each map's
+    pixels weights a grid of coordinates in [-1, 1]: (B, C, H, W) -> (B, K, 2).
+    """
+
+    def __init__(self, in_channels: int, height: int, width: int, num_kp: int | None = None):
+        super().__init__()
+        self.nets = nn.Conv2d(in_channels, num_kp, kernel_size=1) if num_kp is not None else None
+        self.num_kp = num_kp or in_channels
+        pos_x, pos_y = np.meshgrid(np.linspace(-1.0, 1.0, width), np.linspace(-1.0, 1.0, height))
+        grid = np.stack([pos_x.reshape(-1), pos_y.reshape(-1)], axis=1)  # (H * W, 2), x then y
+        self.register_buffer("pos_grid", torch.from_numpy(grid).float())
+
+    def forward(self, features: Tensor) -> Tensor:
+        if self.nets is not None:
+            features = self.nets(features)
+        attention = F.softmax(features.flatten(2), dim=-1)  # (B, K, H * W)
+        return attention @ self.pos_grid  # (B, K, 2)

@@ -40,7 +40,6 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
-from lerobot.policies.layers import set_conv_weight_layouts
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
@@ -94,11 +93,11 @@ def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd.
 
     ``torch.inference_mode`` rather than ``no_grad`` skips autograd's version and view bookkeeping
-    on every op (3-5% of a batch-1 ACT call on CPU). ``eval()`` runs before it, because switching
-    modes may re-lay the weights (see :meth:`PreTrainedPolicy.train`) and parameters must stay
-    ordinary tensors for training. What is returned is copied out of inference mode, so callers
-    may modify it in place (a safety layer clamping an action) or use it in autograd; the state
-    kept between calls (action queues, encoded history) is only read back under the same mode.
+    on every op. ``eval()`` runs before it, outside inference mode, so that nothing the mode switch
+    touches becomes an inference tensor that training could not use. What is returned is copied
+    out of inference mode, so callers may modify it in place (a safety layer clamping an action)
+    or use it in autograd; the state kept between calls (action queues, encoded history) is only
+    read back under the same mode.
     """
 
     @functools.wraps(method)
@@ -182,27 +181,6 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
-
-    def train(self, mode: bool = True) -> PreTrainedPolicy:
-        """As ``nn.Module.train``; also stores convolution weights in the layout each mode runs fastest in.
-
-        Inference keeps 4-D weights channels-last (see
-        :func:`~lerobot.policies.layers.set_conv_weight_layouts`): for a single observation PyTorch
-        otherwise falls back from oneDNN to its slow im2col convolution (ACT's ResNet at 96x96:
-        22 -> 12 ms here). Training keeps them contiguous, where channels-last costs more than it
-        saves (weight gradients and the fused CPU optimisers copy every layer back). Same values;
-        only the memory order changes, once per switch: ``select_action`` calls ``eval()`` every
-        control step, so staying in a mode skips the walk over the weights, and over the modules
-        too when none differs (setting 189 flags through ``nn.Module.__setattr__`` costs ACT 0.3 ms,
-        reading them a third of that).
-        """
-        switching = self.training != mode
-        if not switching and all(m.training == mode for m in self.modules()):
-            return self
-        super().train(mode)
-        if switching:
-            set_conv_weight_layouts(self, training=mode)
-        return self
 
     # ---- shared helpers -------------------------------------------------------------------------
     @property

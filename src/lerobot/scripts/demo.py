@@ -53,7 +53,14 @@ ACT_OVERRIDES: dict[str, Any] = {
 }
 
 
-def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int, batch_size: int) -> dict:
+def run_demo(
+    output_dir: Path,
+    num_episodes: int,
+    steps: int,
+    eval_episodes: int,
+    batch_size: int,
+    cpu_acceleration: bool = True,
+) -> dict:
     import torch
 
     from lerobot.envs import resolve_env_config
@@ -98,6 +105,7 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
         scheduler={"type": "cosine", "num_warmup_steps": max(1, steps // 20)},
         optimizer={"weight_decay": 1e-4},
         tensorboard=False,
+        cpu_acceleration=cpu_acceleration,
     )
     timings["train_s"] = time.perf_counter() - started
     print(
@@ -140,6 +148,12 @@ def run_demo(output_dir: Path, num_episodes: int, steps: int, eval_episodes: int
     return summary
 
 
+def _true_or_false(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return value.lower() == "true"
+
+
 @console_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lerobot-demo", description=__doc__.split("\n\n")[0])
@@ -151,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch_size", "--batch-size", type=int, default=64)
     parser.add_argument("--eval_episodes", "--eval-episodes", type=int, default=50, help="held-out seeds")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output_dir")
+    parser.add_argument(
+        "--cpu_acceleration",
+        "--cpu-acceleration",
+        type=_true_or_false,
+        default=True,
+        help="lerobot.policies.cpu_acceleration's faster modules (true/false; same math)",
+    )
     args = parser.parse_args(argv)
     # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads made
     # training ~10x slower. Must be set before torch starts its thread pool.
@@ -161,7 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.output_dir} exists; pass --overwrite or another --output_dir.")
         shutil.rmtree(args.output_dir)
     started = time.perf_counter()
-    summary = run_demo(args.output_dir, args.num_episodes, args.steps, args.eval_episodes, args.batch_size)
+    summary = run_demo(
+        args.output_dir,
+        args.num_episodes,
+        args.steps,
+        args.eval_episodes,
+        args.batch_size,
+        args.cpu_acceleration,
+    )
     total = time.perf_counter() - started
     print()
     print(f"SO-100 pick_cube, {summary['eval_episodes']} held-out seeds:")

@@ -238,12 +238,13 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:
     """Load the policy, then :func:`evaluate_in_env` with the config's settings."""
+    from lerobot.policies.cpu_acceleration import accelerate_on_cpu
     from lerobot.policies.factory import make_policy
     from lerobot.utils.random_utils import set_seed
 
     set_seed(cfg.seed)
     return evaluate_in_env(
-        make_policy(cfg.policy),
+        accelerate_on_cpu(make_policy(cfg.policy), cfg.cpu_acceleration),
         cfg.env,
         Path(cfg.output_dir),
         cfg.eval.n_episodes,

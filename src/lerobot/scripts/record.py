@@ -70,6 +70,8 @@ class RecordConfig:
     """Show cameras, joints and actions live in the rerun viewer."""
     display_save_path: Path | None = None
     """With --display_data: write the live stream to this .rrd file instead of spawning the viewer."""
+    cpu_acceleration: bool = True
+    """With --control-mode=policy on the CPU: lerobot.policies.cpu_acceleration's faster modules (same math)."""
 
 
 # The user guide's flags, mapped onto the same fields.
@@ -136,7 +138,8 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
     if cfg.control_mode == "policy":
         if not cfg.policy.path:
             raise ValueError("--control-mode=policy needs --policy.path=<checkpoint folder or Hub id>.")
-        teleop = PolicyDriver(load_policy(cfg.policy.path), robot, cfg.dataset.single_task)
+        policy = load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration)
+        teleop = PolicyDriver(policy, robot, cfg.dataset.single_task)
     else:
         teleop = make_teleoperator_from_config(cfg.teleop) if cfg.teleop is not None else None
     if teleop is None:

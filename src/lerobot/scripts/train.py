@@ -46,6 +46,7 @@ from lerobot.configs.train import (
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
+from lerobot.policies.cpu_acceleration import accelerate_on_cpu
 from lerobot.policies.factory import make_policy
 from lerobot.policies.policy_protocol import PolicyWithUpdate
 from lerobot.policies.pretrained import PreTrainedPolicy
@@ -100,7 +101,6 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
             f"{output_dir} already holds a run. Continue it with --resume=true, or choose another --output_dir."
         )
     set_seed(cfg.seed + dist_info.rank)
-    reuse_freed_memory()  # each step frees what the next allocates again: keep it instead of re-faulting
 
     # ---- data: train / val episodes, each sample carrying the frames the policy asks for ----------
     meta = LeRobotDatasetMetadata(cfg.dataset.repo_id, cfg.dataset.root, revision=cfg.dataset.revision)
@@ -132,6 +132,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     cfg.policy.input_features = policy.config.input_features  # filled from the dataset when empty
     cfg.policy.output_features = policy.config.output_features
     policy.train()
+    accelerate_on_cpu(policy, cfg.cpu_acceleration)
     model: torch.nn.Module = policy
     if dist_info.enabled:
         ids = [dist_info.local_rank] if device.type == "cuda" else None
@@ -178,6 +179,8 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched by the loader
     )
     batches = iter(loader)
+    if device.type == "cpu":  # after the loader forked its workers: they keep glibc's defaults
+        reuse_freed_memory()  # each step frees what the next allocates again: keep it instead of re-faulting
     if resuming:
         load_rng(cfg.checkpoint_path, dist_info)
 

@@ -37,8 +37,9 @@ _applied: bool | None = None
 def reuse_freed_memory() -> bool:
     """Tune glibc malloc for a loop that allocates the same large blocks every iteration.
 
-    Process-wide and idempotent; returns whether the settings are in effect. DataLoader workers
-    forked afterwards inherit them.
+    Process-wide and idempotent; returns whether the settings are in effect. Processes forked
+    afterwards inherit them, so ``lerobot-train`` calls it once its DataLoader workers run, and
+    only for CPU training (on CUDA the host heap holds little that a step frees).
     """
     global _applied
     if _applied is not None:

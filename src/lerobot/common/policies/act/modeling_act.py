@@ -1,13 +1,7 @@
 """Compatibility alias of :mod:`lerobot.policies.act.modeling_act`."""
 
-from lerobot.policies.act.modeling_act import (
-    ACT,
-    ACTDecoder,
-    ACTEncoder,
-    ACTPolicy,
-    ACTSinusoidalPositionEmbedding2d,
-    ACTTemporalEnsembler,
-)
+from lerobot.policies.act.modeling_act import ACTPolicy, ACTTemporalEnsembler
+from lerobot.policies.act.network import ACT, ACTDecoder, ACTEncoder, ACTSinusoidalPositionEmbedding2d
 
 __all__ = [
     "ACT",

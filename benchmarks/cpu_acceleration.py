@@ -1,0 +1,184 @@
+"""What each piece of ``lerobot.policies.cpu_acceleration`` saves, measured in one process.
+
+Why: the transform keeps a piece only if it saves at least 3% of a benchmarked step. On a shared,
+drifting host only an in-process A/B with alternating rounds separates a few percent from noise:
+one policy and one optimiser per workload (``policy_workloads.py``), whose modules are swapped
+between variants (the accelerated modules share the stock parameters, so the optimiser stays
+valid); each round times every variant in turn -- stock, all pieces, and all pieces but one --
+and the report takes the median over rounds of each variant's per-round median.
+
+A piece's saving is ``time(all but it) - time(all)``, as a share of ``time(all)``, per workload:
+ACT and Diffusion training steps (batch 8, forward + backward + optimiser) and a fresh action
+chunk at batch 1.
+
+Usage::
+
+    OMP_WAIT_POLICY=ACTIVE .venv/bin/python benchmarks/cpu_acceleration.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared cores: sleep at OpenMP barriers, do not spin
+
+import torch
+from torch import nn
+
+from lerobot.policies import cpu_acceleration
+from lerobot.policies.factory import get_policy_class
+from policies import make_config, make_optimizer, make_stats
+from policy_workloads import THREADS, make_batch, make_observation
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def children(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    return [(parent, name, child) for parent in module.modules() for name, child in parent.named_children()]
+
+
+def set_variant(
+    policy: nn.Module, stock: list[tuple[nn.Module, str, nn.Module]], pieces: tuple[str, ...]
+) -> None:
+    """Put the stock modules back, then accelerate with ``pieces`` (none: stock)."""
+    for parent, name, child in stock:
+        setattr(parent, name, child)
+    if pieces:
+        cpu_acceleration.accelerate(policy, pieces)
+
+
+def timed(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench(name: str, rounds: int, train_repeats: int, infer_repeats: int) -> dict[str, Any]:
+    config = make_config(name)
+    torch.manual_seed(0)
+    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    optimizer = make_optimizer(policy)
+    batch, observation = make_batch(name), make_observation(name)
+    stock = children(policy)
+
+    used = [piece for piece in cpu_acceleration.PIECES if any(_applies(piece, m) for m in policy.modules())]
+    variants = {
+        "stock": (),
+        "all": tuple(used),
+        **{f"all but {p}": tuple(x for x in used if x != p) for p in used},
+    }
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy(batch)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        policy.reset()
+        policy.predict_action_chunk(observation)
+
+    workloads = {
+        "train_step_s": (train_step, train_repeats, 1.0),
+        "inference_ms": (infer, infer_repeats, 1e3),
+    }
+    runs: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
+    for round_index in range(rounds + 1):  # round 0 warms every variant up and is dropped
+        for key, (fn, repeats, scale) in workloads.items():
+            for variant, pieces in variants.items():
+                left_out = set(used) - set(pieces)
+                if variant.startswith("all but") and left_out <= _NOT_IN[key]:
+                    continue  # the piece does nothing in this mode: "all" stands for it
+                set_variant(policy, stock, pieces)
+                median = timed(fn, 1 if round_index == 0 else repeats) * scale
+                if round_index:
+                    runs[variant].setdefault(key, []).append(median)
+        print(f"{name}: round {round_index}/{rounds}", file=sys.stderr)
+    for variant in variants:  # a piece idle in a mode costs what "all" costs there
+        for key in workloads:
+            runs[variant].setdefault(key, runs["all"][key])
+    medians = {v: {k: statistics.median(x) for k, x in r.items()} for v, r in runs.items()}
+    savings = {
+        piece: {
+            key: (medians[f"all but {piece}"][key] - medians["all"][key]) / medians["all"][key]
+            for key in ("train_step_s", "inference_ms")
+        }
+        for piece in used
+    }
+    return {"pieces": used, "median": medians, "saving_share_of_accelerated": savings, "runs": runs}
+
+
+_NOT_IN = {  # pieces that do nothing in a mode
+    "train_step_s": {"conv2d_inference", "linear"},
+    "inference_ms": {"dropout", "conv2d_weight_grad"},
+}
+
+
+def _applies(piece: str, module: nn.Module) -> bool:
+    """Whether ``piece`` changes anything for this stock module (nn.Linear: only from its size floor on)."""
+    kind = type(module)
+    if piece == "linear":
+        return kind is nn.Linear and module.weight.numel() >= cpu_acceleration._ONEDNN_MIN_WEIGHTS
+    stock = {"dropout": nn.Dropout, "max_pool": nn.MaxPool2d, "conv1d": nn.Conv1d}.get(piece, nn.Conv2d)
+    return kind is stock
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--train-repeats", type=int, default=2)
+    parser.add_argument("--infer-repeats", type=int, default=6)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    load_before = os.getloadavg()
+    results = {
+        "benchmark": "cpu_acceleration",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": THREADS,
+            "torch": torch.__version__,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "load_average_before": load_before,
+        },
+        "settings": vars(args),
+        **{
+            name: bench(name, args.rounds, args.train_repeats, args.infer_repeats)
+            for name in args.policies.split(",")
+        },
+    }
+    results["machine"]["load_average_after"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "cpu_acceleration.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(path)
+    for name in args.policies.split(","):
+        print(f"## {name}")
+        for variant, m in results[name]["median"].items():
+            print(
+                f"{variant:28s} train {m['train_step_s'] * 1e3:7.1f} ms   inference {m['inference_ms']:6.1f} ms"
+            )
+        for piece, share in results[name]["saving_share_of_accelerated"].items():
+            print(
+                f"  {piece:20s} saves train {100 * share['train_step_s']:5.1f}%  inference {100 * share['inference_ms']:5.1f}%"
+            )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

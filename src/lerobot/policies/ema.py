@@ -1,0 +1,68 @@
+"""Exponential moving average of a module's weights: one helper for any policy or training loop.
+
+A policy that keeps one (Diffusion with ``use_ema``) calls :meth:`EMA.update` from its ``update()``
+(the training loop calls that after each optimiser step, see ``PolicyWithUpdate``) and predicts and
+saves inside :meth:`EMA.averaged`; a training loop may as well hold one of any module itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+class EMA:
+    """Exponential moving average of a module's trainable parameters (Polyak averaging).
+
+    Decay warms up as ``1 - (1 + step) ** -power`` (capped at ``max_decay``) so early, poor
+    weights are forgotten fast, as in the Diffusion Policy paper's training recipe.
+    """
+
+    def __init__(self, module: nn.Module, power: float = 0.75, max_decay: float = 0.9999):
+        self.module, self.power, self.max_decay = module, power, max_decay
+        self.step = 0
+        self.shadow: dict[str, Tensor] | None = None  # created at the first update, from the weights then
+
+    def _params(self) -> dict[str, Tensor]:
+        return {n: p for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def decay(self) -> float:
+        return min(self.max_decay, 1 - self.step**-self.power)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.step += 1
+        params = self._params()
+        if self.shadow is None:
+            self.shadow = {n: p.detach().clone() for n, p in params.items()}
+            return
+        names = list(params)
+        torch._foreach_lerp_(
+            [self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.decay()
+        )
+
+    @contextlib.contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Temporarily put the averaged weights into the module (no-op before the first update)."""
+        if self.shadow is None:
+            yield
+            return
+        params = self._params()
+        live = {n: p.data for n, p in params.items()}
+        for n, p in params.items():
+            p.data = self.shadow[n].to(p.device)
+        try:
+            yield
+        finally:
+            for n, p in params.items():
+                p.data = live[n]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.shadow = int(state["step"]), state["shadow"]

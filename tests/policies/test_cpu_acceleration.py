@@ -1,0 +1,345 @@
+"""The CPU transform keeps the stock math and state: dropout's distribution, pooling ties, gradients, checkpoints."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+import torchvision
+from safetensors.torch import load_file
+from tests.policies.conftest import act_config, diffusion_config, make_batch, make_observation, make_stats
+from torch import nn
+from torchvision.ops import misc as torchvision_misc
+
+from lerobot.policies import cpu_acceleration
+from lerobot.policies.act.modeling_act import ACTPolicy
+from lerobot.policies.backbones import make_resnet
+from lerobot.policies.cpu_acceleration import (
+    AcceleratedConv2d,
+    ChannelsLastMaxPool2d,
+    GapDropout,
+    OneDnnLinear,
+    WindowMatmulConv1d,
+    accelerate,
+    accelerate_on_cpu,
+)
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+
+
+def _policy(kind: str, **overrides):
+    config = act_config(**overrides) if kind == "act" else diffusion_config(**overrides)
+    torch.manual_seed(0)
+    cls = ACTPolicy if kind == "act" else DiffusionPolicy
+    return cls(config, dataset_stats=make_stats(config.input_features | config.output_features))
+
+
+# ---- the policies are stock ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["act", "diffusion"])
+def test_policies_are_built_from_stock_torch_and_torchvision_modules(kind):
+    policy = _policy(kind)
+    for name, module in policy.named_modules():
+        where = type(module).__module__
+        assert where.startswith(("torch.nn.", "torchvision.", "lerobot.policies.")), (name, where)
+        if where.startswith("lerobot."):  # our own containers: compositions, never a stock layer's subclass
+            stock_bases = [
+                b for b in type(module).__mro__[1:] if b.__module__.startswith("torch.nn.modules.")
+            ]
+            assert stock_bases == [nn.Module], (name, type(module).__mro__)
+    resnet = make_resnet("resnet18")
+    assert isinstance(resnet.bn1, torchvision_misc.FrozenBatchNorm2d)
+    assert type(resnet.maxpool) is nn.MaxPool2d and type(resnet.conv1) is nn.Conv2d
+    stock = torchvision.models.resnet18(weights=None, norm_layer=torchvision_misc.FrozenBatchNorm2d)
+    assert resnet.state_dict().keys() == stock.state_dict().keys()
+
+
+# ---- the transform ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["act", "diffusion"])
+def test_accelerate_never_changes_a_state_dict(kind, tmp_path):
+    stock = _policy(kind)
+    accelerated = accelerate(_policy(kind))
+    swapped = [m for m in accelerated.modules() if type(m).__module__ == cpu_acceleration.__name__]
+    assert swapped  # something was accelerated
+    assert accelerate(accelerated) is accelerated  # idempotent
+    before, after = stock.state_dict(), accelerated.state_dict()
+    assert list(before) == list(after)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    stock.save_pretrained(tmp_path / "stock")
+    accelerated.save_pretrained(tmp_path / "accelerated")
+    saved = [load_file(str(tmp_path / d / "model.safetensors")) for d in ("stock", "accelerated")]
+    assert saved[0].keys() == saved[1].keys()
+    assert all(torch.equal(saved[0][k], saved[1][k]) for k in saved[0])
+    loaded = type(stock).from_pretrained(tmp_path / "accelerated")  # and loads into the stock policy
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in before.items() if k in loaded.state_dict())
+
+
+def test_accelerated_modules_share_the_parameters_an_optimizer_already_holds():
+    policy = _policy("act")
+    params = {id(p) for p in policy.parameters()}
+    accelerate(policy)
+    assert {id(p) for p in policy.parameters()} == params
+
+
+@pytest.mark.parametrize("kind", ["act", "diffusion"])
+def test_accelerated_policy_predicts_and_trains_like_the_stock_one(kind):
+    stock, accelerated = _policy(kind), accelerate(_policy(kind))
+    observation = make_observation(stock.config)
+    torch.manual_seed(1)
+    expected = stock.predict_action_chunk(observation)
+    torch.manual_seed(1)
+    torch.testing.assert_close(accelerated.predict_action_chunk(observation), expected, rtol=1e-4, atol=1e-4)
+    # Training: ACT with dropout 0 (the accelerated mask is another draw of the same distribution).
+    if kind == "act":
+        stock, accelerated = _policy(kind, dropout=0.0), accelerate(_policy(kind, dropout=0.0))
+    batch = make_batch(stock.config)
+    grads = []
+    for policy in (stock, accelerated):
+        policy.train()
+        torch.manual_seed(2)
+        policy(batch)["loss"].backward()
+        grads.append([p.grad for p in policy.parameters() if p.requires_grad])
+    for got, want in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_inference_results_are_ordinary_tensors_and_training_still_works():
+    policy = accelerate(_policy("act"))
+    observation = make_observation(policy.config)
+    action = policy.select_action(observation)["action"]
+    chunk = policy.predict_action_chunk(observation)
+    assert not action.is_inference() and not chunk.is_inference()
+    action.clamp_(-1.0, 1.0)  # in place, as a safety layer would
+    chunk.add_(1.0)
+    policy.train()
+    policy(make_batch(policy.config))["loss"].backward()
+    assert all(
+        not p.is_inference() and p.grad is not None
+        for p in policy.model.backbone.parameters()
+        if p.requires_grad
+    )
+
+
+def test_accelerate_refuses_tensors_off_the_cpu():
+    policy = _policy("act").to("meta")
+    with pytest.raises(ValueError, match="on the CPU.*meta"):
+        accelerate(policy)
+    assert accelerate_on_cpu(policy) is policy  # the scripts' helper leaves such a policy stock
+    assert not any(type(m).__module__ == cpu_acceleration.__name__ for m in policy.modules())
+    conv = accelerate(nn.Sequential(nn.Conv2d(3, 4, 3)))[0]
+    conv.to("meta")  # moved after the transform
+    with pytest.raises(RuntimeError, match="CPU only, got a meta tensor"):
+        conv(torch.zeros(1, 3, 5, 5, device="meta"))
+
+
+def test_scripts_helper_obeys_its_flag():
+    assert type(accelerate_on_cpu(_policy("act"), enabled=False).model.encoder.layers[0].linear1) is nn.Linear
+    assert type(accelerate_on_cpu(_policy("act")).model.encoder.layers[0].linear1) is OneDnnLinear
+
+
+def test_a_piece_that_differs_from_the_stock_op_is_left_out_with_one_log_line(monkeypatch, caplog):
+    def differs() -> None:
+        raise AssertionError("Tensor-likes are not close!")
+
+    monkeypatch.setitem(cpu_acceleration._CHECKS, "max_pool", differs)
+    cpu_acceleration.verified.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=cpu_acceleration.__name__):
+            first, second = accelerate(_policy("act")), accelerate(_policy("act"))
+        assert type(first.model.backbone.maxpool) is nn.MaxPool2d  # stock kept
+        assert type(second.model.backbone.conv1) is AcceleratedConv2d  # the other pieces apply
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 1 and "'max_pool' left out" in lines[0]
+    finally:
+        cpu_acceleration.verified.cache_clear()
+
+
+def test_unknown_piece_is_one_clear_error():
+    with pytest.raises(ValueError, match="Unknown CPU acceleration pieces.*'batch_norm'"):
+        accelerate(_policy("act"), pieces=["batch_norm"])
+
+
+# ---- the pieces ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_keeps_one_minus_p_scaled_like_nn_dropout(p):
+    torch.manual_seed(0)
+    layer = GapDropout(p)
+    x = torch.ones(400_000, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005  # ~10 standard deviations
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    assert torch.equal(y[kept], F.dropout(torch.ones(10), p, training=True).max().expand(int(kept.sum())))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask)/dx is the mask
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert isinstance(layer, nn.Dropout) and torch.equal(GapDropout(0.0)(x), x)
+
+
+@pytest.mark.parametrize("extra_sigmas", [6.0, -20.0])  # -20: too few gaps per draw, the loop continues
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_mask_is_iid_bernoulli(monkeypatch, p, extra_sigmas):
+    monkeypatch.setattr(cpu_acceleration, "_EXTRA_SIGMAS", extra_sigmas)
+    torch.manual_seed(0)
+    n = 2_000_000
+    mask = cpu_acceleration.dropout_scale_mask(n, p)
+    scale = torch.tensor(1 / (1 - p)).item()  # in float32, as the mask holds it
+    assert mask.shape == (n,) and set(mask.unique().tolist()) <= {0.0, scale}
+    dropped = mask == 0
+    sigma = (p * (1 - p) / n) ** 0.5
+    assert abs(dropped.float().mean().item() - p) < 6 * sigma
+    pairs = (dropped[1:] & dropped[:-1]).float().mean().item()  # independence of neighbours
+    assert abs(pairs - p * p) < 6 * (p * p * (1 - p * p) / n) ** 0.5
+    quarters = dropped.view(4, -1).float().mean(1)  # no drift along the tensor
+    assert (quarters - p).abs().max().item() < 6 * sigma * 2
+    assert dropped[-1000:].any()  # the process reaches the end
+
+
+def test_dropout_mask_follows_the_torch_seed():
+    torch.manual_seed(3)
+    first = cpu_acceleration.dropout_scale_mask(10_000, 0.1)
+    torch.manual_seed(3)
+    assert torch.equal(cpu_acceleration.dropout_scale_mask(10_000, 0.1), first)
+    assert not torch.equal(cpu_acceleration.dropout_scale_mask(10_000, 0.1), first)
+
+
+def test_dropout_in_place_and_extremes():
+    torch.manual_seed(0)
+    x = torch.ones(1000)
+    y = GapDropout(0.3, inplace=True)(x)
+    assert y is x and 0.6 < (x != 0).float().mean() < 0.8
+    assert torch.equal(GapDropout(1.0)(torch.ones(5)), torch.zeros(5))
+
+
+@pytest.mark.parametrize(
+    ("shape", "pool"), [((4, 8, 24, 24), (3, 2, 1)), ((2, 3, 7, 9), (3, 2, 1)), ((2, 5, 8, 8), (2, None, 0))]
+)
+def test_max_pool_matches_nn_max_pool_values_ties_and_gradients(shape, pool):
+    torch.manual_seed(0)
+    x = F.relu(torch.randn(shape)).round(decimals=1).requires_grad_()  # ReLU zeros: many tied maxima
+    x_stock = x.detach().clone().requires_grad_()
+    ours, stock = ChannelsLastMaxPool2d(*pool), nn.MaxPool2d(*pool)
+    y, y_stock = ours(x), stock(x_stock)
+    assert torch.equal(y, y_stock) and y.is_contiguous()
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    y_stock.backward(grad)
+    assert torch.equal(x.grad, x_stock.grad)  # the same maxima chosen among ties
+    with torch.no_grad():
+        assert torch.equal(ours(x), y_stock)
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    assert torch.equal(ours(channels_last), y_stock)
+
+
+def _accelerated_conv(stock: nn.Conv2d, inference: bool, weight_grad: bool) -> AcceleratedConv2d:
+    return accelerate(nn.Sequential(stock), pieces=[p for p, on in
+        (("conv2d_inference", inference), ("conv2d_weight_grad", weight_grad)) if on])[0]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("channels", "size", "stride", "bias", "by_product"),
+    [(256, 3, 1, False, True), (512, 5, 2, True, True), (64, 3, 1, False, False), (256, 8, 1, False, False)],
+)
+def test_conv_weight_gradient_by_matrix_product_matches_the_stock_layer(
+    channels, size, stride, bias, by_product
+):
+    torch.manual_seed(0)
+    stock = nn.Conv2d(channels, 32, 3, stride=stride, padding=1, bias=bias)
+    ours = _accelerated_conv(nn.Conv2d(channels, 32, 3, stride=stride, padding=1, bias=bias), False, True)
+    ours.load_state_dict(stock.state_dict())
+    x = torch.randn(4, channels, size, size)
+    grads = []
+    for layer in (stock, ours):
+        inp = x.clone().requires_grad_(True)
+        out = layer(inp)
+        if layer is ours:
+            assert ("GemmWeightGrad" in type(out.grad_fn).__name__) == by_product
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        grads.append((out.detach(), inp.grad, *(p.grad for p in layer.parameters())))
+    for expected, got in zip(*grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(grads[0][0], grads[1][0])  # the forward is the stock convolution
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation", "bias", "batch", "size"),
+    [
+        (3, 1, 1, 1, False, 1, 3),
+        (3, 2, 1, 1, True, 2, 6),
+        (1, 1, 0, 1, False, 1, 4),
+        (3, 1, 2, 2, True, 3, 5),
+    ],
+)
+def test_inference_convolution_matches_the_stock_layer(kernel, stride, padding, dilation, bias, batch, size):
+    torch.manual_seed(0)
+    stock = nn.Conv2d(64, 32, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    x = torch.randn(batch, 64, size, size)
+    with torch.no_grad():
+        expected = stock(x)
+        ours = _accelerated_conv(stock, True, False)
+        torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+        channels_last = x.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(ours(channels_last), expected, rtol=1e-5, atol=1e-5)
+    assert ours.weight is stock.weight
+
+
+@pytest.mark.parametrize("shape", [(11, 256), (2, 11, 256), (5, 3, 256)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_f_linear_and_reads_the_current_weights(monkeypatch, shape, bias):
+    if not cpu_acceleration.verified("linear"):
+        pytest.skip("this torch build has no usable oneDNN linear: the piece is left out")
+    calls = []
+    onednn = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(
+        cpu_acceleration.torch.ops.mkldnn, "_linear_pointwise", lambda *args: calls.append(1) or onednn(*args)
+    )
+    torch.manual_seed(0)
+    layer = accelerate(nn.Sequential(nn.Linear(256, 1024, bias=bias)))[0]  # 2**18 weights: oneDNN
+    assert type(layer) is OneDnnLinear
+    x = torch.randn(shape)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+        layer.weight.mul_(-2.0)  # an optimiser step in between: no stale copy of the old weights
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert len(calls) == 3
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(x).dtype == torch.bfloat16  # autocast's choice stands
+    strided = layer.weight.detach().t().contiguous().t()  # oneDNN rejects it: F.linear serves
+    with torch.no_grad():
+        torch.testing.assert_close(cpu_acceleration.linear(x, strided), F.linear(x, strided), rtol=0, atol=0)
+    assert len(calls) == 3
+    y = layer(x.requires_grad_())  # with grad: the stock op and its autograd formula
+    assert len(calls) == 3
+    y.square().sum().backward()
+    assert layer.weight.grad is not None and x.grad is not None
+    assert layer.state_dict().keys() == nn.Linear(256, 1024, bias=bias).state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    ("channels", "length", "kernel", "stride", "padding"),
+    [
+        (16, 8, 5, 1, 2),
+        (128, 4, 5, 1, 2),
+        (256, 16, 3, 1, 1),
+        (64, 16, 3, 2, 1),
+        (6, 16, 1, 1, 0),
+        (32, 9, 4, 2, 1),
+    ],
+)
+def test_window_matmul_conv_equals_conv1d(channels, length, kernel, stride, padding):
+    torch.manual_seed(0)
+    plain = nn.Conv1d(channels, 24, kernel, stride=stride, padding=padding)
+    fast = accelerate(nn.Sequential(nn.Conv1d(channels, 24, kernel, stride=stride, padding=padding)))[0]
+    assert type(fast) is WindowMatmulConv1d
+    fast.load_state_dict(plain.state_dict())
+    x = torch.randn(3, channels, length, requires_grad=True)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the inference rule may pick the other path
+        torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+    grad_fast = torch.autograd.grad(fast(x).square().sum(), [x, fast.weight, fast.bias])
+    grad_plain = torch.autograd.grad(plain(x).square().sum(), [x, plain.weight, plain.bias])
+    for a, b in zip(grad_fast, grad_plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
