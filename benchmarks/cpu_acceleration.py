@@ -11,9 +11,13 @@ A piece's saving is ``time(all but it) - time(all)``, as a share of ``time(all)`
 ACT and Diffusion training steps (batch 8, forward + backward + optimiser) and a fresh action
 chunk at batch 1.
 
+By default (``module_savings``) each piece is timed module call by module call instead, which
+this host's drift does not swamp; ``--whole-steps`` runs the leave-one-out over whole steps.
+
 Usage::
 
-    OMP_WAIT_POLICY=ACTIVE .venv/bin/python benchmarks/cpu_acceleration.py --rounds 5
+    OMP_WAIT_POLICY=ACTIVE .venv/bin/python benchmarks/cpu_acceleration.py
+    OMP_WAIT_POLICY=ACTIVE .venv/bin/python benchmarks/cpu_acceleration.py --whole-steps --rounds 5
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared cores: sleep at OpenMP barriers, do not spin
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from lerobot.policies import cpu_acceleration
 from lerobot.policies.factory import get_policy_class
@@ -120,24 +124,124 @@ def bench(name: str, rounds: int, train_repeats: int, infer_repeats: int) -> dic
     return {"pieces": used, "median": medians, "saving_share_of_accelerated": savings, "runs": runs}
 
 
+def module_savings(name: str, reps: int, step_repeats: int) -> dict[str, Any]:
+    """Each piece's saving summed over the module calls of one step, timed module by module.
+
+    Whole steps on this shared host drift by more than the few percent at stake; a single module
+    call, timed stock and accelerated in alternation on the exact inputs the step gave it, does not.
+    Every (module, input shape) of a training step (forward + backward, the input's requires_grad as
+    in the step) and of a batch-1 inference call (under inference_mode) is timed ``reps`` times
+    each way; the saving is the difference of medians times the number of such calls per step,
+    divided by the accelerated step's median time, measured in the same process.
+    """
+    config = make_config(name)
+    torch.manual_seed(0)
+    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    optimizer = make_optimizer(policy)
+    batch, observation = make_batch(name), make_observation(name)
+    stock = children(policy)
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy(batch)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        policy.reset()
+        policy.predict_action_chunk(observation)
+
+    used = [piece for piece in cpu_acceleration.PIECES if any(_applies(piece, m) for m in policy.modules())]
+    calls: dict[str, dict[tuple[int, tuple[int, ...]], list[Any]]] = {}
+    for key, fn in (("train_step_s", train_step), ("inference_ms", infer)):
+        calls[key] = {}
+
+        def record(module: nn.Module, args: tuple, key: str = key) -> None:
+            x = args[0]
+            entry = calls[key].setdefault((id(module), tuple(x.shape)), [module, None, x.requires_grad, 0])
+            if entry[1] is None:
+                entry[1] = x.detach().clone()
+            entry[3] += 1
+
+        leaves = [m for m in policy.modules() if not list(m.children())]
+        handles = [m.register_forward_pre_hook(record) for m in leaves]
+        fn()
+        for handle in handles:
+            handle.remove()
+
+    def run_module(module: nn.Module, x: Tensor, requires_grad: bool, key: str) -> None:
+        if key == "inference_ms":
+            with torch.inference_mode():
+                module(x)
+            return
+        out = module(x.requires_grad_(requires_grad))
+        if out.requires_grad:
+            out.backward(torch.ones_like(out))
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+
+    savings: dict[str, dict[str, float]] = {
+        piece: {"train_step_s": 0.0, "inference_ms": 0.0} for piece in used
+    }
+    for key, recorded in calls.items():
+        for module, x, requires_grad, count in recorded.values():
+            for piece in used:
+                if piece in _NOT_IN[key] or not _applies(piece, module):
+                    continue
+                twin = cpu_acceleration._accelerated(module, {piece})
+                if twin is None:
+                    continue
+                twin.train(key == "train_step_s")
+                module.train(key == "train_step_s")
+                times: dict[str, list[float]] = {"stock": [], "accelerated": []}
+                for rep in range(reps + 2):  # two warm-up calls each
+                    for variant, m in (("stock", module), ("accelerated", twin)):
+                        start = time.perf_counter()
+                        run_module(m, x.clone(), requires_grad, key)
+                        if rep >= 2:
+                            times[variant].append(time.perf_counter() - start)
+                saved = statistics.median(times["stock"]) - statistics.median(times["accelerated"])
+                savings[piece][key] += saved * count * (1e3 if key == "inference_ms" else 1.0)
+    cpu_acceleration.accelerate(policy)
+    step = {
+        "train_step_s": timed(train_step, step_repeats),
+        "inference_ms": timed(infer, 2 * step_repeats) * 1e3,
+    }
+    set_variant(policy, stock, ())
+    stock_step = {
+        "train_step_s": timed(train_step, step_repeats),
+        "inference_ms": timed(infer, 2 * step_repeats) * 1e3,
+    }
+    share = {piece: {k: v / step[k] for k, v in saved.items()} for piece, saved in savings.items()}
+    return {
+        "pieces": used,
+        "accelerated_step": step,
+        "stock_step": stock_step,
+        "saved": savings,
+        "saving_share_of_accelerated": share,
+    }
+
+
 _NOT_IN = {  # pieces that do nothing in a mode
-    "train_step_s": {"conv2d_inference", "linear"},
-    "inference_ms": {"dropout", "conv2d_weight_grad"},
+    "train_step_s": {"conv2d_inference"},
+    "inference_ms": {"dropout"},
 }
 
 
 def _applies(piece: str, module: nn.Module) -> bool:
-    """Whether ``piece`` changes anything for this stock module (nn.Linear: only from its size floor on)."""
-    kind = type(module)
-    if piece == "linear":
-        return kind is nn.Linear and module.weight.numel() >= cpu_acceleration._ONEDNN_MIN_WEIGHTS
-    stock = {"dropout": nn.Dropout, "max_pool": nn.MaxPool2d, "conv1d": nn.Conv1d}.get(piece, nn.Conv2d)
-    return kind is stock
+    """Whether ``piece`` replaces this stock module."""
+    stock = {"dropout": nn.Dropout, "conv2d_inference": nn.Conv2d, "conv1d": nn.Conv1d}[piece]
+    return type(module) is stock
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument(
+        "--whole-steps", action="store_true", help="leave-one-out over whole steps (noisy on a shared host)"
+    )
+    parser.add_argument("--module-reps", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--train-repeats", type=int, default=2)
     parser.add_argument("--infer-repeats", type=int, default=6)
@@ -157,18 +261,25 @@ def main(argv: list[str] | None = None) -> int:
         "settings": vars(args),
         **{
             name: bench(name, args.rounds, args.train_repeats, args.infer_repeats)
+            if args.whole_steps
+            else module_savings(name, args.module_reps, args.train_repeats * args.rounds)
             for name in args.policies.split(",")
         },
     }
     results["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "cpu_acceleration.json"
+    path = RESULTS / ("cpu_acceleration_whole_steps.json" if args.whole_steps else "cpu_acceleration.json")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)
     for name in args.policies.split(","):
         print(f"## {name}")
-        for variant, m in results[name]["median"].items():
+        steps = (
+            results[name]["median"]
+            if args.whole_steps
+            else {"stock": results[name]["stock_step"], "all": results[name]["accelerated_step"]}
+        )
+        for variant, m in steps.items():
             print(
                 f"{variant:28s} train {m['train_step_s'] * 1e3:7.1f} ms   inference {m['inference_ms']:6.1f} ms"
             )

@@ -154,9 +154,9 @@ def profile(name: str, accelerated: bool) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
-def run_json(command: list[str]) -> dict[str, Any]:
+def run_json(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """One measuring process; its last stdout line is the JSON result."""
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).parent
     common = ["--policies", args.policies, "--warmup", str(warmup), "--repeats", str(repeats)]
     load_before = os.getloadavg()
+    # The reference interpreter must import its own ``lerobot``, never ours through PYTHONPATH.
+    reference_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     ours_runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     reference_runs = []
     for round_index in range(rounds):
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.reference_python:
             reference_runs.append(
-                run_json([args.reference_python, str(here / "reference_lerobot.py"), *common])
+                run_json([args.reference_python, str(here / "reference_lerobot.py"), *common], reference_env)
             )
         print(f"round {round_index + 1}/{rounds} done", file=sys.stderr)
     results = {

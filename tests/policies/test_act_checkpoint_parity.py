@@ -47,7 +47,6 @@ def test_parameter_count_and_keys_match_reference(peer):
     assert sum(p.numel() for p in policy.parameters()) == expected["num_params"]
 
 
-
 def test_cpu_accelerated_policy_matches_reference(peer):
     from lerobot.policies.cpu_acceleration import accelerate
 
