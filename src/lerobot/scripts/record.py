@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, RecordConfig):
+    if print_help_if_asked(argv, __doc__, RecordConfig, GUIDE_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.perf_counter()

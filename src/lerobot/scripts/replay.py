@@ -76,7 +76,7 @@ def replay(cfg: ReplayConfig) -> list[dict]:
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, ReplayConfig):
+    if print_help_if_asked(argv, __doc__, ReplayConfig, GUIDE_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     n = len(replay(parse_config(ReplayConfig, argv, GUIDE_ALIASES)))

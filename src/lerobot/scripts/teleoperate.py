@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES
 from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.scripts.record import connect_pair, record_loop
@@ -58,11 +59,10 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, TeleoperateConfig):
+    if print_help_if_asked(argv, __doc__, TeleoperateConfig, DEVICE_FLAG_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
-    stats = teleoperate(parse_config(TeleoperateConfig, argv, aliases)).stats()
+    stats = teleoperate(parse_config(TeleoperateConfig, argv, DEVICE_FLAG_ALIASES)).stats()
     print(f"Teleoperated {stats['cycles']} cycles; on time: {100 * stats.get('on_time_share', 0):.1f}%")
     return 0
 

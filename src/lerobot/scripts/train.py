@@ -37,6 +37,7 @@ import torch
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.train import (
     CHECKPOINTS_DIR,
+    GUIDE_ALIASES,
     LAST_CHECKPOINT,
     PRETRAINED_DIR,
     TrainPipelineConfig,
@@ -439,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, TrainPipelineConfig):
+    if print_help_if_asked(argv, __doc__, TrainPipelineConfig, GUIDE_ALIASES):
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
