@@ -16,6 +16,7 @@ the field in the dataclass, read from the class source (see :func:`field_docs`).
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import difflib
@@ -240,6 +241,27 @@ def _structured(raw: Any, flag: str) -> Any:
 
 
 HELP_FLAGS = ("--help", "-h")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``formatter_class`` of the argparse tools: each flag with its type, its text and its default.
+
+    The same information as the dataclass tools' ``--help``: the type is the metavar
+    (``--steps int``), and a default the text does not already explain is appended.
+    """
+
+    def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+        return getattr(action.type, "__name__", "str").strip("_")
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.required:
+            return f"{text} (required)".strip()
+        if "(default" in text or action.default in (None, argparse.SUPPRESS):
+            return text  # the text says what happens by default, or there is nothing to show
+        return super()._get_help_string(action) or ""
+
+
 _DOC_INDENT = " " * 8
 
 
