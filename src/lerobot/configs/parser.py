@@ -170,6 +170,8 @@ def _coerce(tp: Any, raw: Any, flag: str) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if isinstance(raw, str) and raw.lower() in ("none", "null") or raw is None:
             return None
+        if len(args) == 1:  # ``X | None``: X's own error is the clear one
+            return _coerce(args[0], raw, flag)
         errors = []
         for a in args:
             try:
@@ -329,8 +331,7 @@ def _describe(
             lines += _flag_lines(name, _type_name(tp), _default_text(f), doc, also)
             continue
         section = [f"{name} options (--{name}.*):"]
-        if doc:
-            section += _wrapped(doc, "    ")
+        section += _wrapped(doc or _summary(sub), "    ")
         sub_tree = tree.get(f.name)
         sub_tree = {"type": sub_tree} if isinstance(sub_tree, str) else sub_tree or {}
         registry = choice_registry(sub)
@@ -344,7 +345,8 @@ def _choice_section(
     base: type, registry: Any, name: str, tree: dict[str, Any], also: dict[str, list[str]], section: list[str]
 ) -> type:
     """The ``--X.type`` line of a choice section; returns the class whose fields the section lists."""
-    chosen = tree.get("type")
+    own = getattr(base, "type", "")  # a field typed as one registered config defaults to that type
+    chosen = tree.get("type", own)
     names = registry.names()
     choices = "{" + ", ".join(names) + "}"
     if chosen in names:
@@ -354,7 +356,8 @@ def _choice_section(
             section += _flag_lines(f"{name}.type", choices, "required", f"{chosen}: {e}", also)
             return base
         doc = _summary(cls) or f"The {chosen} type."
-        section += _flag_lines(f"{name}.type", choices, f"{chosen} (chosen)", doc, also)
+        shown = chosen if chosen == own and "type" not in tree else f"{chosen} (chosen)"
+        section += _flag_lines(f"{name}.type", choices, shown, doc, also)
         return cls
     doc = (
         f"Which {getattr(registry, 'kind', name)} to use. The flags below are those every type has; "

@@ -38,10 +38,15 @@ class EnvConfig:
     """Fields every simulated environment has (``--env.task``, ``--env.fps``, ...)."""
 
     task: str = ""
+    """The task to simulate (default: the env type's first task)."""
     fps: int = 30
+    """Control steps per simulated second (and the fps of recorded datasets and videos)."""
     episode_length: int = 300
+    """Steps before an episode is cut (truncated)."""
     obs_type: str = "pixels_agent_pos"
+    """pixels_agent_pos (cameras + joint state) or state (low-dimensional state only)."""
     render_mode: str | None = "rgb_array"
+    """rgb_array (frames for videos) or None (no rendering)."""
     type: ClassVar[str] = ""
     TASKS: ClassVar[tuple[str, ...]] = ()
     OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos", "state")

@@ -30,8 +30,11 @@ class OptimizerConfig:
     lr: float | None = None
     """Learning rate of the main parameter group (guide: --training.learning_rate)."""
     weight_decay: float | None = None
+    """Decoupled (adamw) or L2 (adam, sgd) weight decay."""
     betas: tuple[float, float] | None = None
+    """adam/adamw: decay rates of the gradient's running mean and of its square, e.g. '[0.9, 0.999]'."""
     eps: float | None = None
+    """adam/adamw: added to the denominator for numerical stability."""
     grad_clip_norm: float | None = None
     """Clip the global gradient norm to this (<= 0: measure only). Preset default 10."""
 

@@ -93,14 +93,21 @@ class PreTrainedConfig:
     use_amp: bool = False
     """Mixed precision in training and inference."""
     use_peft: bool = False
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     push_to_hub: bool = True
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     repo_id: str | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     private: bool | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     tags: list[str] | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     license: str | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     pretrained_path: str | None = None
     """Checkpoint folder or Hub repo id to start from (make_policy loads it)."""
     pretrained_revision: str | None = None
+    """Hub revision (branch, tag or commit) of pretrained_path, when it is a Hub repo id."""
 
     # Per feature type ("STATE", "VISUAL", ...) how it is normalised; types not listed are IDENTITY.
     # Each policy declares it as a field among its own (where LeRobot's config.json has it).

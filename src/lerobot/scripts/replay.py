@@ -24,15 +24,21 @@ logger = logging.getLogger(__name__)
 @dataclass
 class DatasetReplayConfig:
     repo_id: str = ""
+    """Dataset id whose recorded actions are replayed (required)."""
     episode: int = 0
+    """Index of the episode to replay."""
     root: Path | None = None
+    """Local folder of the dataset (default $HF_LEROBOT_HOME/<repo_id>)."""
 
 
 @dataclass
 class ReplayConfig:
     robot: RobotConfig | None = None
+    """The robot that replays the actions (--robot.type=so100_follower --robot.port=...)."""
     dataset: DatasetReplayConfig = field(default_factory=DatasetReplayConfig)
+    """The recorded episode to replay."""
     realtime: bool = True
+    """Send the actions at the dataset's fps (false: as fast as the robot takes them)."""
 
 
 GUIDE_ALIASES = {"robot_type": "robot.type", "repo_id": "dataset.repo_id", "episode": "dataset.episode"}

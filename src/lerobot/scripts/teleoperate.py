@@ -24,11 +24,15 @@ from lerobot.utils.live_view import LiveView
 @dataclass
 class TeleoperateConfig:
     robot: RobotConfig | None = None
+    """The robot that follows (--robot.type=so100_follower --robot.port=...)."""
     teleop: TeleoperatorConfig | None = None
+    """The device that leads (--teleop.type=so100_leader --teleop.port=...)."""
     fps: int = 60
+    """Control loop rate in Hz."""
     teleop_time_s: float = 1e9
     """Stop after this many seconds (default: until Esc or Ctrl-C)."""
     realtime: bool = True
+    """Pace the loop at fps (false: as fast as it runs, for simulated robots)."""
     display_data: bool = False
     """Show cameras, joints and actions live in the rerun viewer."""
     display_save_path: Path | None = None
