@@ -40,6 +40,8 @@ from lerobot.configs.types import (
     infer_feature_type,
     shapes_to_policy_features,
 )
+from lerobot.optim.optimizers import OptimizerPreset
+from lerobot.optim.schedulers import SchedulePreset
 from lerobot.utils.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -187,11 +189,12 @@ class PreTrainedConfig:
         """The guide's name for ``optimizer_weight_decay``."""
         return getattr(self, "optimizer_weight_decay", None)
 
-    def get_optimizer_preset(self) -> dict[str, Any]:
-        """``{"type": "adamw", "lr": ..., "weight_decay": ..., ...}`` for the training loop to build."""
-        return {}
+    def get_optimizer_preset(self) -> OptimizerPreset | None:
+        """The optimizer this policy trains best with (e.g. ``AdamWConfig(lr=1e-5)``); None: AdamW defaults."""
+        return None
 
-    def get_scheduler_preset(self) -> dict[str, Any] | None:
+    def get_scheduler_preset(self) -> SchedulePreset | None:
+        """The learning-rate schedule this policy trains best with; None: a constant lr."""
         return None
 
     def validate_features(self) -> None:

@@ -149,7 +149,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         logger.warning("use_amp is for CUDA only; training in float32 on %s.", device)
     amp_dtype = getattr(torch, cfg.amp_dtype)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    clip = optim_settings["grad_clip_norm"]
+    clip = optim_settings.grad_clip_norm
     params = [p for p in policy.parameters() if p.requires_grad]
 
     step = 0
