@@ -32,22 +32,20 @@ class OneDeviceConfig:
         return make_teleoperator_from_config(self.teleop)
 
 
-C = TypeVar("C", bound=OneDeviceConfig)
 D = TypeVar("D", bound=Device)
 
 
 def one_device_main(
     argv: Sequence[str] | None,
     doc: str | None,
-    cls: type[C],
-    work: Callable[[C], D],
+    work: Callable[[OneDeviceConfig], D],
     report: Callable[[D], str],
 ) -> int:
     """The ``main`` of a one-device tool: ``--help``, the flags, ``work(config)``, one line of ``report``."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if print_help_if_asked(argv, doc, cls, DEVICE_FLAG_ALIASES):
+    if print_help_if_asked(argv, doc, OneDeviceConfig, DEVICE_FLAG_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    device = work(parse_config(cls, argv, DEVICE_FLAG_ALIASES))
+    device = work(parse_config(OneDeviceConfig, argv, DEVICE_FLAG_ALIASES))
     print(report(device))
     return 0

@@ -10,16 +10,11 @@ next time; use the same ``id`` when recording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lerobot.configs.device_choice import OneDeviceConfig, one_device_main
 from lerobot.utils.cli import console_main
 from lerobot.utils.device import Device
 
-
-@dataclass
-class CalibrateConfig(OneDeviceConfig):
-    pass
+CalibrateConfig = OneDeviceConfig
 
 
 def calibrate(cfg: CalibrateConfig) -> Device:
@@ -35,13 +30,11 @@ def calibrate(cfg: CalibrateConfig) -> Device:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    return one_device_main(
-        argv,
-        __doc__,
-        CalibrateConfig,
-        calibrate,
-        lambda device: f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}",
-    )
+    return one_device_main(argv, __doc__, calibrate, _report)
+
+
+def _report(device: Device) -> str:
+    return f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}"
 
 
 if __name__ == "__main__":

@@ -10,16 +10,11 @@ at whatever baud rate it uses, and writes its id and the default baud rate to it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lerobot.configs.device_choice import OneDeviceConfig, one_device_main
 from lerobot.robots.motor_arm import MotorArm
 from lerobot.utils.cli import console_main
 
-
-@dataclass
-class SetupMotorsConfig(OneDeviceConfig):
-    pass
+SetupMotorsConfig = OneDeviceConfig
 
 
 def setup_motors(cfg: SetupMotorsConfig) -> MotorArm:
@@ -32,15 +27,11 @@ def setup_motors(cfg: SetupMotorsConfig) -> MotorArm:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    return one_device_main(
-        argv,
-        __doc__,
-        SetupMotorsConfig,
-        setup_motors,
-        lambda arm: (
-            f"All {len(arm.bus.motors)} motors of {arm.name} are set up; daisy-chain them and calibrate."
-        ),
-    )
+    return one_device_main(argv, __doc__, setup_motors, _report)
+
+
+def _report(arm: MotorArm) -> str:
+    return f"All {len(arm.bus.motors)} motors of {arm.name} are set up; daisy-chain them and calibrate."
 
 
 if __name__ == "__main__":
