@@ -93,7 +93,8 @@ def _expected_flags(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
             out.append((f"{prefix}{f.name}.*", "", docs.get(f.name, "")))
             if choice_registry(args[0]) is not None:
                 own = getattr(args[0], "type", "")
-                out.append((f"{prefix}{f.name}.type", f"default={own}" if own else "(required)", ""))
+                unset = "default=None" if f.default is None else "(required)"
+                out.append((f"{prefix}{f.name}.type", f"default={own}" if own else unset, ""))
             out += _expected_flags(args[0], f"{prefix}{f.name}.")
             continue
         if f.default is not dataclasses.MISSING:

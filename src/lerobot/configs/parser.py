@@ -336,13 +336,20 @@ def _describe(
         sub_tree = {"type": sub_tree} if isinstance(sub_tree, str) else sub_tree or {}
         registry = choice_registry(sub)
         if registry is not None:
-            sub = _choice_section(sub, registry, name, sub_tree, also, section)
+            unset = "None" if f.default is None else "required"  # an optional section may stay unset
+            sub = _choice_section(sub, registry, name, sub_tree, unset, also, section)
         sections.append(section)
         _describe(sub, f"{name}.", sub_tree, also, section, sections)
 
 
 def _choice_section(
-    base: type, registry: Any, name: str, tree: dict[str, Any], also: dict[str, list[str]], section: list[str]
+    base: type,
+    registry: Any,
+    name: str,
+    tree: dict[str, Any],
+    unset: str,
+    also: dict[str, list[str]],
+    section: list[str],
 ) -> type:
     """The ``--X.type`` line of a choice section; returns the class whose fields the section lists."""
     own = getattr(base, "type", "")  # a field typed as one registered config defaults to that type
@@ -353,7 +360,7 @@ def _choice_section(
         try:
             cls = registry.get(chosen)
         except (ImportError, ValueError) as e:  # a type whose optional dependency is missing
-            section += _flag_lines(f"{name}.type", choices, "required", f"{chosen}: {e}", also)
+            section += _flag_lines(f"{name}.type", choices, unset, f"{chosen}: {e}", also)
             return base
         doc = _summary(cls) or f"The {chosen} type."
         shown = chosen if chosen == own and "type" not in tree else f"{chosen} (chosen)"
@@ -363,7 +370,7 @@ def _choice_section(
         f"Which {getattr(registry, 'kind', name)} to use. The flags below are those every type has; "
         f"add --{name}.type=NAME --help to list the chosen type's own flags too."
     )
-    section += _flag_lines(f"{name}.type", choices, "required", doc, also)
+    section += _flag_lines(f"{name}.type", choices, unset, doc, also)
     return base
 
 
