@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import importlib
 import re
+import subprocess
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -196,3 +198,15 @@ def test_field_docs_of_a_class_without_source_is_empty():
     made = dataclasses.make_dataclass("Made", [("a", int, 1)])
     assert field_docs(made) == {}
     assert config_help(made) == ["  --a int  default=1"]
+
+
+def test_help_into_a_closed_pipe_is_not_an_error():
+    """``lerobot-x --help | head``: the reader leaving early ends the tool quietly with status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lerobot.scripts.calibrate", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the tool has imported, let alone printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"error" not in err, err.decode()
