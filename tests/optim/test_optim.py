@@ -7,8 +7,12 @@ import pytest
 import torch
 
 from lerobot.optim import (
+    AdamConfig,
+    AdamWConfig,
+    CosineSchedule,
     OptimizerConfig,
     SchedulerConfig,
+    SGDConfig,
     load_optimizer_state,
     load_scheduler_state,
     make_optimizer,
@@ -19,6 +23,7 @@ from lerobot.optim import (
     save_scheduler_state,
 )
 from lerobot.policies.act.configuration_act import ACTConfig
+from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 
 
 def lrs(kind: str, steps: int = 100, **fields) -> list[float]:
@@ -36,16 +41,22 @@ def lrs(kind: str, steps: int = 100, **fields) -> list[float]:
 def test_policy_preset_with_overrides():
     preset = ACTConfig().get_optimizer_preset()
     plain = resolve_optimizer(OptimizerConfig(), preset)
-    assert (plain["type"], plain["lr"], plain["weight_decay"], plain["grad_clip_norm"]) == (
-        "adamw",
-        1e-5,
-        1e-4,
-        10.0,
-    )
+    assert plain == AdamWConfig(lr=1e-5, weight_decay=1e-4, grad_clip_norm=10.0)
     tuned = resolve_optimizer(OptimizerConfig(lr=3e-4, grad_clip_norm=1.0), preset)
-    assert (tuned["lr"], tuned["grad_clip_norm"], tuned["weight_decay"]) == (3e-4, 1.0, 1e-4)
+    assert (tuned.lr, tuned.grad_clip_norm, tuned.weight_decay) == (3e-4, 1.0, 1e-4)
     with pytest.raises(ValueError, match="adamw"):
         resolve_optimizer(OptimizerConfig(type="adamx"), preset)
+
+
+def test_presets_are_typed_per_optimizer_kind(caplog):
+    """Switching kind keeps the shared settings; a setting the kind lacks is ignored with a warning."""
+    sgd = resolve_optimizer(OptimizerConfig(type="sgd", betas=(0.5, 0.5)), AdamWConfig(lr=3e-3))
+    assert sgd == SGDConfig(lr=3e-3) and "--optimizer.betas does not apply to the sgd" in caplog.text
+    assert isinstance(make_optimizer(torch.nn.Linear(2, 2).parameters(), sgd), torch.optim.SGD)
+    adam = make_optimizer(torch.nn.Linear(2, 2).parameters(), AdamConfig(betas=[0.95, 0.999]))
+    assert type(adam) is torch.optim.Adam and adam.defaults["betas"] == (0.95, 0.999)
+    with pytest.raises(ValueError, match="positive"):
+        AdamWConfig(lr=0.0)
 
 
 def test_cosine_with_warmup():
@@ -66,13 +77,12 @@ def test_onecycle_and_constant():
 
 
 def test_preset_names_of_other_libraries():
-    assert (
-        resolve_scheduler(
-            SchedulerConfig(), {"type": "diffuser", "name": "cosine", "num_warmup_steps": 500}, 10
-        )["type"]
-        == "cosine"
+    diffusion = DiffusionConfig().get_scheduler_preset()
+    assert resolve_scheduler(SchedulerConfig(), diffusion, 10) == CosineSchedule(
+        num_warmup_steps=500, num_decay_steps=10
     )
-    assert resolve_scheduler(SchedulerConfig(), None, 10)["type"] == "constant"
+    assert resolve_scheduler(SchedulerConfig(type="cosine_decay_with_warmup"), None, 10).type == "cosine"
+    assert resolve_scheduler(SchedulerConfig(), None, 10).type == "constant"
     with pytest.raises(ValueError, match="onecycle"):
         resolve_scheduler(SchedulerConfig(type="linear_warmup_exp"), None, 10)
 

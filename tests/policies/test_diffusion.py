@@ -42,7 +42,7 @@ def test_defaults_and_delta_indices_match_lerobot():
         "ENV": "MIN_MAX",  # our addition: LeRobot leaves environment state raw (see the config)
         "ACTION": "MIN_MAX",
     }
-    assert cfg.get_optimizer_preset()["betas"] == (0.95, 0.999)
+    assert cfg.get_optimizer_preset().betas == (0.95, 0.999)
 
 
 def test_down_dims_flag_parses():

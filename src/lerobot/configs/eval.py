@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lerobot.configs.parser import ConfigError, build, merge_config_file, parse_args
+from lerobot.envs.configs import EnvConfig
 from lerobot.policies.config import PreTrainedConfig
 
 # Spellings shared by lerobot-train and lerobot-eval.
@@ -46,7 +47,7 @@ class EvalConfig:
 
 @dataclass
 class EvalPipelineConfig:
-    env: Any = None
+    env: EnvConfig | None = None
     """The simulation: --env.type=pusht --env.task=... (an EnvConfig)."""
     policy: PreTrainedConfig | None = None
     """--policy.path=<checkpoint folder or Hub id>, optionally with --policy.<field> overrides."""
@@ -54,6 +55,7 @@ class EvalPipelineConfig:
     output_dir: Path | None = None
     """Default outputs/eval/<date>/<time>_<env>_<policy>."""
     job_name: str | None = None
+    """Name of the run in the default output_dir (default: <env>_<policy>)."""
     seed: int = 1000
     """Episode i of the evaluation uses env seed seed + i."""
     cpu_acceleration: bool = True
@@ -98,12 +100,10 @@ def policy_config_from_tree(tree: Any) -> PreTrainedConfig | None:
     return build(PreTrainedConfig, tree, prefix="policy.")
 
 
-def env_config_from_tree(tree: Any) -> Any:
+def env_config_from_tree(tree: Any) -> EnvConfig | None:
     """The ``env`` section -> a registered ``EnvConfig`` (``--env.type=pusht``); None when absent."""
     if tree is None:
         return None
-    from lerobot.envs.configs import EnvConfig
-
     tree = {"type": tree} if isinstance(tree, str) else dict(tree)
     return build(EnvConfig, tree, prefix="env.")
 

@@ -38,6 +38,7 @@ from lerobot.configs.parser import (
     merge_trees,
     parse_args,
 )
+from lerobot.envs.configs import EnvConfig
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
 from lerobot.policies.config import PreTrainedConfig
@@ -79,7 +80,9 @@ class DatasetConfig:
     episodes: list[int] | None = None
     """Train on these episodes only (default: all)."""
     revision: str | None = None
+    """Hub revision (branch, tag or commit) of the dataset (default: the current codebase version)."""
     video_backend: str | None = None
+    """Video decoder: pyav or torchcodec (default: torchcodec where it decodes here, else pyav)."""
     val_split: float = 0.1
     """Share of episodes held out for val_loss (only when that leaves >= 1 val and >= 2 train episodes)."""
 
@@ -89,12 +92,15 @@ class WandBConfig:
     enable: bool = False
     """Log to Weights & Biases (pip install wandb)."""
     project: str = "lerobot"
+    """W&B project the run is logged to."""
     entity: str | None = None
+    """W&B user or team (default: your default entity)."""
     run_name: str | None = None
     """Default: the job name."""
     mode: str | None = None
     """online | offline | disabled (default: wandb's own, e.g. $WANDB_MODE)."""
     notes: str | None = None
+    """Free text attached to the W&B run."""
 
 
 @dataclass
@@ -102,14 +108,16 @@ class TrainPipelineConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     policy: PreTrainedConfig | None = None
     """--policy.type=act (guide: --policy=act) or --policy.path=<checkpoint> to fine-tune."""
-    env: Any = None
+    env: EnvConfig | None = None
     """Optional simulation for evaluation every eval_freq steps (--env.type=pusht ...)."""
     output_dir: Path | None = None
     """Default outputs/train/<date>/<time>_<job_name>; must not exist unless --resume=true."""
     job_name: str | None = None
+    """Name of the run in logs and the default output_dir (default: [<env>_]<policy>)."""
     resume: bool = False
     """Continue the run in output_dir from its last checkpoint (weights, optimizer, scheduler, RNG, data order)."""
     seed: int = 1000
+    """Seeds torch, numpy and Python, the data order and the evaluation episodes."""
     steps: int = 100_000
     """Optimizer updates (guide: --training.num_steps)."""
     batch_size: int = 8
@@ -121,9 +129,11 @@ class TrainPipelineConfig:
     amp_dtype: str = "bfloat16"
     """Autocast dtype with --policy.use_amp=true on CUDA: bfloat16 or float16 (float16 adds a GradScaler)."""
     log_freq: int = 200
+    """Log the training loss, learning rate and speed every N steps."""
     save_freq: int = 20_000
     """Checkpoint every N steps (and at the end); 0: only at the end."""
     save_checkpoint: bool = True
+    """Write checkpoints at all (false: a throwaway run that leaves only logs)."""
     eval_freq: int = 20_000
     """Evaluate in --env every N steps (0: never)."""
     val_freq: int = 1000
@@ -131,9 +141,13 @@ class TrainPipelineConfig:
     val_batches: int = 8
     """Batches per val_loss estimate."""
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    """Overrides of the policy's optimizer preset."""
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    """Overrides of the policy's learning-rate schedule preset."""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    """Rollouts in --env every eval_freq steps."""
     wandb: WandBConfig = field(default_factory=WandBConfig)
+    """Weights & Biases logging (off by default)."""
     tensorboard: bool = True
     """Write TensorBoard logs to output_dir/tensorboard (when tensorboard is installed)."""
     cpu_acceleration: bool = True

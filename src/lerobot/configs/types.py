@@ -46,11 +46,6 @@ class NormalizationMode(str, Enum):
     QUANTILE10 = "QUANTILE10"
 
 
-class PipelineFeatureType(str, Enum):
-    ACTION = "ACTION"
-    OBSERVATION = "OBSERVATION"
-
-
 @dataclass
 class PolicyFeature:
     """One input or output of a policy: its type and its per-frame shape (images are ``(C, H, W)``)."""

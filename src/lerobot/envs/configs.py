@@ -38,10 +38,15 @@ class EnvConfig:
     """Fields every simulated environment has (``--env.task``, ``--env.fps``, ...)."""
 
     task: str = ""
+    """The task to simulate (default: the env type's first task)."""
     fps: int = 30
+    """Control steps per simulated second (and the fps of recorded datasets and videos)."""
     episode_length: int = 300
+    """Steps before an episode is cut (truncated)."""
     obs_type: str = "pixels_agent_pos"
+    """pixels_agent_pos (cameras + joint state) or state (low-dimensional state only)."""
     render_mode: str | None = "rgb_array"
+    """rgb_array (frames for videos) or None (no rendering)."""
     type: ClassVar[str] = ""
     TASKS: ClassVar[tuple[str, ...]] = ()
     OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos", "state")
@@ -105,9 +110,12 @@ class SO100EnvConfig(EnvConfig):
     EPISODE_LENGTHS: ClassVar[dict[str, int]] = {"pick_cube": 150, "pick_place": 240}
     task: str = "pick_cube"
     fps: int = 30
-    episode_length: int = 0  # 0: the task's default (150 for pick_cube, 240 for pick_place)
+    episode_length: int = 0
+    """Steps before an episode is cut (0: the task's default, 150 for pick_cube, 240 for pick_place)."""
     image_size: tuple[int, int] = (96, 96)
+    """Camera frames as (height, width)."""
     substeps: int = 6
+    """Physics steps per control step (the simulation runs at fps * substeps Hz)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,6 +154,7 @@ class AlohaEnvConfig(EnvConfig):
     fps: int = 50
     episode_length: int = 400
     image_size: tuple[int, int] = (480, 640)
+    """Camera frames as (height, width)."""
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
@@ -182,7 +191,9 @@ class PushtEnvConfig(EnvConfig):
     fps: int = 10
     episode_length: int = 300
     image_size: tuple[int, int] = (96, 96)
+    """Camera frames as (height, width)."""
     visualization_size: tuple[int, int] = (384, 384)
+    """Size (height, width) of the frames render() returns for videos."""
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
@@ -246,6 +257,7 @@ class LiberoEnvConfig(_UnavailableEnvConfig):
     fps: int = 20
     episode_length: int = 520
     image_size: tuple[int, int] = (256, 256)
+    """Camera frames as (height, width)."""
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
@@ -272,6 +284,7 @@ class MetaworldEnvConfig(_UnavailableEnvConfig):
     fps: int = 80
     episode_length: int = 400
     image_size: tuple[int, int] = (480, 480)
+    """Camera frames as (height, width)."""
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:

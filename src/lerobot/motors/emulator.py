@@ -34,6 +34,7 @@ import tty
 from contextlib import suppress
 from enum import Enum
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.motors.dynamixel import ACCESS_ERROR, DYNAMIXEL
 from lerobot.motors.feetech import FEETECH
 from lerobot.motors.protocol import (
@@ -422,8 +423,12 @@ def start_emulated_arm(robot_type: str, speed: float = DEFAULT_SPEED) -> Emulate
 @console_main
 def main(argv: list[str] | None = None) -> None:
     """``lerobot-emulate-arm --robot.type=so100_follower``: serve an emulated arm until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="lerobot-emulate-arm", description=main.__doc__)
-    parser.add_argument("--robot.type", dest="robot_type", required=True, choices=sorted(ARMS))
+    parser = argparse.ArgumentParser(
+        prog="lerobot-emulate-arm", description=main.__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "--robot.type", dest="robot_type", required=True, choices=sorted(ARMS), help="the arm to emulate"
+    )
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="motion speed in steps/s")
     args = parser.parse_args(argv)
     with start_emulated_arm(args.robot_type, args.speed) as emulator:

@@ -1,6 +1,9 @@
 """Learning-rate schedules as a factor on each parameter group's base lr: constant, cosine, one-cycle.
 
-Every schedule may start with a linear warm-up. All are a ``LambdaLR`` over a pure function of the
+A policy declares its schedule as a typed preset (``ConstantSchedule``, ``CosineSchedule``,
+``OneCycleSchedule``); ``--scheduler.*`` flags override it (:func:`resolve_scheduler`).
+
+Constant and cosine may start with a linear warm-up. All are a ``LambdaLR`` over a pure function of the
 step, so the scheduler state is three numbers (saved as ``scheduler_state.json``) and a resumed run
 sees exactly the learning rates an uninterrupted one would. One-cycle anneals the learning rate only
 (momentum stays as configured), as in Smith & Topin's schedule with cosine annealing.
@@ -8,18 +11,22 @@ sees exactly the learning rates an uninterrupted one would. One-cycle anneals th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from lerobot.optim.optimizers import override_preset
+from lerobot.utils.registry import Registry
+
 SCHEDULER_FILE = "scheduler_state.json"
-KINDS = ("constant", "cosine", "onecycle")
+SCHEDULE_PRESETS: Registry[type[SchedulePreset]] = Registry("scheduler")
 # Names other libraries (and LeRobot's policy presets) use for the same schedules.
 ALIASES = {
     "cosine_decay_with_warmup": "cosine",
@@ -29,6 +36,80 @@ ALIASES = {
 }
 
 
+@dataclass(frozen=True)
+class SchedulePreset:
+    """A complete schedule: what a policy declares (``get_scheduler_preset()``) and training runs.
+
+    One registered subclass per kind holds exactly the settings that kind reads.
+    """
+
+    type: ClassVar[str] = ""
+
+    def lr_factor(self) -> Callable[[int], float]:
+        """step -> multiplier of the base learning rate (step 0 is the first optimizer step)."""
+        raise NotImplementedError
+
+
+@SCHEDULE_PRESETS.register("constant")
+@dataclass(frozen=True)
+class ConstantSchedule(SchedulePreset):
+    num_warmup_steps: int = 0
+    """Steps of linear warm-up from lr/num_warmup_steps to lr."""
+
+    def lr_factor(self) -> Callable[[int], float]:
+        return self._after_warmup(lambda step: 1.0)
+
+    def _after_warmup(self, then: Callable[[int], float]) -> Callable[[int], float]:
+        warmup = int(self.num_warmup_steps)
+        return lambda step: (step + 1) / warmup if step < warmup else then(step - warmup)
+
+
+@SCHEDULE_PRESETS.register("cosine")
+@dataclass(frozen=True)
+class CosineSchedule(ConstantSchedule):
+    num_decay_steps: int | None = None
+    """Steps from the start over which the lr decays (None: the run's --steps)."""
+    min_lr_ratio: float = 0.0
+    """Final lr as a fraction of the peak."""
+
+    def lr_factor(self) -> Callable[[int], float]:
+        decay = max(1, int(self.num_decay_steps or 1) - int(self.num_warmup_steps))
+        floor = float(self.min_lr_ratio)
+        return self._after_warmup(lambda t: _cos_interp(1.0, floor, min(1.0, t / decay)))
+
+
+@SCHEDULE_PRESETS.register("onecycle")
+@dataclass(frozen=True)
+class OneCycleSchedule(SchedulePreset):
+    num_decay_steps: int | None = None
+    """Length of the whole cycle (None: the run's --steps)."""
+    pct_start: float = 0.3
+    """Share of the steps spent rising."""
+    div_factor: float = 25.0
+    """The lr starts at lr/div_factor."""
+    final_div_factor: float = 1e4
+    """The lr ends at lr/(div_factor*final_div_factor)."""
+
+    def lr_factor(self) -> Callable[[int], float]:
+        total = max(1, int(self.num_decay_steps or 1))
+        rise = max(1, int(self.pct_start * total))
+        start = 1.0 / self.div_factor
+        end = start / self.final_div_factor
+
+        def onecycle(step: int) -> float:
+            if step < rise:
+                return _cos_interp(start, 1.0, step / rise)
+            return _cos_interp(1.0, end, min(1.0, (step - rise) / max(1, total - rise)))
+
+        return onecycle
+
+
+def schedule_kind(name: str) -> type[SchedulePreset]:
+    """The schedule class of a name, ours or another library's (``cosine_decay_with_warmup``)."""
+    name = str(name).lower()
+    return SCHEDULE_PRESETS.get(ALIASES.get(name, name))
+
+
 @dataclass
 class SchedulerConfig:
     """Overrides of the policy's scheduler preset; a field left at None keeps the preset's value."""
@@ -36,9 +117,9 @@ class SchedulerConfig:
     type: str | None = None
     """constant | cosine (cosine decay after warm-up) | onecycle. Default: the policy's preset, else constant."""
     num_warmup_steps: int | None = None
-    """Steps of linear warm-up from lr/num_warmup_steps to lr (default 0; onecycle uses pct_start)."""
+    """constant, cosine: steps of linear warm-up from lr/num_warmup_steps to lr (default 0)."""
     num_decay_steps: int | None = None
-    """Steps over which cosine decays (default: the run's --steps)."""
+    """cosine, onecycle: steps over which the lr decays (default: the run's --steps)."""
     min_lr_ratio: float | None = None
     """cosine: final lr as a fraction of the peak (default 0)."""
     pct_start: float | None = None
@@ -50,56 +131,24 @@ class SchedulerConfig:
 
 
 def resolve_scheduler(
-    cfg: SchedulerConfig, preset: dict[str, Any] | None, total_steps: int
-) -> dict[str, Any]:
-    """Preset + overrides -> a complete schedule description (``type`` is one of :data:`KINDS`)."""
-    out: dict[str, Any] = {
-        "type": "constant",
-        "num_warmup_steps": 0,
-        "num_decay_steps": total_steps,
-        "min_lr_ratio": 0.0,
-        "pct_start": 0.3,
-        "div_factor": 25.0,
-        "final_div_factor": 1e4,
-    }
-    preset = dict(preset or {})
-    if preset.get("type") == "diffuser" and preset.get("name", "cosine") != "cosine":
-        preset["type"] = preset["name"]  # diffusers' "constant" (with warm-up) and friends
-    out.update({k: v for k, v in preset.items() if k in out and v is not None})
-    out.update({f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) is not None})
-    out["type"] = ALIASES.get(str(out["type"]).lower(), str(out["type"]).lower())
-    if out["type"] not in KINDS:
-        raise ValueError(f"--scheduler.type={out['type']!r} is not one of {list(KINDS)}.")
+    cfg: SchedulerConfig, preset: SchedulePreset | None, total_steps: int
+) -> SchedulePreset:
+    """The policy's preset (default: ``ConstantSchedule()``) with the ``--scheduler.*`` overrides applied.
+
+    ``--scheduler.type`` may switch the kind; the settings both kinds have carry over from the
+    preset. An unset ``num_decay_steps`` becomes ``total_steps``.
+    """
+    preset = preset if preset is not None else ConstantSchedule()
+    kind = schedule_kind(cfg.type) if cfg.type is not None else type(preset)
+    out = kind(**override_preset(preset, kind, cfg, "scheduler"))
+    if getattr(out, "num_decay_steps", 0) is None:
+        out = dataclasses.replace(out, num_decay_steps=total_steps)
     return out
 
 
-def lr_factor(resolved: dict[str, Any]) -> Callable[[int], float]:
+def lr_factor(resolved: SchedulePreset) -> Callable[[int], float]:
     """step -> multiplier of the base learning rate (step 0 is the first optimizer step)."""
-    kind, warmup = resolved["type"], int(resolved["num_warmup_steps"])
-    if kind == "onecycle":
-        total = max(1, int(resolved["num_decay_steps"]))
-        rise = max(1, int(resolved["pct_start"] * total))
-        start = 1.0 / resolved["div_factor"]
-        end = start / resolved["final_div_factor"]
-
-        def onecycle(step: int) -> float:
-            if step < rise:
-                return _cos_interp(start, 1.0, step / rise)
-            return _cos_interp(1.0, end, min(1.0, (step - rise) / max(1, total - rise)))
-
-        return onecycle
-
-    decay = max(1, int(resolved["num_decay_steps"]) - warmup)
-    floor = float(resolved["min_lr_ratio"])
-
-    def warmup_then(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        return _cos_interp(1.0, floor, min(1.0, (step - warmup) / decay))
-
-    return warmup_then
+    return resolved.lr_factor()
 
 
 def _cos_interp(a: float, b: float, t: float) -> float:
@@ -107,8 +156,8 @@ def _cos_interp(a: float, b: float, t: float) -> float:
     return b + (a - b) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, resolved: dict[str, Any]) -> LambdaLR:
-    return LambdaLR(optimizer, lr_factor(resolved))
+def make_scheduler(optimizer: torch.optim.Optimizer, resolved: SchedulePreset) -> LambdaLR:
+    return LambdaLR(optimizer, resolved.lr_factor())
 
 
 def save_scheduler_state(scheduler: LambdaLR, directory: Path) -> None:

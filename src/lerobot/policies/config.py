@@ -40,6 +40,8 @@ from lerobot.configs.types import (
     infer_feature_type,
     shapes_to_policy_features,
 )
+from lerobot.optim.optimizers import OptimizerPreset
+from lerobot.optim.schedulers import SchedulePreset
 from lerobot.utils.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -93,14 +95,21 @@ class PreTrainedConfig:
     use_amp: bool = False
     """Mixed precision in training and inference."""
     use_peft: bool = False
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     push_to_hub: bool = True
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     repo_id: str | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     private: bool | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     tags: list[str] | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     license: str | None = None
+    """A LeRobot config.json key, kept so checkpoints round-trip; nothing here reads it."""
     pretrained_path: str | None = None
     """Checkpoint folder or Hub repo id to start from (make_policy loads it)."""
     pretrained_revision: str | None = None
+    """Hub revision (branch, tag or commit) of pretrained_path, when it is a Hub repo id."""
 
     # Per feature type ("STATE", "VISUAL", ...) how it is normalised; types not listed are IDENTITY.
     # Each policy declares it as a field among its own (where LeRobot's config.json has it).
@@ -180,11 +189,12 @@ class PreTrainedConfig:
         """The guide's name for ``optimizer_weight_decay``."""
         return getattr(self, "optimizer_weight_decay", None)
 
-    def get_optimizer_preset(self) -> dict[str, Any]:
-        """``{"type": "adamw", "lr": ..., "weight_decay": ..., ...}`` for the training loop to build."""
-        return {}
+    def get_optimizer_preset(self) -> OptimizerPreset | None:
+        """The optimizer this policy trains best with (e.g. ``AdamWConfig(lr=1e-5)``); None: AdamW defaults."""
+        return None
 
-    def get_scheduler_preset(self) -> dict[str, Any] | None:
+    def get_scheduler_preset(self) -> SchedulePreset | None:
+        """The learning-rate schedule this policy trains best with; None: a constant lr."""
         return None
 
     def validate_features(self) -> None:

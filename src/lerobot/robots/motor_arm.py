@@ -56,6 +56,7 @@ class ArmConfig:
     use_degrees: bool = True
     """Arm joints in degrees from the calibrated centre; ``False``: -100..100 over the calibrated range."""
     disable_torque_on_disconnect: bool = True
+    """Release every motor on disconnect (false: the arm keeps holding its last position)."""
     num_read_retries: int = 2
     """Extra attempts of a position read before a lost packet becomes an error."""
 

@@ -31,6 +31,7 @@ class RobotConfig(DeviceConfig):
     """Base of every registered robot config (``--robot.type=<name>`` picks the subclass)."""
 
     cameras: dict[str, Any] = field(default_factory=dict)
+    """Camera name -> camera config (fps, width and height must be set so recordings know their shapes)."""
 
 
 ROBOT_CONFIGS: Registry[type[RobotConfig]] = Registry("robot")

@@ -20,10 +20,12 @@ FEETECH_POSITION_MODE = 0  # Operating_Mode: servo to Goal_Position
 @ROBOT_CONFIGS.register("so100_follower")
 @dataclass(kw_only=True)
 class SO100FollowerConfig(ArmFollowerConfig):
-    # Lower than the factory P=32 so the arm does not shake; D damps overshoot.
     position_p_coefficient: int = 16
+    """P gain of the arm servos' position loop (factory 32; lower so the arm does not shake)."""
     position_i_coefficient: int = 0
+    """I gain of the arm servos' position loop."""
     position_d_coefficient: int = 32
+    """D gain of the arm servos' position loop (damps overshoot)."""
 
 
 @ROBOT_CONFIGS.register("so101_follower")

@@ -10,19 +10,11 @@ next time; use the same ``id`` when recording.
 
 from __future__ import annotations
 
-import logging
-import sys
-from dataclasses import dataclass
-
-from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES, OneDeviceConfig
-from lerobot.configs.parser import parse_config, print_help_if_asked
+from lerobot.configs.device_choice import OneDeviceConfig, one_device_main
 from lerobot.utils.cli import console_main
 from lerobot.utils.device import Device
 
-
-@dataclass
-class CalibrateConfig(OneDeviceConfig):
-    pass
+CalibrateConfig = OneDeviceConfig
 
 
 def calibrate(cfg: CalibrateConfig) -> Device:
@@ -38,13 +30,11 @@ def calibrate(cfg: CalibrateConfig) -> Device:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, CalibrateConfig):
-        return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    device = calibrate(parse_config(CalibrateConfig, argv, DEVICE_FLAG_ALIASES))
-    print(f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}")
-    return 0
+    return one_device_main(argv, __doc__, calibrate, _report)
+
+
+def _report(device: Device) -> str:
+    return f"{device.name} '{device.id}' calibrated: {device.calibration_fpath}"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.datasets.convert import INPUT_FORMATS, convert_dataset
 from lerobot.datasets.convert.v21_to_v30 import SOURCE_VERSION, convert_dataset_v21_to_v30
 from lerobot.datasets.hub import ensure_local_files
@@ -37,11 +38,17 @@ def _bool(value: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-convert-dataset",
+        formatter_class=HelpFormatter,
         description="Convert a LeRobotDataset v2.1 folder to the v3.0 format, or another format "
         "(--input-format rlds|robomimic|d4rl|aloha_hdf5) into a new v3.0 dataset.",
     )
     parser.add_argument(
-        "--input-format", "--input_format", dest="input_format", choices=INPUT_FORMATS, default=None
+        "--input-format",
+        "--input_format",
+        dest="input_format",
+        choices=INPUT_FORMATS,
+        default=None,
+        help="format of --input-path (default: lerobot_v21, a v2.1 dataset named by --repo-id/--root)",
     )
     parser.add_argument(
         "--input-path", "--input_path", dest="input_path", type=Path, help="file or folder to convert"
@@ -50,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-repo-id", "--output_repo_id", dest="output_repo_id", help="ORG/NAME of the new dataset"
     )
     parser.add_argument("--fps", type=int, help="frames per second of the input (required for other formats)")
-    parser.add_argument("--robot-type", "--robot_type", dest="robot_type", default=None)
+    parser.add_argument(
+        "--robot-type",
+        "--robot_type",
+        dest="robot_type",
+        default=None,
+        help="robot_type written to info.json",
+    )
     parser.add_argument("--task", default=None, help="task text for episodes whose input names none")
     parser.add_argument(
         "--repo-id", "--repo_id", dest="repo_id", help="ORG/NAME; required unless --root is given"

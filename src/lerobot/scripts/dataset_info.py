@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.datasets.utils import DatasetError, to_jsonable
 
@@ -74,9 +75,16 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lerobot-dataset-info", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="lerobot-dataset-info", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     parser.add_argument("dataset", help="a repo id (ORG/NAME) or a dataset folder holding meta/info.json")
-    parser.add_argument("--root", type=Path, default=None, help="dataset folder for a repo id")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="dataset folder for a repo id (default: $HF_LEROBOT_HOME/<repo id>)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args(argv)
     try:

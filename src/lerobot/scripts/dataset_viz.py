@@ -10,19 +10,39 @@ import argparse
 import sys
 from pathlib import Path
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import DatasetError
 from lerobot.datasets.visualize import visualize_episode, write_html_viewer, write_rrd
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lerobot-dataset-viz", description=__doc__.split("\n\n")[0])
-    p.add_argument("--repo_id", "--repo-id", dest="repo_id", required=True)
+    p = argparse.ArgumentParser(
+        prog="lerobot-dataset-viz", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    p.add_argument("--repo_id", "--repo-id", dest="repo_id", required=True, help="dataset id, ORG/NAME")
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default: the Hub cache)")
-    p.add_argument("--episode_index", "--episode-index", dest="episode_index", type=int, default=0)
-    p.add_argument("--mode", choices=("html", "mp4", "rrd"), default="html")
     p.add_argument(
-        "--output_dir", "--output-dir", dest="output_dir", type=Path, default=Path("outputs/dataset_viz")
+        "--episode_index",
+        "--episode-index",
+        dest="episode_index",
+        type=int,
+        default=0,
+        help="episode to show",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("html", "mp4", "rrd"),
+        default="html",
+        help="html: a static viewer folder (open its index.html); mp4: one episode with plots; rrd: a Rerun recording",
+    )
+    p.add_argument(
+        "--output_dir",
+        "--output-dir",
+        dest="output_dir",
+        type=Path,
+        default=Path("outputs/dataset_viz"),
+        help="where the viewer, video or recording is written",
     )
     return p
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.utils.cli import console_main
 
 TASK = "pick up the cube"
@@ -156,14 +157,28 @@ def _true_or_false(value: str) -> bool:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lerobot-demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", "--output-dir", type=Path, default=Path("outputs/demo"))
+    parser = argparse.ArgumentParser(
+        prog="lerobot-demo", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     parser.add_argument(
-        "--num_episodes", "--num-episodes", type=int, default=100, help="expert demonstrations"
+        "--output_dir",
+        "--output-dir",
+        type=Path,
+        default=Path("outputs/demo"),
+        help="folder for the dataset, the checkpoint and the evaluation",
+    )
+    parser.add_argument(
+        "--num_episodes", "--num-episodes", type=int, default=100, help="expert demonstrations to record"
     )
     parser.add_argument("--steps", type=int, default=3000, help="ACT training steps")
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=64)
-    parser.add_argument("--eval_episodes", "--eval-episodes", type=int, default=50, help="held-out seeds")
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=64, help="ACT training batch size")
+    parser.add_argument(
+        "--eval_episodes",
+        "--eval-episodes",
+        type=int,
+        default=50,
+        help="evaluation episodes, on seeds the demonstrations did not use",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output_dir")
     parser.add_argument(
         "--cpu_acceleration",

@@ -193,7 +193,9 @@ class PolicyPathConfig:
 @dataclass
 class DeployConfig:
     robot: RobotConfig | None = None
+    """The robot the policy drives (--robot.type=so100_follower --robot.port=...)."""
     policy: PolicyPathConfig = field(default_factory=PolicyPathConfig)
+    """The trained policy (--policy.path=...)."""
     control_frequency: float = 30.0
     """Control rate in Hz (the dataset's fps is the natural choice)."""
     duration_s: float = 0.0
@@ -205,10 +207,13 @@ class DeployConfig:
     max_relative_target: float | None = None
     """Largest move per step and motor, in the robot's units (safety layer)."""
     async_inference: bool = False
+    """Compute the next action chunk on a background thread while the loop keeps its rate."""
     server_address: str = ""
     """host:port of a policy server (implies asynchronous inference)."""
     chunk_size_threshold: float = 0.5
+    """Asynchronous: ask for the next chunk when the queue falls below this share of a chunk (0-1)."""
     aggregate_fn_name: str = "weighted_average"
+    """Asynchronous: how overlapping chunks blend: weighted_average (0.3 old + 0.7 new), latest_only, average."""
     cpu_acceleration: bool = True
     """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
 
@@ -257,7 +262,7 @@ class _RemoteOnly:
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, DeployConfig):
+    if print_help_if_asked(argv, __doc__, DeployConfig, GUIDE_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -45,6 +45,7 @@ class OperationConfig:
 @dataclass
 class DeleteEpisodesConfig(OperationConfig):
     episode_indices: list[int] = field(default_factory=list)
+    """Episodes to delete, e.g. '[0, 5]'; the rest are renumbered from 0."""
 
 
 @OPERATIONS.register("split")
@@ -58,6 +59,7 @@ class SplitConfig(OperationConfig):
 @dataclass
 class MergeConfig(OperationConfig):
     repo_ids: list[str] = field(default_factory=list)
+    """Datasets to merge, in order, e.g. '["me/a", "me/b"]' (same fps, features and robot)."""
     roots: list[str] | None = None
     """Local folders of the datasets, in the order of repo_ids (default: the cache)."""
 
@@ -66,6 +68,7 @@ class MergeConfig(OperationConfig):
 @dataclass
 class AddFeatureConfig(OperationConfig):
     feature_name: str = ""
+    """Name of the new feature, e.g. reward."""
     values_path: Path | None = None
     """A .npy file with one row per frame, in dataset order."""
     dtype: str | None = None
@@ -73,23 +76,32 @@ class AddFeatureConfig(OperationConfig):
     shape: list[int] | None = None
     """Default: the array's shape without its first (frame) axis, (1,) for a flat array."""
     names: list[str] | None = None
+    """Names of the feature's entries, e.g. '["x", "y"]' (stored in info.json)."""
 
 
 @OPERATIONS.register("remove_feature")
 @dataclass
 class RemoveFeatureConfig(OperationConfig):
     feature_name: str | None = None
+    """The feature to remove."""
     feature_names: list[str] = field(default_factory=list)
+    """Several features to remove, e.g. '["grid", "reward"]'."""
 
 
 @dataclass
 class EditDatasetConfig:
     repo_id: str = ""
+    """The dataset to edit (not used by merge, which reads --operation.repo_ids)."""
     root: Path | None = None
+    """Local folder of the dataset (default $HF_LEROBOT_HOME/<repo_id>)."""
     operation: OperationConfig | None = None
+    """The edit: --operation.type=delete_episodes|split|merge|add_feature|remove_feature and its flags."""
     new_repo_id: str | None = None
+    """Id of the edited dataset (its folder: $HF_LEROBOT_HOME/<new_repo_id> unless --new_root)."""
     new_root: Path | None = None
+    """Folder of the edited dataset (default: <root>_<operation>; split: <root>_<part name>)."""
     in_place: bool = False
+    """Replace the input with the edited copy, once that copy is complete."""
 
 
 def _open(repo_id: str, root: Path | None) -> LeRobotDataset:

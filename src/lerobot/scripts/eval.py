@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lerobot.configs.eval import EvalPipelineConfig, parse_eval_config
+from lerobot.configs.eval import COMMON_ALIASES, EvalPipelineConfig, parse_eval_config
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
@@ -290,7 +290,7 @@ def evaluate_in_env(
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, EvalPipelineConfig):
+    if print_help_if_asked(argv, __doc__, EvalPipelineConfig, COMMON_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_eval_config(argv)

@@ -30,6 +30,7 @@ from lerobot.cameras import (
     SimCameraConfig,
     make_camera,
 )
+from lerobot.configs.parser import HelpFormatter
 from lerobot.utils.cli import console_main
 
 # Kind on the command line -> (camera class that lists them, config for one listed camera).
@@ -86,11 +87,18 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lerobot-find-cameras", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lerobot-find-cameras", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     parser.add_argument(
         "kind", nargs="?", choices=list(KINDS), help="camera kind (default: opencv and realsense)"
     )
-    parser.add_argument("--output-dir", type=Path, default=Path("outputs/captured_images"))
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("outputs/captured_images"),
+        help="where one captured frame per camera is saved",
+    )
     parser.add_argument(
         "--record-time-s", type=float, default=2.0, help="how long to stream from each camera"
     )

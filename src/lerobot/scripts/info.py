@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Callable
 from types import ModuleType
 
+from lerobot.configs.parser import HelpFormatter
 from lerobot.utils.cli import console_main
 
 NOT_INSTALLED = "not installed"
@@ -184,6 +185,7 @@ def format_info(info: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lerobot-info",
+        formatter_class=HelpFormatter,
         description="Print lerobot's environment (versions, devices, video backends) for bug reports.",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")

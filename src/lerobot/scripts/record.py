@@ -44,26 +44,37 @@ class DatasetRecordConfig:
     root: Path | None = None
     """Where to write (default ``$HF_LEROBOT_HOME/<repo_id>``)."""
     fps: int = 30
+    """Frames recorded per second (the control loop's rate)."""
     episode_time_s: float = 60.0
+    """Length of each episode in seconds (the right-arrow key ends one early)."""
     reset_time_s: float = 60.0
+    """Time between episodes to reset the scene, in seconds (not recorded)."""
     num_episodes: int = 50
+    """Episodes to record."""
     video: bool = True
     """Encode cameras to AV1 video (else PNG images in parquet)."""
     vcodec: str = "libsvtav1"
+    """FFmpeg encoder of the camera videos (libsvtav1 is AV1; h264 plays everywhere)."""
     push_to_hub: bool = False
+    """Upload the finished dataset to the Hub as repo_id."""
     private: bool = False
+    """With --dataset.push_to_hub: make the Hub repo private."""
 
 
 @dataclass
 class RecordConfig:
     robot: RobotConfig | None = None
+    """The robot to record (--robot.type=so100_follower --robot.port=...)."""
     teleop: TeleoperatorConfig | None = None
+    """What drives the robot in teleoperation or scripted mode (--teleop.type=so100_leader ...)."""
     dataset: DatasetRecordConfig = field(default_factory=DatasetRecordConfig)
+    """The dataset the episodes are written to."""
     policy: PolicyPathConfig = field(default_factory=PolicyPathConfig)
     """With --control-mode=policy: the checkpoint that drives the robot (--policy.path=...)."""
     control_mode: str = "teleoperation"
     """teleoperation | scripted (a teleoperator that is a script, e.g. a sim expert) | policy."""
     resume: bool = False
+    """Add episodes to an existing dataset (also one a killed recording left unfinished)."""
     realtime: bool = True
     """Pace the loop at fps. Simulated robots may run faster than real time with false."""
     display_data: bool = False
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, RecordConfig):
+    if print_help_if_asked(argv, __doc__, RecordConfig, GUIDE_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.perf_counter()

@@ -24,15 +24,21 @@ logger = logging.getLogger(__name__)
 @dataclass
 class DatasetReplayConfig:
     repo_id: str = ""
+    """Dataset id whose recorded actions are replayed (required)."""
     episode: int = 0
+    """Index of the episode to replay."""
     root: Path | None = None
+    """Local folder of the dataset (default $HF_LEROBOT_HOME/<repo_id>)."""
 
 
 @dataclass
 class ReplayConfig:
     robot: RobotConfig | None = None
+    """The robot that replays the actions (--robot.type=so100_follower --robot.port=...)."""
     dataset: DatasetReplayConfig = field(default_factory=DatasetReplayConfig)
+    """The recorded episode to replay."""
     realtime: bool = True
+    """Send the actions at the dataset's fps (false: as fast as the robot takes them)."""
 
 
 GUIDE_ALIASES = {"robot_type": "robot.type", "repo_id": "dataset.repo_id", "episode": "dataset.episode"}
@@ -76,7 +82,7 @@ def replay(cfg: ReplayConfig) -> list[dict]:
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, ReplayConfig):
+    if print_help_if_asked(argv, __doc__, ReplayConfig, GUIDE_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     n = len(replay(parse_config(ReplayConfig, argv, GUIDE_ALIASES)))

@@ -10,19 +10,11 @@ at whatever baud rate it uses, and writes its id and the default baud rate to it
 
 from __future__ import annotations
 
-import logging
-import sys
-from dataclasses import dataclass
-
-from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES, OneDeviceConfig
-from lerobot.configs.parser import parse_config, print_help_if_asked
+from lerobot.configs.device_choice import OneDeviceConfig, one_device_main
 from lerobot.robots.motor_arm import MotorArm
 from lerobot.utils.cli import console_main
 
-
-@dataclass
-class SetupMotorsConfig(OneDeviceConfig):
-    pass
+SetupMotorsConfig = OneDeviceConfig
 
 
 def setup_motors(cfg: SetupMotorsConfig) -> MotorArm:
@@ -35,13 +27,11 @@ def setup_motors(cfg: SetupMotorsConfig) -> MotorArm:
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, SetupMotorsConfig):
-        return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    device = setup_motors(parse_config(SetupMotorsConfig, argv, DEVICE_FLAG_ALIASES))
-    print(f"All {len(device.bus.motors)} motors of {device.name} are set up; daisy-chain them and calibrate.")
-    return 0
+    return one_device_main(argv, __doc__, setup_motors, _report)
+
+
+def _report(arm: MotorArm) -> str:
+    return f"All {len(arm.bus.motors)} motors of {arm.name} are set up; daisy-chain them and calibrate."
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES
 from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
 from lerobot.scripts.record import connect_pair, record_loop
@@ -23,11 +24,15 @@ from lerobot.utils.live_view import LiveView
 @dataclass
 class TeleoperateConfig:
     robot: RobotConfig | None = None
+    """The robot that follows (--robot.type=so100_follower --robot.port=...)."""
     teleop: TeleoperatorConfig | None = None
+    """The device that leads (--teleop.type=so100_leader --teleop.port=...)."""
     fps: int = 60
+    """Control loop rate in Hz."""
     teleop_time_s: float = 1e9
     """Stop after this many seconds (default: until Esc or Ctrl-C)."""
     realtime: bool = True
+    """Pace the loop at fps (false: as fast as it runs, for simulated robots)."""
     display_data: bool = False
     """Show cameras, joints and actions live in the rerun viewer."""
     display_save_path: Path | None = None
@@ -58,11 +63,10 @@ def teleoperate(cfg: TeleoperateConfig) -> RateLoop:
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, TeleoperateConfig):
+    if print_help_if_asked(argv, __doc__, TeleoperateConfig, DEVICE_FLAG_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    aliases = {"robot_type": "robot.type", "teleop_type": "teleop.type"}
-    stats = teleoperate(parse_config(TeleoperateConfig, argv, aliases)).stats()
+    stats = teleoperate(parse_config(TeleoperateConfig, argv, DEVICE_FLAG_ALIASES)).stats()
     print(f"Teleoperated {stats['cycles']} cycles; on time: {100 * stats.get('on_time_share', 0):.1f}%")
     return 0
 

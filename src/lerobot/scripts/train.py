@@ -37,6 +37,7 @@ import torch
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.train import (
     CHECKPOINTS_DIR,
+    GUIDE_ALIASES,
     LAST_CHECKPOINT,
     PRETRAINED_DIR,
     TrainPipelineConfig,
@@ -149,7 +150,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         logger.warning("use_amp is for CUDA only; training in float32 on %s.", device)
     amp_dtype = getattr(torch, cfg.amp_dtype)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    clip = optim_settings["grad_clip_norm"]
+    clip = optim_settings.grad_clip_norm
     params = [p for p in policy.parameters() if p.requires_grad]
 
     step = 0
@@ -442,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, TrainPipelineConfig):
+    if print_help_if_asked(argv, __doc__, TrainPipelineConfig, GUIDE_ALIASES):
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

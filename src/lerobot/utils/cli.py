@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,11 +30,18 @@ def console_main(main: Callable[..., Any]) -> Callable[..., Any]:
             return main(argv)
         prog = os.path.basename(sys.argv[0]) or "lerobot"
         try:
-            return main()
+            try:
+                return main()
+            finally:  # output to a pipe is still buffered: a reader that left shows here, not at exit
+                sys.stdout.flush()
         except KeyboardInterrupt:
             print(f"{prog}: interrupted.", file=sys.stderr)
             return 130
         except USER_ERRORS as e:
+            if isinstance(e, BrokenPipeError) and _stdout_reader_gone():
+                # ``lerobot-train --help | head``: the reader has what it wanted; nothing went wrong.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+                return 0
             if os.environ.get("LEROBOT_TRACEBACK"):
                 raise
             message = e.args[0] if isinstance(e, KeyError) and e.args else e
@@ -42,3 +50,13 @@ def console_main(main: Callable[..., Any]) -> Callable[..., Any]:
             return 1
 
     return wrapper
+
+
+def _stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it (not some other broken connection)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows) or no real stdout
+        return False

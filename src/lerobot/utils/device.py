@@ -23,7 +23,9 @@ class DeviceConfig:
     """Fields every robot and teleoperator config has (``--robot.id``, ``--robot.calibration_dir``)."""
 
     id: str | None = None
+    """Name of this physical device; its calibration is saved and found as <id>.json."""
     calibration_dir: Path | None = None
+    """Folder of the calibration files (default $HF_LEROBOT_CALIBRATION/<robots|teleoperators>/<type>)."""
     type: ClassVar[str] = ""
 
     def __post_init__(self) -> None:

@@ -1,23 +1,7 @@
-"""Compatibility alias: the user guide still imports transforms from ``lerobot.common.datasets``."""
+"""Compatibility alias: the user guide still imports transforms from ``lerobot.common.datasets``.
 
-from lerobot.datasets.transforms import (
-    AddGaussianNoise,
-    ColorJitter,
-    ImageTransformConfig,
-    ImageTransforms,
-    ImageTransformsConfig,
-    RandomCrop,
-    SharpnessJitter,
-    make_transform_from_config,
-)
+The names it offers are :mod:`lerobot.datasets.transforms`'s ``__all__``, the one list of them.
+"""
 
-__all__ = [
-    "AddGaussianNoise",
-    "ColorJitter",
-    "ImageTransformConfig",
-    "ImageTransforms",
-    "ImageTransformsConfig",
-    "RandomCrop",
-    "SharpnessJitter",
-    "make_transform_from_config",
-]
+from lerobot.datasets.transforms import *  # noqa: F403
+from lerobot.datasets.transforms import __all__  # noqa: F401

@@ -13,9 +13,9 @@ Defaults are LeRobot 0.6's, so a ``config.json`` written by either library means
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lerobot.configs.types import NormalizationMode
+from lerobot.optim.optimizers import AdamWConfig
 from lerobot.policies.config import PreTrainedConfig
 
 
@@ -121,12 +121,7 @@ class ACTConfig(PreTrainedConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(self.chunk_size))
 
-    def get_optimizer_preset(self) -> dict[str, Any]:
-        return {
-            "type": "adamw",
-            "lr": self.optimizer_lr,
-            "weight_decay": self.optimizer_weight_decay,
-            "betas": (0.9, 0.999),
-            "eps": 1e-8,
-            "grad_clip_norm": 10.0,
-        }
+    def get_optimizer_preset(self) -> AdamWConfig:
+        return AdamWConfig(
+            lr=self.optimizer_lr, weight_decay=self.optimizer_weight_decay, grad_clip_norm=10.0
+        )

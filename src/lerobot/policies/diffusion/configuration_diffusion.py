@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lerobot.configs.types import NormalizationMode
+from lerobot.optim.optimizers import AdamConfig
+from lerobot.optim.schedulers import SchedulePreset, schedule_kind
 from lerobot.policies.config import PreTrainedConfig
 
 EMA_FIELDS = ("use_ema", "ema_power", "ema_max_decay")
@@ -221,22 +223,18 @@ class DiffusionConfig(PreTrainedConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(1 - self.n_obs_steps, 1 - self.n_obs_steps + self.horizon))
 
-    def get_optimizer_preset(self) -> dict[str, Any]:
-        return {
-            "type": "adam",
-            "lr": self.optimizer_lr,
-            "betas": self.optimizer_betas,
-            "eps": self.optimizer_eps,
-            "weight_decay": self.optimizer_weight_decay,
-            "grad_clip_norm": 10.0,
-        }
+    def get_optimizer_preset(self) -> AdamConfig:
+        return AdamConfig(
+            lr=self.optimizer_lr,
+            betas=self.optimizer_betas,
+            eps=self.optimizer_eps,
+            weight_decay=self.optimizer_weight_decay,
+            grad_clip_norm=10.0,
+        )
 
-    def get_scheduler_preset(self) -> dict[str, Any]:
-        return {
-            "type": "diffuser",
-            "name": self.scheduler_name,
-            "num_warmup_steps": self.scheduler_warmup_steps,
-        }
+    def get_scheduler_preset(self) -> SchedulePreset:
+        """diffusers' schedule names (``cosine``, ``constant``), each with its warm-up."""
+        return schedule_kind(self.scheduler_name)(num_warmup_steps=self.scheduler_warmup_steps)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

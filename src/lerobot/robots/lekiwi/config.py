@@ -60,10 +60,15 @@ class LeKiwiConfig(ArmFollowerConfig):
     port: str = "/dev/ttyACM0"
     cameras: dict[str, CameraConfig] = field(default_factory=default_cameras)
     position_p_coefficient: int = 16
+    """P gain of the arm servos' position loop (factory 32; lower so the arm does not shake)."""
     position_i_coefficient: int = 0
+    """I gain of the arm servos' position loop."""
     position_d_coefficient: int = 32
+    """D gain of the arm servos' position loop (damps overshoot)."""
     wheel_radius_m: float = 0.05
+    """Radius of the omni wheels, for base velocity <-> wheel speed."""
     base_radius_m: float = 0.125
+    """Distance from the base's centre to each wheel."""
     max_wheel_speed_raw: int = 3000
     """Fastest wheel command in encoder steps/s (3000 ~ 264 deg/s); faster base commands are scaled down."""
 

@@ -36,13 +36,17 @@ class LeKiwiHostConfig:
     port_zmq_cmd: int = 5555
     """Port actions arrive on; 0 binds a free port (see ``LeKiwiHost.cmd_port``)."""
     port_zmq_observations: int = 5556
+    """Port observations leave on; 0 binds a free port."""
     bind_ip: str = "*"
     """Interface to listen on: ``*`` for every interface, ``127.0.0.1`` for this machine only."""
     connection_time_s: float | None = None
     """Stop serving after this long (``None``: until Ctrl-C)."""
     watchdog_timeout_ms: int = 500
+    """Stop the wheels when no action arrived for this long (the arm holds its last goal)."""
     max_loop_freq_hz: float = 30.0
+    """Upper bound of the host loop's rate (apply action, check watchdog, publish observation)."""
     jpeg_quality: int = 90
+    """JPEG quality (1-100) of the camera frames sent to the laptop."""
 
     def __post_init__(self) -> None:
         if self.watchdog_timeout_ms <= 0 or self.max_loop_freq_hz <= 0:
