@@ -111,7 +111,8 @@ def test_disconnect_turns_off_every_motor_when_one_fails(arm, how):
     assert torque(emulator) == [1] * 6
     inject(emulator, robot, 1, how)
     with pytest.raises(
-        TorqueOffError, match=r"1 of 6 motors.*'shoulder_pan' \(id 1\).*cut their power"
+        TorqueOffError,
+        match=r"not confirmed by motor 'shoulder_pan' \(id 1\) \(1 of 6 motors.*cut their power",
     ) as err:
         robot.disconnect()
     assert list(err.value.failures) == ["shoulder_pan"]

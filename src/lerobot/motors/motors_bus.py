@@ -649,11 +649,11 @@ class MotorsBus(ABC):
             except MotorBusError as e:
                 failures[name] = e
         if failures:
+            labels = ", ".join(self._label(self.motors[name].id) for name in failures)
             raise TorqueOffError(
-                f"Torque-off was not confirmed by {len(failures)} of {len(names)} motors on {self.port} "
-                f"(all were tried, {num_retry + 1} times each): "
-                + "; ".join(str(e) for e in failures.values())
-                + " They may still hold torque: cut their power before going near the arm.",
+                f"Torque-off was not confirmed by {labels} ({len(failures)} of {len(names)} motors on "
+                f"{self.port}, each tried {num_retry + 1} times): they may still hold torque, cut their power "
+                "before going near the arm. Why:\n" + "\n".join(f"- {e}" for e in failures.values()),
                 failures,
             )
 
