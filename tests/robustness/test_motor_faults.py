@@ -26,6 +26,7 @@ from tests.robots.arm_helpers import RANGE, REST, write_calibration_file
 from lerobot.motors import MotorCalibration, save_calibration
 from lerobot.motors.emulator import EmulatedBus, Fault, FeetechEmulator, start_emulated_arm
 from lerobot.motors.protocol import MotorPortError, MotorTimeoutError, TorqueOffError
+from lerobot.robots.hope_jr import HopeJrHand
 from lerobot.robots.koch_follower import KochFollower
 from lerobot.robots.lekiwi import LeKiwi
 from lerobot.robots.lekiwi.config import ARM_MOTORS, WHEELS
@@ -268,6 +269,15 @@ def test_raw_goal_writes_are_clamped_to_the_calibration_too(arm):
         "wrist_flex": 2000,
     }
     assert goals(emulator, robot)[2:4] == [RANGE[0], 2000]
+
+
+@pytest.mark.parametrize("bad", NON_FINITE[:3], ids=["nan", "inf", "-inf"])
+def test_vendor_sdk_robots_refuse_non_finite_goals_before_their_sdk(bad):
+    hand = HopeJrHand()  # every JointSpaceRobot (Reachy 2, Unitree G1, OpenArm) clamps through this
+    action = dict.fromkeys(hand.action_features, 50.0)
+    assert hand.clamp(action | {"thumb_cmc.pos": 500.0})["thumb_cmc.pos"] == 100.0
+    with pytest.raises(ValueError, match=r"Refusing hope_jr_hand goals \{'thumb_cmc.pos': .*not finite"):
+        hand.clamp(action | {"thumb_cmc.pos": bad})  # np.clip let NaN through to the SDK
 
 
 @pytest.fixture
