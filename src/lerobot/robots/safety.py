@@ -286,9 +286,9 @@ class SafetyLayer(RobotWrapper):
     def _present(self) -> dict[str, float]:
         """Present value of every action key, read now.
 
-        Never the observation the policy acted on: by the time its action arrives the arm has moved
-        (0.2 s is enough to be several times ``max_relative_target`` away). When the read fails, or
-        returns a non-finite value, the action cannot be checked and is refused.
+        Never the observation the policy acted on: by the time its action arrives the arm may have
+        moved several times ``max_relative_target`` from there. When the read fails, or returns a
+        non-finite value, the action cannot be checked and is refused.
         """
         try:
             with self._io_lock:
