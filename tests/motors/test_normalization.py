@@ -46,8 +46,10 @@ def test_unnormalize_clamps_and_truncates():
     assert bus._unnormalize({"j": -150.0})["j"] == 0
     assert bus._unnormalize({"j": 0.0})["j"] == 1  # int(1.5) truncates toward 0
     assert bus_with(MotorNormMode.RANGE_0_100)._unnormalize({"j": 120})["j"] == 3000
-    # Degrees: int(v * 4095/360 + mid), no clamp.
-    assert bus_with(MotorNormMode.DEGREES)._unnormalize({"j": 360.0})["j"] == 2000 + 4095
+    # Degrees: int(v * 4095/360 + mid), clamped to the calibrated range like every goal.
+    assert bus_with(MotorNormMode.DEGREES)._unnormalize({"j": 10.0})["j"] == int(10 * 4095 / 360 + 2000)
+    assert bus_with(MotorNormMode.DEGREES)._unnormalize({"j": 360.0})["j"] == 3000
+    assert bus_with(MotorNormMode.DEGREES)._unnormalize({"j": -360.0})["j"] == 1000
 
 
 def test_drive_mode_inverts_on_feetech_but_not_dynamixel():

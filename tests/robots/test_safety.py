@@ -170,14 +170,14 @@ def test_max_relative_target_clamps_against_the_present_position():
     ]
 
 
-def test_present_comes_from_the_last_observation_until_an_action_is_sent():
+def test_present_is_read_when_the_action_is_sent_not_taken_from_the_last_observation():
     robot = FakeArm()
     layer = SafetyLayer(robot, SafetyConfig(max_relative_target=1.0))
     layer.connect()
     layer.get_observation()
     robot.position["shoulder_pan.pos"] = 30.0  # moved after the observation the policy saw
-    assert layer.send_action(arm_action(shoulder_pan=30))["shoulder_pan.pos"] == 1.0
-    robot.position["shoulder_pan.pos"] = 30.0  # no observation since: the layer reads a fresh one
+    assert layer.send_action(arm_action(shoulder_pan=35))["shoulder_pan.pos"] == 31.0
+    robot.position["shoulder_pan.pos"] = 30.0  # no observation since: same fresh read
     assert layer.send_action(arm_action(shoulder_pan=35))["shoulder_pan.pos"] == 31.0
 
 

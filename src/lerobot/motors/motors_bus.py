@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -43,6 +44,7 @@ from lerobot.motors.protocol import (
     MotorTimeoutError,
     Packet,
     Protocol,
+    TorqueOffError,
 )
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
 
@@ -109,6 +111,14 @@ def load_calibration(path: str | Path) -> dict[str, MotorCalibration]:
     return {name: MotorCalibration(**{k: int(v) for k, v in fields.items()}) for name, fields in data.items()}
 
 
+def _is_finite(value: object) -> bool:
+    """Whether ``value`` is a finite real number (ints, floats and NumPy scalars; not NaN or inf)."""
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
 def _wait_for_enter() -> Callable[[], bool]:
     """Default stop condition of the range recording: true once the user pressed Enter."""
     pressed = threading.Event()
@@ -131,6 +141,8 @@ class MotorsBus(ABC):
     protocol: ClassVar[Protocol]
     apply_drive_mode: ClassVar[bool]
     normalized_data: ClassVar[tuple[str, ...]] = ("Goal_Position", "Present_Position")
+    goal_data: ClassVar[str] = "Goal_Position"
+    """The register every write of which is clamped to the motor's calibrated range."""
 
     def __init__(
         self,
@@ -226,8 +238,9 @@ class MotorsBus(ABC):
     def disconnect(self, disable_torque: bool = True) -> None:
         """Close the port; by default first disable torque, so the arm never stays powered unattended.
 
-        If disabling torque fails the port is still closed and the error is raised: the caller must know
-        that the motors may still hold torque.
+        Torque-off is attempted on every motor (see :meth:`disable_torque`, retried twice); if some
+        motors did not confirm it the port is still closed and the error naming them is raised: the
+        caller must know that those motors may still hold torque.
         """
         if not self.is_connected:
             raise DeviceNotConnectedError(f"{self!r} is not connected")
@@ -418,13 +431,17 @@ class MotorsBus(ABC):
 
     def write(
         self, data_name: str, motor: str, value: float | int, *, normalize: bool = True, num_retry: int = 0
-    ) -> None:
-        """Write one register of one motor and wait for its status packet."""
+    ) -> float | int:
+        """Write one register of one motor and wait for its status packet; return the value written.
+
+        The value returned is in the caller's units and differs from ``value`` only where a goal was
+        clamped to the calibrated range (see :meth:`_to_raw`).
+        """
         self._require_connected()
         m = self._motor(motor)
-        if normalize and data_name in self.normalized_data:
-            value = self._unnormalize({motor: value})[motor]
-        self._write_id(m.id, m.model, data_name, int(value), num_retry)
+        raw, written = self._to_raw(data_name, {motor: value}, normalize)
+        self._write_id(m.id, m.model, data_name, raw[motor], num_retry)
+        return written[motor]
 
     def sync_read(
         self,
@@ -456,19 +473,49 @@ class MotorsBus(ABC):
 
     def sync_write(
         self, data_name: str, values: dict[str, float | int] | float, *, normalize: bool = True
-    ) -> None:
-        """Write one register of several motors with a single Sync Write (no status packets come back)."""
+    ) -> dict[str, float | int]:
+        """Write one register of several motors with a single Sync Write (no status packets come back).
+
+        Returns the values written, in the caller's units: a robot reports these (a gripper asked for
+        500 and clamped to its range reports 100), not what it was asked. Nothing is sent when any
+        value is refused (see :meth:`_to_raw`).
+        """
         self._require_connected()
         if not isinstance(values, dict):
             values = dict.fromkeys(self.motors, values)
         names = self._names(values)
         addr, size = self._register(names, data_name)
-        if normalize and data_name in self.normalized_data:
-            values = self._unnormalize(values)
-        data = {
-            self.motors[n].id: self._encode(self.motors[n].id, data_name, int(values[n]), size) for n in names
-        }
+        raw, written = self._to_raw(data_name, {n: values[n] for n in names}, normalize)
+        data = {self.motors[n].id: self._encode(self.motors[n].id, data_name, raw[n], size) for n in names}
         self._send(Packet(BROADCAST_ID, SYNC_WRITE, self.protocol.sync_write_params(addr, size, data)))
+        return written
+
+    def _to_raw(
+        self, data_name: str, values: dict[str, float | int], normalize: bool
+    ) -> tuple[dict[str, int], dict[str, float | int]]:
+        """Raw register values for ``values``, and the values they stand for in the caller's units.
+
+        The driver is the last line of defence, whatever wraps it (a safety layer, a network host, a
+        script), so two rules hold here for every robot: a NaN or infinity is refused with nothing
+        sent (clamped, it would become a full-range motion), and a goal position is clamped to the
+        motor's calibrated range (normalised goals always, raw ones when the motor is calibrated).
+        """
+        bad = {name: value for name, value in values.items() if not _is_finite(value)}
+        if bad:
+            raise ValueError(
+                f"Refusing to write {data_name} on {self.port}: {bad} is not a finite number, so nothing "
+                "was sent. Fix what produced it (a policy output, or a normalisation dividing by zero)."
+            )
+        if normalize and data_name in self.normalized_data:
+            written = self._clamp_to_range(values)
+            return self._unnormalize(written), written
+        raw = {name: int(value) for name, value in values.items()}
+        if data_name == self.goal_data:
+            raw = {
+                name: self._clamp_raw(self.calibration[name], value) if name in self.calibration else value
+                for name, value in raw.items()
+            }
+        return raw, dict(raw)
 
     # ================================================================== discovery and setup
     def ping(self, motor: str | int, num_retry: int = 0, raise_on_error: bool = False) -> int | None:
@@ -570,17 +617,58 @@ class MotorsBus(ABC):
             )
 
     # ================================================================== torque
-    def _set_torque(self, motors: str | list[str] | None, enable: bool, num_retry: int) -> None:
+    def enable_torque(self, motors: str | list[str] | None = None, num_retry: int = 0) -> None:
+        """Enable torque on ``motors`` (default: all), stopping at the first motor that fails."""
         for name in self._names(motors):
             m = self.motors[name]
-            for data_name, value in self._torque_writes(enable):
+            for data_name, value in self._torque_writes(True):
                 self._write_id(m.id, m.model, data_name, value, num_retry)
 
-    def enable_torque(self, motors: str | list[str] | None = None, num_retry: int = 0) -> None:
-        self._set_torque(motors, True, num_retry)
-
     def disable_torque(self, motors: str | list[str] | None = None, num_retry: int = 0) -> None:
-        self._set_torque(motors, False, num_retry)
+        """Disable torque on ``motors`` (default: all), trying every one even when another fails.
+
+        For the whole bus, one broadcast write first reaches every motor that hears it, in a single
+        packet and whatever the state of the others. Then each motor is written individually and must
+        confirm with its status packet (``num_retry`` retries each); a motor that fails does not stop
+        the others. Those that never confirmed are reported together in one :class:`TorqueOffError`
+        once all were tried. A failed port raises :class:`MotorPortError` at once: it reaches no motor.
+        """
+        names = self._names(motors)
+        writes = self._torque_writes(False)
+        if set(names) == set(self.motors):
+            for data_name, value in writes:
+                self._broadcast_write(data_name, value)
+        failures: dict[str, MotorBusError] = {}
+        for name in names:
+            m = self.motors[name]
+            try:
+                for data_name, value in writes:
+                    self._write_id(m.id, m.model, data_name, value, num_retry)
+            except MotorPortError:
+                raise
+            except MotorBusError as e:
+                failures[name] = e
+        if failures:
+            labels = ", ".join(self._label(self.motors[name].id) for name in failures)
+            raise TorqueOffError(
+                f"Torque-off was not confirmed by {labels} ({len(failures)} of {len(names)} motors on "
+                f"{self.port}, each tried {num_retry + 1} times): they may still hold torque, cut their power "
+                "before going near the arm. Why:\n" + "\n".join(f"- {e}" for e in failures.values()),
+                failures,
+            )
+
+    def _broadcast_write(self, data_name: str, value: int) -> None:
+        """Write one register of every motor on the wire with a single packet (motors do not answer).
+
+        Skipped when the motors' models put the register at different addresses: the broadcast would
+        write another register on some of them.
+        """
+        locations = {self.protocol.register(m.model, data_name) for m in self.motors.values()}
+        if len(locations) != 1:
+            return
+        addr, size = locations.pop()
+        data = self.protocol.to_bytes(data_name, value, size)
+        self._send(Packet(BROADCAST_ID, WRITE, self.protocol.write_params(addr, data)))
 
     @contextmanager
     def torque_disabled(self, motors: str | list[str] | None = None) -> Iterator[None]:
@@ -629,21 +717,47 @@ class MotorsBus(ABC):
                 out[name] = 100 - norm if self._inverted(cal) else norm
         return out
 
-    def _unnormalize(self, values: dict[str, float]) -> dict[str, int]:
-        """Normalised values -> raw steps (inverse of :meth:`_normalize`, ``int()`` truncation)."""
-        out: dict[str, int] = {}
+    def _normalized_range(self, name: str) -> tuple[float, float]:
+        """The calibrated range of a motor in its normalised units (``DEGREES``: centred on 0)."""
+        cal = self._calibration_of(name)
+        mode = self.motors[name].norm_mode
+        if mode is MotorNormMode.DEGREES:
+            half = abs(cal.range_max - cal.range_min) / 2 * 360 / (self._resolution(name) - 1)
+            return -half, half
+        return (-100.0, 100.0) if mode is MotorNormMode.RANGE_M100_100 else (0.0, 100.0)
+
+    def _clamp_to_range(self, values: dict[str, float]) -> dict[str, float]:
+        """Normalised values clamped to each motor's calibrated range."""
+        out: dict[str, float] = {}
         for name, value in values.items():
+            lo, hi = self._normalized_range(name)
+            out[name] = min(hi, max(lo, float(value)))
+        return out
+
+    @staticmethod
+    def _clamp_raw(cal: MotorCalibration, raw: int) -> int:
+        return min(max(cal.range_min, cal.range_max), max(min(cal.range_min, cal.range_max), raw))
+
+    def _unnormalize(self, values: dict[str, float]) -> dict[str, int]:
+        """Normalised values -> raw steps within the calibrated range (inverse of :meth:`_normalize`).
+
+        ``int()`` truncates; the result is clamped in raw steps too, so rounding never lands one step
+        past a limit.
+        """
+        out: dict[str, int] = {}
+        for name, value in self._clamp_to_range(values).items():
             cal = self._calibration_of(name)
             lo, hi = cal.range_min, cal.range_max
             mode = self.motors[name].norm_mode
             if mode is MotorNormMode.DEGREES:
-                out[name] = int(value * (self._resolution(name) - 1) / 360 + (lo + hi) / 2)
+                raw = int(value * (self._resolution(name) - 1) / 360 + (lo + hi) / 2)
             elif mode is MotorNormMode.RANGE_M100_100:
                 value = -value if self._inverted(cal) else value
-                out[name] = int(((min(100.0, max(-100.0, value)) + 100) / 200) * (hi - lo) + lo)
+                raw = int(((value + 100) / 200) * (hi - lo) + lo)
             else:
                 value = 100 - value if self._inverted(cal) else value
-                out[name] = int((min(100.0, max(0.0, value)) / 100) * (hi - lo) + lo)
+                raw = int((value / 100) * (hi - lo) + lo)
+            out[name] = self._clamp_raw(cal, raw)
         return out
 
     # ================================================================== calibration

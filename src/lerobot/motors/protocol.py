@@ -49,6 +49,18 @@ class MotorPortError(MotorBusError, ConnectionError):
     """The serial port itself failed (unplugged adapter, port closed underneath us)."""
 
 
+class TorqueOffError(MotorBusError):
+    """Torque-off was attempted on every motor, but some did not confirm it.
+
+    ``failures`` maps each such motor's name to the error of its last attempt; the other motors did
+    confirm. The motors named may still hold torque: the message says to cut their power.
+    """
+
+    def __init__(self, message: str, failures: dict[str, MotorBusError]):
+        super().__init__(message)
+        self.failures = failures
+
+
 class ChecksumError(ValueError):
     """Raised by :meth:`Protocol.split` for a frame whose checksum does not match (frame is consumed).
 

@@ -23,7 +23,6 @@ from lerobot.motors import FeetechMotorsBus, Motor, MotorNormMode
 from lerobot.motors.feetech import FEETECH
 from lerobot.robots.motor_arm import ArmFollowerConfig, MotorArm
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
-from lerobot.robots.safety import ensure_safe_goal_position
 from lerobot.robots.so100_follower import FEETECH_POSITION_MODE
 from lerobot.robots.vendor import JointLimit, UndrivenRobot
 
@@ -103,15 +102,13 @@ class HopeJrArm(MotorArm, Robot):
             obs[name] = camera.read_latest()
         return obs
 
+    def read_present(self) -> dict[str, float]:
+        """The joint positions, read now (no camera frame is needed to check a step)."""
+        return self.read_positions()
+
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
         goal = {key.removesuffix(".pos"): value for key, value in action.items()}
-        if self.config.max_relative_target is not None:
-            present = self.bus.sync_read("Present_Position", num_retry=self.config.num_read_retries)
-            goal = ensure_safe_goal_position(
-                goal, {n: float(present[n]) for n in goal}, self.config.max_relative_target
-            )
-        self.bus.sync_write("Goal_Position", goal)
-        return {f"{name}.pos": value for name, value in goal.items()}
+        return self._write_goal_positions(goal, self.config.max_relative_target)
 
 
 @ROBOT_CONFIGS.register("hope_jr_hand")

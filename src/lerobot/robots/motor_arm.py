@@ -6,7 +6,8 @@ the registers its ``configure()`` writes. Everything else lives here, once:
 - :class:`ArmConfig`: the fields every arm config has (``port``, ``use_degrees``...).
 - :class:`MotorArm`: bus creation, calibration file load/compare/save, the interactive calibration
   flow, ``connect`` / ``disconnect`` with torque-off on every failure path, and motor setup.
-- :class:`ArmFollower` (a ``Robot``: observations, goal positions, ``max_relative_target`` clamp).
+- :class:`ArmFollower` (a ``Robot``: observations, goal positions, ``max_relative_target`` clamp
+  measured from the position read when the action is sent).
   Leaders are ``MotorArm`` + ``Teleoperator`` whose action is :meth:`MotorArm.read_positions`; this
   module does not import the teleoperators package, which imports the leaders, which import this.
 
@@ -127,6 +128,26 @@ class MotorArm:
         """Present joint positions: a follower's observation, a leader's action."""
         positions = self.bus.sync_read("Present_Position", num_retry=self.config.num_read_retries)
         return {f"{motor}.pos": float(value) for motor, value in positions.items()}
+
+    def _write_goal_positions(
+        self, goal: dict[str, float], max_relative_target: float | dict[str, float] | None
+    ) -> dict[str, float]:
+        """Write ``{motor: goal}`` and return what was written, keyed ``"<motor>.pos"``.
+
+        With ``max_relative_target`` each goal is first limited around the position read now, not
+        around an observation the caller may have taken a while ago (the arm has moved since); if
+        that read fails the error propagates and nothing is written. The bus then refuses NaN and
+        infinity and clamps each goal to the calibrated range, and what it wrote is what a robot's
+        ``send_action`` reports.
+        """
+        if max_relative_target is not None:
+            names = list(goal)
+            present = self.bus.sync_read("Present_Position", names, num_retry=self.config.num_read_retries)
+            goal = ensure_safe_goal_position(
+                goal, {name: float(present[name]) for name in names}, max_relative_target
+            )
+        written = self.bus.sync_write("Goal_Position", goal)
+        return {f"{name}.pos": float(value) for name, value in written.items()}
 
     @property
     def is_connected(self) -> bool:
@@ -323,11 +344,10 @@ class ArmFollower(MotorArm, Robot):
             obs[name] = camera.read_latest()  # never blocks the control loop on a slow camera
         return obs
 
+    def read_present(self) -> dict[str, float]:
+        """The joint positions, read now (no camera frame is needed to check a step)."""
+        return self.read_positions()
+
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
         goal = {key.removesuffix(".pos"): value for key, value in action.items()}
-        if self.config.max_relative_target is not None:
-            present = self.bus.sync_read("Present_Position", num_retry=self.config.num_read_retries)
-            present = {name: float(present[name]) for name in goal}
-            goal = ensure_safe_goal_position(goal, present, self.config.max_relative_target)
-        self.bus.sync_write("Goal_Position", goal)
-        return {f"{name}.pos": value for name, value in goal.items()}
+        return self._write_goal_positions(goal, self.config.max_relative_target)

@@ -116,6 +116,18 @@ class Robot(Device):
         """Send an action (flat or structured); returns the action actually sent (after clipping)."""
         return self._send_action(self.flat_action(action))
 
+    def read_present(self) -> dict[str, float]:
+        """The present value of every action key, read now: what a relative step is measured from.
+
+        From a fresh observation by default; a robot that can read its joints alone (without camera
+        frames) overrides this.
+        """
+        obs = self.get_observation()
+        missing = [k for k in self.action_features if k not in obs]
+        if missing:
+            raise RuntimeError(f"{self.name}'s observation lacks {missing}, so its present state is unknown.")
+        return {k: float(obs[k]) for k in self.action_features}
+
     @abc.abstractmethod
     def _get_observation(self) -> dict[str, Any]: ...
 

@@ -8,17 +8,23 @@ motors would try to execute all of it. :class:`SafetyLayer` wraps a :class:`~ler
 
 1. ``non_finite``: NaN / inf values reject the whole action (the arm holds its present position): a
    producer that emits NaN for one joint cannot be trusted for the others.
-2. ``joint_limits``: each motor is clamped to its range (from :class:`SafetyConfig` or derived from
-   the robot's calibration and normalisation mode).
-3. ``max_relative_target``: each motor moves at most that far from its present position per step.
+2. ``joint_limits``: each motor is clamped to its range, derived from the robot's calibration and
+   normalisation mode and narrowed (never widened or replaced) by :class:`SafetyConfig`.
+3. ``max_relative_target``: each motor moves at most that far from its present position per step,
+   read when the action is sent (not taken from the last observation: the arm moved since); if it
+   cannot be read the action is refused with :class:`ActionRefusedError` and nothing is sent.
 4. ``workspace``: the end effector (forward kinematics of the resulting joint vector) must stay inside
    an axis-aligned box; if not, the step is scaled back toward the present pose by bisection.
 
 With ``on_violation="refuse"`` any violation makes the arm hold its present position instead. Every
 change is recorded in :attr:`SafetyLayer.interventions` and logged once per step, so an unsafe action
 is never sent raw and never silently altered. :meth:`SafetyLayer.emergency_stop` (a call from any
-thread, or a key) disables torque and blocks every later action until
-:meth:`SafetyLayer.reset_emergency_stop`.
+thread, or a key) disables torque on every motor it can reach, even when one fails, says which it
+could not reach, and blocks every later action until :meth:`SafetyLayer.reset_emergency_stop`.
+
+Underneath, the motor bus itself refuses non-finite values and clamps goals to the calibrated range,
+so these guarantees hold for a robot driven without this layer too (see
+:meth:`~lerobot.motors.motors_bus.MotorsBus.sync_write`).
 
 ``deploy_policy(..., safety_checks=True)`` wraps its robot with :func:`with_safety`.
 """
@@ -34,8 +40,9 @@ from typing import Any, Literal
 import numpy as np
 
 from lerobot.motors.motors_bus import MotorNormMode
+from lerobot.motors.protocol import TorqueOffError
 from lerobot.robots.kinematics import KinematicChain, box_bounds, chain_for_robot, forward_kinematics
-from lerobot.robots.robot import Robot, RobotObservation, RobotWrapper
+from lerobot.robots.robot import Robot, RobotWrapper
 from lerobot.utils.keyboard_input import key_name, start_key_listener
 
 logger = logging.getLogger(__name__)
@@ -47,14 +54,20 @@ class EmergencyStopError(RuntimeError):
     """Raised by ``send_action`` while the emergency stop is engaged."""
 
 
+class ActionRefusedError(RuntimeError):
+    """Raised by ``send_action`` when the action cannot be checked (nothing was sent)."""
+
+
 @dataclass
 class SafetyConfig:
     """What the safety layer enforces; every field in the robot's normalised action units.
 
     ``joint_limits`` and ``max_relative_target`` dicts may be keyed by motor (``"elbow_flex"``) or by
-    action key (``"elbow_flex.pos"``). ``joint_limits=None`` derives the limits from the robot's bus:
-    ``DEGREES`` motors get their calibrated range, ``RANGE_M100_100`` motors (-100, 100) and
-    ``RANGE_0_100`` motors (0, 100); a robot without a bus then has no joint limits.
+    action key (``"elbow_flex.pos"``). Joint limits are derived from the robot's bus: ``DEGREES``
+    motors get their calibrated range, ``RANGE_M100_100`` motors (-100, 100) and ``RANGE_0_100``
+    motors (0, 100). ``joint_limits`` narrows those of the motors it names (the intersection; one
+    outside the calibrated range is an error) and leaves the others as derived; on a robot without a
+    bus it is the only source of joint limits.
     ``workspace_bounds`` is ``((x_min, y_min, z_min), (x_max, y_max, z_max))`` in metres in the robot
     base frame of ``kinematic_chain`` (a name from :data:`~lerobot.robots.kinematics.CHAINS` or a
     chain; ``None`` picks the chain registered under the robot's name); ``-100..100`` joints are
@@ -86,7 +99,11 @@ def ensure_safe_goal_position(
 
     ``goal`` and ``present`` must have the same keys, and so must a dict ``max_relative_target``: a
     motor without a limit would move unbounded, which is exactly what this function exists to prevent.
+    A NaN or infinite goal is refused: clamped, it would become a full step in some direction.
     """
+    bad = {k: v for k, v in goal.items() if not math.isfinite(v)}
+    if bad:
+        raise ValueError(f"Refusing goal positions {bad}: not finite numbers; nothing was sent.")
     if set(goal) != set(present):
         raise ValueError(
             f"Goal and present positions name different motors: only in goal {sorted(set(goal) - set(present))}, "
@@ -130,7 +147,6 @@ class SafetyLayer(RobotWrapper):
         self._chain, self._bounds = self._resolve_workspace(config)
         self._limits: dict[str, tuple[float, float]] | None = None  # resolved at the first action
         self._deg_per_unit: dict[str, float] = {}
-        self._last_obs: RobotObservation | None = None
         self._stop = threading.Event()
         self._io_lock = threading.RLock()  # one bus transaction at a time, and none after an e-stop
         self._listener: Any = None
@@ -204,13 +220,29 @@ class SafetyLayer(RobotWrapper):
             if linear:
                 raise ValueError(f"Workspace checks need {linear} in degrees or -100..100, not 0..100.")
         if self._explicit_limits is not None:
-            limits = self._explicit_limits
+            limits = self._narrow(limits, self._explicit_limits)
         elif bus is None:
             logger.info(
                 "%s has no motor bus to derive joint limits from; pass SafetyConfig.joint_limits to set them.",
                 self.name,
             )
         self._limits = limits
+
+    def _narrow(
+        self, derived: dict[str, tuple[float, float]], given: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        """``derived`` with each limit that ``given`` names replaced by the intersection of the two."""
+        limits = dict(derived)
+        for key, (lo, hi) in given.items():
+            if key in derived:
+                lo, hi = max(lo, derived[key][0]), min(hi, derived[key][1])
+                if lo > hi:
+                    raise ValueError(
+                        f"SafetyConfig.joint_limits['{key}'] = {given[key]} lies outside the calibrated "
+                        f"range {derived[key]} of {self.name}; give limits inside it."
+                    )
+            limits[key] = (lo, hi)
+        return limits
 
     # ------------------------------------------------------------------ Robot API (delegated)
 
@@ -223,7 +255,6 @@ class SafetyLayer(RobotWrapper):
         with self._io_lock:
             self.robot.connect(calibrate)
         self._limits = None  # calibration may have changed while connecting
-        self._last_obs = None
         if self.safety_config.estop_key and self._listener is None:
             self._start_keyboard(self.safety_config.estop_key)
 
@@ -248,28 +279,31 @@ class SafetyLayer(RobotWrapper):
 
     def _get_observation(self) -> dict[str, Any]:
         with self._io_lock:
-            obs = self.robot.get_observation()
-        self._last_obs = obs
-        return obs
+            return self.robot.get_observation()
 
     # ------------------------------------------------------------------ the checks
 
     def _present(self) -> dict[str, float]:
-        """Present joint positions: the last observation if none was sent since, else a fresh read.
+        """Present value of every action key, read now.
 
-        Reusing the observation the policy just acted on saves a bus round trip in the usual
-        observe-act loop; after an action the arm moves, so that observation is no longer trusted.
+        Never the observation the policy acted on: by the time its action arrives the arm may have
+        moved several times ``max_relative_target`` from there. When the read fails, or returns a
+        non-finite value, the action cannot be checked and is refused.
         """
-        obs = self._last_obs
-        if obs is None:
+        try:
             with self._io_lock:
-                obs = self._last_obs = self.robot.get_observation()
-        missing = [k for k in self.robot.action_features if k not in obs]
-        if missing:
-            raise RuntimeError(
-                f"{self.name}'s observation lacks {missing}, so the safety layer cannot check them."
+                present = self.robot.read_present()
+        except Exception as e:
+            raise ActionRefusedError(
+                f"Action refused: the present position of {self.name} could not be read ({e}), so the "
+                "step cannot be checked; nothing was sent."
+            ) from e
+        bad = {k: v for k, v in present.items() if not math.isfinite(v)}
+        if bad:
+            raise ActionRefusedError(
+                f"Action refused: {self.name} reports non-finite present values {bad}; nothing was sent."
             )
-        return {k: float(obs[k]) for k in self.robot.action_features}
+        return present
 
     def _tip_violation(self, goal: dict[str, float]) -> float:
         """Distance (m) from the end effector at ``goal`` to the workspace box, 0 inside."""
@@ -356,7 +390,6 @@ class SafetyLayer(RobotWrapper):
         with self._io_lock:
             self._raise_if_stopped()  # the e-stop may have fired while the checks ran
             sent = self.robot.send_action(safe)
-        self._last_obs = None
         if records:
             self._record(records)
         self.steps += 1
@@ -382,23 +415,43 @@ class SafetyLayer(RobotWrapper):
                 f"Emergency stop engaged on {self.name}: no action is sent until reset_emergency_stop()."
             )
 
-    def emergency_stop(self, reason: str = "emergency_stop() called") -> None:
-        """Disable torque now (or disconnect a robot without a bus) and block every later action.
+    ESTOP_RETRIES = 2  # extra torque-off attempts per motor before it is reported unreachable
+
+    def emergency_stop(self, reason: str = "emergency_stop() called") -> dict[str, str]:
+        """Disable torque on every motor (or disconnect a robot without a bus); block later actions.
 
         Safe to call from any thread: the flag is set first, so actions still being checked are
-        dropped, then the torque-off waits for at most the one bus transaction in flight.
+        dropped, then the torque-off waits for at most the one bus transaction in flight. One motor
+        that fails does not stop the others (see :meth:`MotorsBus.disable_torque`). Returns once all
+        was tried: ``{motor: why}`` for each motor it could not reach (logged as critical), empty
+        when every motor confirmed.
         """
         self._stop.set()
         logger.critical("EMERGENCY STOP on %s (%s): disabling torque.", self.name, reason)
         with self._io_lock:
-            bus = getattr(self.robot, "bus", None)
-            try:
-                if bus is not None:
-                    bus.disable_torque()
-                elif self.robot.is_connected:
-                    self.robot.disconnect()
-            except Exception:
-                logger.exception("Emergency stop could not disable torque on %s; cut the power.", self.name)
+            unreached = self._torque_off()
+        if unreached:
+            logger.critical(
+                "Emergency stop could not reach %s of %s (they may still hold torque: cut the power): %s",
+                sorted(unreached),
+                self.name,
+                "; ".join(f"{motor}: {why}" for motor, why in unreached.items()),
+            )
+        return unreached
+
+    def _torque_off(self) -> dict[str, str]:
+        """Torque off everywhere it can; ``{motor (or robot) name: why}`` where it could not."""
+        bus = getattr(self.robot, "bus", None)
+        try:
+            if bus is not None:
+                bus.disable_torque(num_retry=self.ESTOP_RETRIES)
+            elif self.robot.is_connected:
+                self.robot.disconnect()
+        except TorqueOffError as e:
+            return {motor: str(error) for motor, error in e.failures.items()}
+        except Exception as e:  # the port is gone or closed: no motor was reached
+            return dict.fromkeys(bus.motors if bus is not None else [self.name], str(e))
+        return {}
 
     def reset_emergency_stop(self) -> None:
         """Re-arm after an emergency stop.
@@ -410,10 +463,8 @@ class SafetyLayer(RobotWrapper):
         with self._io_lock:
             bus = getattr(self.robot, "bus", None)
             if bus is not None and self.robot.is_connected:
-                self._last_obs = None
                 self.robot.send_action(self._present())
                 bus.enable_torque()
-            self._last_obs = None
             self._stop.clear()
         logger.info("Emergency stop on %s reset.", self.name)
 

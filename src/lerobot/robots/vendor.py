@@ -10,11 +10,10 @@ package and the command that installs it.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
-
-import numpy as np
 
 from lerobot.robots.robot import Robot
 
@@ -54,10 +53,16 @@ class JointSpaceRobot(Robot):
         return {f"{j.name}.pos": float for j in self.joint_limits}
 
     def clamp(self, action: dict[str, Any]) -> dict[str, float]:
-        """Each joint inside its range (flat ``<joint>.pos`` keys)."""
+        """Each joint inside its range (flat ``<joint>.pos`` keys); NaN or infinity refuses the action.
+
+        The check comes first because a clamp would pass NaN through to the SDK (or pin it to a limit).
+        """
+        values = {f"{j.name}.pos": float(action[f"{j.name}.pos"]) for j in self.joint_limits}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"Refusing {self.name} goals {bad}: not finite numbers; nothing was sent.")
         return {
-            f"{j.name}.pos": float(np.clip(action[f"{j.name}.pos"], j.lower, j.upper))
-            for j in self.joint_limits
+            f"{j.name}.pos": min(j.upper, max(j.lower, values[f"{j.name}.pos"])) for j in self.joint_limits
         }
 
 

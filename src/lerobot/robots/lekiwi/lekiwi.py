@@ -15,6 +15,7 @@ whole encoder), since only their speed matters.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from lerobot.cameras import make_cameras_from_configs
@@ -30,7 +31,6 @@ from lerobot.robots.lekiwi.config import (
 from lerobot.robots.lekiwi.kinematics import OmniBase
 from lerobot.robots.motor_arm import GRIPPER, MotorArm
 from lerobot.robots.robot import ROBOTS, Robot
-from lerobot.robots.safety import ensure_safe_goal_position
 from lerobot.robots.so100_follower import SO_MOTOR_MODELS, configure_so_arm
 
 logger = logging.getLogger(__name__)
@@ -92,18 +92,14 @@ class LeKiwi(MotorArm, Robot):
         return obs
 
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
-        goal = {m: action[f"{m}.pos"] for m in ARM_MOTORS}
-        if self.config.max_relative_target is not None:
-            present = self.bus.sync_read(
-                "Present_Position", list(ARM_MOTORS), num_retry=self.config.num_read_retries
-            )
-            goal = ensure_safe_goal_position(
-                goal, {m: float(present[m]) for m in goal}, self.config.max_relative_target
-            )
+        """Arm goals and wheel speeds; a non-finite base velocity refuses the action before any write."""
+        bad = {k: action[k] for k in BASE_KEYS if not math.isfinite(action[k])}
+        if bad:
+            raise ValueError(f"Refusing LeKiwi base velocities {bad}: not finite numbers; nothing was sent.")
         raw = self.base.body_to_raw(*(action[k] for k in BASE_KEYS))
-        self.bus.sync_write("Goal_Position", goal)
+        goal = {m: action[f"{m}.pos"] for m in ARM_MOTORS}
+        sent = self._write_goal_positions(goal, self.config.max_relative_target)
         self.bus.sync_write("Goal_Velocity", dict(zip(WHEELS, raw)))
-        sent = {f"{m}.pos": v for m, v in goal.items()}
         return sent | dict(zip(BASE_KEYS, self.base.raw_to_body(raw)))  # after wheel-speed scaling
 
     def stop_base(self) -> None:
