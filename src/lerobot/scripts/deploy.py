@@ -124,11 +124,13 @@ def deploy_policy(
     chunk_size_threshold: float = 0.5,
     aggregate_fn_name: str = "weighted_average",
     stop: threading.Event | None = None,
+    auth_token: str | None = None,
 ) -> ControlReport:
     """Run ``policy`` (a policy object or a checkpoint path) on ``robot`` until a limit or Ctrl-C.
 
     Connects the robot if needed and disconnects it at the end only in that case (torque off). With
     neither ``duration_s`` nor ``max_steps`` it runs until Ctrl-C, ``stop`` or an emergency stop.
+    ``auth_token`` is the policy server's (default: ``$LEROBOT_POLICY_SERVER_TOKEN``).
     """
     if isinstance(policy, str | Path):
         policy = load_policy(str(policy))
@@ -144,7 +146,11 @@ def deploy_policy(
     try:
         policy.reset()
         if driver is None:
-            predictor = RemotePredictor(server_address) if server_address else LocalPredictor(policy)
+            predictor = (
+                RemotePredictor(server_address, auth_token=auth_token)
+                if server_address
+                else LocalPredictor(policy)
+            )
             client = RobotClient(
                 driven, predictor, control_frequency, chunk_size_threshold, aggregate_fn_name, task
             )
@@ -209,6 +215,8 @@ class DeployConfig:
     """host:port of a policy server (implies asynchronous inference)."""
     chunk_size_threshold: float = 0.5
     aggregate_fn_name: str = "weighted_average"
+    auth_token: str | None = None
+    """The policy server's token; better set $LEROBOT_POLICY_SERVER_TOKEN (a flag shows in ps)."""
 
 
 GUIDE_ALIASES = {"robot_type": "robot.type", "policy_path": "policy.path", "fps": "control_frequency"}
@@ -234,6 +242,7 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     return deploy_policy(
         policy, robot, safety, cfg.control_frequency, cfg.duration_s or None, None, cfg.task,
         cfg.async_inference, cfg.server_address or None, cfg.chunk_size_threshold, cfg.aggregate_fn_name,
+        auth_token=cfg.auth_token,
     )  # fmt: skip
 
 
