@@ -315,3 +315,19 @@ def test_cli_refuses_exposed_address_before_loading_anything(monkeypatch):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     with pytest.raises(ValueError, match="without a token"):
         policy_server_module.main(["--policy.path=outputs/x", "--host=0.0.0.0", "--port=0"])
+
+
+def test_deploy_cli_brings_the_token_and_picks_the_operators_policy(serve, monkeypatch, caplog):
+    from lerobot.scripts.deploy import deploy, parse_deploy_config
+
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    server = serve({"operator/a": OffsetPolicy(), "operator/b": OffsetPolicy(0.001)})
+    caplog.set_level("INFO", logger=policy_server_module.__name__)
+    cfg = parse_deploy_config([
+        "--robot.type=myrobot", "--robot.max_speed_deg_s=1e6", f"--server_address={address(server)}",
+        "--server_policy=operator/b", "--safety_checks=false", "--duration_s=0.2",
+    ])  # fmt: skip
+    assert TOKEN not in repr(cfg)
+    report = deploy(cfg)
+    assert report.steps > 0 and report.inference_ms
+    assert "runs policy 'operator/b'" in caplog.text

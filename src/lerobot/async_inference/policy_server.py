@@ -286,7 +286,7 @@ class PolicyServerConfig:
     host: str = "127.0.0.1"
     """Interface to listen on; 0.0.0.0 for every interface (needs a token, see auth_token)."""
     port: int = 8080
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
     """Shared secret clients must prove they know; better set $LEROBOT_POLICY_SERVER_TOKEN (not in ps)."""
     allow_unauthenticated: bool = False
     """Listen beyond 127.0.0.1 without a token (only on a network you fully trust)."""

@@ -125,12 +125,14 @@ def deploy_policy(
     aggregate_fn_name: str = "weighted_average",
     stop: threading.Event | None = None,
     auth_token: str | None = None,
+    server_policy: str | None = None,
 ) -> ControlReport:
     """Run ``policy`` (a policy object or a checkpoint path) on ``robot`` until a limit or Ctrl-C.
 
     Connects the robot if needed and disconnects it at the end only in that case (torque off). With
     neither ``duration_s`` nor ``max_steps`` it runs until Ctrl-C, ``stop`` or an emergency stop.
-    ``auth_token`` is the policy server's (default: ``$LEROBOT_POLICY_SERVER_TOKEN``).
+    ``auth_token`` is the policy server's (default: ``$LEROBOT_POLICY_SERVER_TOKEN``); ``server_policy``
+    picks one of the policies the server's operator named (default: the server's default).
     """
     if isinstance(policy, str | Path):
         policy = load_policy(str(policy))
@@ -147,7 +149,7 @@ def deploy_policy(
         policy.reset()
         if driver is None:
             predictor = (
-                RemotePredictor(server_address, auth_token=auth_token)
+                RemotePredictor(server_address, server_policy, auth_token=auth_token)
                 if server_address
                 else LocalPredictor(policy)
             )
@@ -215,8 +217,10 @@ class DeployConfig:
     """host:port of a policy server (implies asynchronous inference)."""
     chunk_size_threshold: float = 0.5
     aggregate_fn_name: str = "weighted_average"
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
     """The policy server's token; better set $LEROBOT_POLICY_SERVER_TOKEN (a flag shows in ps)."""
+    server_policy: str = ""
+    """Which of the server's policies to run (a path its operator passed); empty: the server's default."""
 
 
 GUIDE_ALIASES = {"robot_type": "robot.type", "policy_path": "policy.path", "fps": "control_frequency"}
@@ -242,7 +246,7 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     return deploy_policy(
         policy, robot, safety, cfg.control_frequency, cfg.duration_s or None, None, cfg.task,
         cfg.async_inference, cfg.server_address or None, cfg.chunk_size_threshold, cfg.aggregate_fn_name,
-        auth_token=cfg.auth_token,
+        auth_token=cfg.auth_token, server_policy=cfg.server_policy or None,
     )  # fmt: skip
 
 
