@@ -229,7 +229,7 @@ def test_client_skips_bad_observations_and_bounds_their_size(monkeypatch):
     ]
     client = LeKiwiClient(
         remote_ip="127.0.0.1", port_zmq_cmd=cmd_port, port_zmq_observations=obs_port, cameras=CAMERAS,
-        connect_timeout_s=3.0, polling_timeout_ms=50, max_observation_mb=0.25, max_observation_age_s=1.0,
+        connect_timeout_s=3.0, polling_timeout_ms=50, max_observation_mb=0.25, max_observation_age_s=60,
     )  # fmt: skip
     try:
         sender = threading.Thread(target=lambda: [time.sleep(0.2), fake_host.send(observation(1.0))])
@@ -238,10 +238,16 @@ def test_client_skips_bad_observations_and_bounds_their_size(monkeypatch):
         sender.join()
         for i, message in enumerate(hostile, start=1):
             fake_host.send(message)
-            assert client.get_observation()["arm_shoulder_pan.pos"] == 1.0  # the last good one
-            assert client.rejected_messages == i
+            seen = []  # every call returns the last good observation while the bad one is skipped
+            assert wait_until(
+                lambda i=i, seen=seen: seen.append(client.get_observation()) or client.rejected_messages == i
+            )
+            assert {obs["arm_shoulder_pan.pos"] for obs in seen} == {1.0}
+        fake_host.send(observation(1.5))  # still connected: a good observation gets through
+        assert wait_until(lambda: client.get_observation()["arm_shoulder_pan.pos"] == 1.5)
+        client.config.max_observation_age_s = 1.0
         fake_host.send(b"x" * (1 << 20))  # over max_observation_mb: dropped by ZeroMQ, never parsed
-        assert client.get_observation()["arm_shoulder_pan.pos"] == 1.0
+        assert client.get_observation()["arm_shoulder_pan.pos"] == 1.5
         assert client.rejected_messages == len(hostile)
         # ZeroMQ does not reconnect after that protocol error: rather than hand out an ever older
         # observation, the client raises once the last valid one is older than max_observation_age_s.
@@ -249,7 +255,7 @@ def test_client_skips_bad_observations_and_bounds_their_size(monkeypatch):
             for _ in range(50):
                 with contextlib.suppress(zmq.Again):  # the client's connection is gone: nobody to send to
                     fake_host.send(observation(2.0), zmq.NOBLOCK)
-                assert client.get_observation()["arm_shoulder_pan.pos"] == 1.0
+                assert client.get_observation()["arm_shoulder_pan.pos"] == 1.5
         client.disconnect()
     finally:
         fake_host.close(linger=0)

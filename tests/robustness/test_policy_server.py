@@ -22,6 +22,7 @@ import torch
 import lerobot.async_inference.policy_server as policy_server_module
 from lerobot.async_inference.policy_server import PolicyServer
 from lerobot.async_inference.robot_client import RemotePredictor
+from lerobot.async_inference.robot_client import main as robot_client_main
 from lerobot.async_inference.transport import MAGIC, TOKEN_ENV, ProtocolError, recv_message, send_message
 from lerobot.utils.net_security import check_exposure, hmac_hex
 
@@ -262,7 +263,7 @@ def test_bad_observations_mid_session(serve):
     np.testing.assert_allclose(client.predict_chunk(STATE)[0], [1, 2, 3, 4])
     # A message over the total limit (here 2 arrays of 0.6 MB each, each under it) is refused unread.
     big = {"a": np.zeros(600_000, np.uint8), "b": np.zeros(600_000, np.uint8)}
-    with pytest.raises((RuntimeError, ProtocolError, ConnectionError), match="exceeds|reset|Broken"):
+    with pytest.raises((RuntimeError, ProtocolError, ConnectionError), match="(?i)exceeds|reset|broken"):
         client.predict_chunk(big)
     client.close()
     assert RemotePredictor(address(server)).predict_chunk(STATE).shape == (3, 4)
@@ -272,25 +273,27 @@ def test_bad_observations_mid_session(serve):
 
 
 def test_connection_limit_and_timeouts(serve):
-    server = serve(OffsetPolicy(), max_connections=2, handshake_timeout_s=0.4, idle_timeout_s=0.6)
+    server = serve(OffsetPolicy(), max_connections=2, handshake_timeout_s=1.0, idle_timeout_s=0.6)
     silent = [raw_session(server)[0] for _ in range(2)]
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="server busy"):
         RemotePredictor(address(server))
     for sock in silent:  # never said hello: dropped after the handshake timeout, with an error
         assert "in time" in reply_then_close(sock)["message"]
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 4.0
     # A client that trickles its hello slower than the handshake allows is dropped too.
     sock, _ = raw_session(server)
     hello = frame(json.dumps({"type": "hello"}).encode())
-    for byte in hello[:6]:
-        sock.sendall(bytes([byte]))
-        time.sleep(0.1)
-    assert "in time" in reply_then_close(sock)["message"]
+    start = time.monotonic()
+    with sock, pytest.raises((BrokenPipeError, ConnectionResetError)):
+        for byte in hello:  # 3.75 s at this pace: the server must hang up long before the end
+            sock.sendall(bytes([byte]))
+            time.sleep(0.15)
+    assert time.monotonic() - start < 3.0
     # A session that goes quiet is closed after idle_timeout_s; a new one is then welcome.
     idle = RemotePredictor(address(server))
     time.sleep(0.9)
-    with pytest.raises((RuntimeError, ProtocolError, OSError)):
+    with pytest.raises((RuntimeError, ConnectionError)):  # the server's error, or the closed socket
         idle.predict_chunk(STATE)
     idle.close()
     fresh = RemotePredictor(address(server))
@@ -309,6 +312,10 @@ def test_help_works_on_server_and_client_clis(capsys):
     assert "--auth_token" in out and "--policy.extra_paths" in out and "--max_connections" in out
     deploy_main(["--help"])
     assert "--auth_token" in capsys.readouterr().out
+    assert robot_client_main(["--help"]) == 0
+    assert "--server_policy" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--server_address"):
+        robot_client_main(["--robot.type=myrobot"])
 
 
 def test_cli_refuses_exposed_address_before_loading_anything(monkeypatch):

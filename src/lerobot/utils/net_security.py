@@ -45,17 +45,22 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(
-    host: str, token: str | None, allow_unauthenticated: bool, service: str, env_var: str
+    host: str, token: str | None, allow_unauthenticated: bool, service: str, env_var: str, flags: str = "--"
 ) -> None:
-    """Refuse to listen beyond loopback without a token, unless the operator opted out (then warn)."""
+    """Refuse to listen beyond loopback without a token, unless the operator opted out (then warn).
+
+    ``flags`` prefixes the flag names in the message (``--host.`` for ``--host.auth_token``).
+    """
     if token is not None or is_loopback(host):
         return
     message = (
         f"{service} would listen on {host!r} without a token: anyone who reaches the port could drive "
-        f"the robot. Set ${env_var} (or the auth_token flag; {TOKEN_HINT})"
+        f"the robot. Set ${env_var} (or {flags}auth_token; {TOKEN_HINT})"
     )
     if not allow_unauthenticated:
-        raise ValueError(message + ", or pass allow_unauthenticated=true on a network you fully trust.")
+        raise ValueError(
+            message + f", or pass {flags}allow_unauthenticated=true on a network you fully trust."
+        )
     logging.getLogger(__name__).warning("%s. Continuing because allow_unauthenticated is set.", message)
 
 

@@ -84,7 +84,12 @@ class LeKiwiHost:
         self.config = config or LeKiwiHostConfig()
         self._token = resolve_token(self.config.auth_token, TOKEN_ENV)
         check_exposure(
-            self.config.bind_ip, self._token, self.config.allow_unauthenticated, "The LeKiwi host", TOKEN_ENV
+            self.config.bind_ip,
+            self._token,
+            self.config.allow_unauthenticated,
+            "The LeKiwi host",
+            TOKEN_ENV,
+            "--host.",
         )
         if self._token is not None:
             require_curve()
