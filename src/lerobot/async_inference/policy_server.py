@@ -147,13 +147,8 @@ class PolicyServer:
 
     def _refuse(self, conn: socket.socket, message: str) -> None:
         """Say why, then close; a peer that does not read cannot block the accept loop."""
-        try:
-            conn.settimeout(0.5)
-            send_message(conn, {"type": "error", "message": message})
-        except OSError:
-            pass
-        finally:
-            conn.close()
+        with conn:
+            self._try_send_error(conn, message)
 
     def _serve(self, conn: socket.socket, addr: Any) -> None:
         """One session. Whatever the client sends, this returns normally and closes the connection."""
@@ -177,7 +172,9 @@ class PolicyServer:
                 self._conns.discard(conn)
             conn.close()
 
-    def _try_send_error(self, conn: socket.socket, message: str) -> None:
+    @staticmethod
+    def _try_send_error(conn: socket.socket, message: str) -> None:
+        """Tell the peer why it is dropped, waiting at most 0.5 s for it to take the message."""
         try:
             conn.settimeout(0.5)
             send_message(conn, {"type": "error", "message": message})
