@@ -1,20 +1,45 @@
 """A policy server: a policy on one machine (the GPU box) computes action chunks for robots elsewhere.
 
+    export LEROBOT_POLICY_SERVER_TOKEN=...   # python -c "import secrets; print(secrets.token_urlsafe(24))"
     python -m lerobot.async_inference.policy_server --policy.path=outputs/train/act/checkpoints/last/pretrained_model \\
-        --host=0.0.0.0 --port=8080 [--policy.device=cuda]
+        --host=0.0.0.0 --port=8080 [--policy.extra_paths='["outputs/other/pretrained_model"]'] [--policy.device=cuda]
 
-A robot connects with ``lerobot-deploy ... --async_inference=true --server_address=gpu-box:8080`` (or
-:class:`~lerobot.async_inference.robot_client.RemotePredictor`). Each connection is served on its own
-thread: the client says hello (optionally naming a checkpoint the server should load instead), then
-sends observations and gets ``(T, A)`` action chunks back. Messages are
-:mod:`~lerobot.async_inference.transport` frames (JSON + raw arrays, never pickle). Only expose the
-port on networks you trust: anyone who reaches it can drive the policy.
+A robot connects with ``lerobot-deploy ... --server_address=gpu-box:8080`` (same token in its
+environment) or :class:`~lerobot.async_inference.robot_client.RemotePredictor`.
+
+What a client can and cannot do:
+
+- The operator names every checkpoint at start-up (``--policy.path``, the default, and optionally
+  ``--policy.extra_paths``); all are loaded then. A client may pick one of those names in its hello
+  and gets its own copy of that policy, so no client can change what another one runs, and nothing
+  a client names is ever loaded from disk or the Hub.
+- With a token (``--auth_token`` or ``$LEROBOT_POLICY_SERVER_TOKEN``) the server opens each connection
+  with a random challenge and the client must answer ``HMAC-SHA256(token, challenge)``; the token itself
+  never crosses the network. Wrong answers are refused (constant-time compare). The server binds
+  127.0.0.1 by default and refuses any other address without a token unless
+  ``--allow_unauthenticated=true``. The link is not encrypted: observations (camera frames) travel in
+  the clear, so cross untrusted networks through an SSH tunnel or a VPN.
+- Limits: ``max_connections`` at once (others are told the server is busy), a hello within
+  ``handshake_timeout_s``, each later message within ``idle_timeout_s``, ``max_message_mb`` per message,
+  and the header limits of :mod:`~lerobot.async_inference.transport`. A malformed message is answered
+  with an error and the connection closed; nothing a client sends can end the server or another session.
+
+Protocol (messages of :mod:`~lerobot.async_inference.transport`, JSON + raw arrays, never pickle)::
+
+    server: {"type": "challenge", "nonce": hex, "auth_required": bool}
+    client: {"type": "hello", "policy": name | null, "auth": hex | null}
+    server: {"type": "ready", "policy": name, "policy_type": ..., "input_features": [...]} | {"type": "error"}
+    client: {"type": "observation", "task": str} + arrays   ->   server: {"type": "actions"} + actions (T, A)
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
+import secrets
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,10 +48,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from lerobot.async_inference.transport import ProtocolError, recv_message, send_message
+from lerobot.async_inference.transport import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    TOKEN_ENV,
+    ProtocolError,
+    recv_message,
+    send_message,
+)
 from lerobot.utils.cli import console_main
+from lerobot.utils.net_security import check_exposure, hmac_hex, resolve_token, same_secret
 
 logger = logging.getLogger(__name__)
+
+MAX_TASK_CHARS = 4096
+AUTH_FAILURE_DELAY_S = 0.5  # slows guessing; with max_connections it caps attempts per second
 
 
 def load_policy(path: str, device: str | None = None, cpu_acceleration: bool = True) -> Any:
@@ -47,22 +82,47 @@ def load_policy(path: str, device: str | None = None, cpu_acceleration: bool = T
 
 
 class PolicyServer:
-    """Serves ``policy`` (or the checkpoint a client names) on ``host:port`` until :meth:`stop`."""
+    """Serves the operator's policies on ``host:port`` until :meth:`stop` (see the module docstring).
+
+    ``policies`` is one policy object or ``{name: policy}``; the first is the default. Each session
+    runs on a deep copy of the policy it chose, made when it says hello.
+    """
 
     def __init__(
         self,
-        policy: Any = None,
+        policies: Any,
         host: str = "127.0.0.1",
         port: int = 8080,
-        device: str | None = None,
-        cpu_acceleration: bool = True,
+        auth_token: str | None = None,
+        allow_unauthenticated: bool = False,
+        max_connections: int = 4,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        handshake_timeout_s: float = 5.0,
+        idle_timeout_s: float = 60.0,
     ):
-        self.policy, self.device, self.cpu_acceleration = policy, device, cpu_acceleration
+        if policies is None or (isinstance(policies, dict) and not policies):
+            raise ValueError(
+                "A policy server needs a policy: pass --policy.path=<checkpoint folder or Hub id>."
+            )
+        self.policies: dict[str, Any] = (
+            dict(policies) if isinstance(policies, dict) else {"default": policies}
+        )
+        if max_connections < 1 or max_message_bytes < 1 or min(handshake_timeout_s, idle_timeout_s) <= 0:
+            raise ValueError("max_connections, max_message_bytes and the timeouts must be positive.")
+        self.auth_token = resolve_token(auth_token, TOKEN_ENV)
+        check_exposure(host, self.auth_token, allow_unauthenticated, "The policy server", TOKEN_ENV)
+        self.max_connections, self.max_message_bytes = max_connections, max_message_bytes
+        self.handshake_timeout_s, self.idle_timeout_s = handshake_timeout_s, idle_timeout_s
         self._sock = socket.create_server((host, port))
         self.port = self._sock.getsockname()[1]  # the real port when 0 asked for a free one
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # one inference at a time: the model is shared by all clients
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def default_policy(self) -> str:
+        return next(iter(self.policies))
 
     def start(self) -> PolicyServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="policy-server")
@@ -78,51 +138,137 @@ class PolicyServer:
                 continue
             except OSError:
                 return  # closed by stop()
-            threading.Thread(target=self._serve, args=(conn, addr), daemon=True).start()
+            with self._conns_lock:
+                busy = len(self._conns) >= self.max_connections
+                if not busy:
+                    self._conns.add(conn)
+            if busy:
+                logger.warning("Refused %s: %d connections already open.", addr, self.max_connections)
+                self._refuse(conn, f"server busy: {self.max_connections} connections already open")
+                continue
+            threading.Thread(
+                target=self._serve, args=(conn, addr), daemon=True, name="policy-session"
+            ).start()
+
+    def _refuse(self, conn: socket.socket, message: str) -> None:
+        """Say why, then close; a peer that does not read cannot block the accept loop."""
+        with conn:
+            self._try_send_error(conn, message)
 
     def _serve(self, conn: socket.socket, addr: Any) -> None:
+        """One session. Whatever the client sends, this returns normally and closes the connection."""
         logger.info("Robot client connected from %s", addr)
-        with conn:
-            try:
-                header, _ = recv_message(conn)
-                if header.get("type") != "hello":
-                    raise ProtocolError(f"Expected a hello message first, got {header.get('type')!r}.")
-                if header.get("policy_path"):
-                    with self._lock:
-                        self.policy = load_policy(header["policy_path"], self.device, self.cpu_acceleration)
-                if self.policy is None:
-                    send_message(conn, {"type": "error", "message": "no policy loaded; pass --policy.path"})
-                    return
-                cfg = self.policy.config
+        try:
+            policy = self._handshake(conn, addr)
+            if policy is not None:
+                self._session(conn, policy)
+        except EOFError:
+            logger.info("Robot client %s disconnected", addr)
+        except ProtocolError as e:
+            logger.warning("Dropped client %s: %s", addr, e)
+            self._try_send_error(conn, str(e))
+        except OSError as e:
+            logger.warning("Dropped client %s: %s", addr, e)
+        except Exception:  # a bug here must end this session only, never the server
+            logger.exception("Unexpected error serving %s; session closed", addr)
+            self._try_send_error(conn, "internal server error; see the server log")
+        finally:
+            with self._conns_lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    @staticmethod
+    def _try_send_error(conn: socket.socket, message: str) -> None:
+        """Tell the peer why it is dropped, waiting at most 0.5 s for it to take the message."""
+        try:
+            conn.settimeout(0.5)
+            send_message(conn, {"type": "error", "message": message})
+        except OSError:
+            pass  # the peer is gone or not reading: closing is all that is left
+
+    def _handshake(self, conn: socket.socket, addr: Any) -> Any | None:
+        """Challenge, hello, token check and policy choice -> this session's own policy (or None: refused)."""
+        nonce = secrets.token_hex(16)
+        conn.settimeout(self.handshake_timeout_s)
+        send_message(
+            conn, {"type": "challenge", "nonce": nonce, "auth_required": self.auth_token is not None}
+        )
+        header, _ = recv_message(conn, min(self.max_message_bytes, 1 << 16), self.handshake_timeout_s)
+        if header["type"] != "hello":
+            raise ProtocolError(f"Expected a hello message first, got {header['type'][:40]!r}.")
+        if self.auth_token is not None and not same_secret(
+            hmac_hex(self.auth_token, nonce), header.get("auth")
+        ):
+            logger.warning("Client %s failed authentication.", addr)
+            time.sleep(AUTH_FAILURE_DELAY_S)
+            send_message(
+                conn,
+                {
+                    "type": "error",
+                    "message": f"authentication failed: set the server's token in ${TOKEN_ENV}",
+                },
+            )
+            return None
+        name = header.get("policy") or self.default_policy
+        if not isinstance(name, str) or name not in self.policies:
+            send_message(
+                conn,
+                {
+                    "type": "error",
+                    "message": f"policy {str(name)[:200]!r} is not served here; this server serves "
+                    f"{sorted(self.policies)} (the operator chooses them at start-up)",
+                },
+            )
+            return None
+        policy = copy.deepcopy(self.policies[name])  # this client's own instance
+        cfg = policy.config
+        send_message(
+            conn,
+            {
+                "type": "ready",
+                "policy": name,
+                "policy_type": cfg.type,
+                "input_features": sorted(cfg.input_features),
+            },
+        )
+        logger.info("Client %s runs policy %r", addr, name)
+        return policy
+
+    def _session(self, conn: socket.socket, policy: Any) -> None:
+        while not self._stop.is_set():
+            header, arrays = recv_message(conn, self.max_message_bytes, self.idle_timeout_s)
+            task = header.get("task", "")
+            if header["type"] != "observation" or not isinstance(task, str) or len(task) > MAX_TASK_CHARS:
                 send_message(
                     conn,
-                    {"type": "ready", "policy_type": cfg.type, "input_features": sorted(cfg.input_features)},
+                    {"type": "error", "message": "expected an observation message with a string task"},
                 )
-                while not self._stop.is_set():
-                    header, arrays = recv_message(conn)
-                    try:
-                        chunk, ms = self._predict(arrays, header.get("task", ""))
-                    except Exception as e:  # a bad observation must not kill the server
-                        send_message(conn, {"type": "error", "message": f"{type(e).__name__}: {e}"})
-                        continue
-                    send_message(conn, {"type": "actions", "inference_ms": ms}, {"actions": chunk})
-            except EOFError:
-                logger.info("Robot client %s disconnected", addr)
-            except (ProtocolError, OSError) as e:
-                logger.warning("Dropped client %s: %s", addr, e)
+                continue
+            try:
+                chunk, ms = self._predict(policy, arrays, task)
+            except Exception as e:  # a bad observation must not end the session
+                send_message(conn, {"type": "error", "message": f"{type(e).__name__}: {str(e)[:500]}"})
+                continue
+            send_message(conn, {"type": "actions", "inference_ms": ms}, {"actions": chunk})
 
-    def _predict(self, observation: dict[str, np.ndarray], task: str) -> tuple[np.ndarray, float]:
+    @staticmethod
+    def _predict(policy: Any, observation: dict[str, np.ndarray], task: str) -> tuple[np.ndarray, float]:
         obs: dict[str, Any] = {k: torch.from_numpy(np.array(v)) for k, v in observation.items()}
         if task:
             obs["task"] = task
         start = time.perf_counter()
-        with self._lock, torch.no_grad():
-            chunk = self.policy.predict_action_chunk(obs)
+        with torch.no_grad():
+            chunk = policy.predict_action_chunk(obs)
         return chunk[0].cpu().numpy().astype(np.float32), 1e3 * (time.perf_counter() - start)
 
     def stop(self) -> None:
+        """Stop accepting, close every session, wait for the accept loop."""
         self._stop.set()
         self._sock.close()
+        with self._conns_lock:
+            for conn in list(self._conns):
+                with contextlib.suppress(OSError):  # already closed by its own thread
+                    conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=2.0)
 
@@ -130,7 +276,9 @@ class PolicyServer:
 @dataclass
 class ServerPolicyConfig:
     path: str = ""
-    """Checkpoint folder (``.../pretrained_model``) or Hub id; clients may also name one."""
+    """Checkpoint folder (``.../pretrained_model``) or Hub id: the default policy (required)."""
+    extra_paths: list[str] = field(default_factory=list)
+    """More checkpoints a client may choose by name (the path exactly as given here)."""
     device: str | None = None
 
 
@@ -138,23 +286,46 @@ class ServerPolicyConfig:
 class PolicyServerConfig:
     policy: ServerPolicyConfig = field(default_factory=ServerPolicyConfig)
     host: str = "127.0.0.1"
-    """Interface to listen on; 0.0.0.0 for every interface (trusted networks only)."""
+    """Interface to listen on; 0.0.0.0 for every interface (needs a token, see auth_token)."""
     port: int = 8080
+    auth_token: str | None = field(default=None, repr=False)
+    """Shared secret clients must prove they know; better set $LEROBOT_POLICY_SERVER_TOKEN (not in ps)."""
+    allow_unauthenticated: bool = False
+    """Listen beyond 127.0.0.1 without a token (only on a network you fully trust)."""
+    max_connections: int = 4
+    max_message_mb: float = DEFAULT_MAX_MESSAGE_BYTES / 2**20
+    handshake_timeout_s: float = 5.0
+    idle_timeout_s: float = 60.0
+    """A client that sends nothing for this long is disconnected."""
     cpu_acceleration: bool = True
     """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
 
 
 @console_main
 def main(argv: list[str] | None = None) -> int:
-    from lerobot.configs.parser import parse_config
+    from lerobot.configs.parser import parse_config, print_help_if_asked
 
+    args = sys.argv[1:] if argv is None else argv
+    if print_help_if_asked(args, __doc__, PolicyServerConfig):
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = parse_config(PolicyServerConfig, argv)
-    policy = (
-        load_policy(cfg.policy.path, cfg.policy.device, cfg.cpu_acceleration) if cfg.policy.path else None
+    cfg = parse_config(PolicyServerConfig, args)
+    if not cfg.policy.path:
+        raise ValueError("Choose the policy to serve: --policy.path=<checkpoint folder or Hub id>.")
+    paths = list(dict.fromkeys([cfg.policy.path, *cfg.policy.extra_paths]))
+    # Token and address are checked before anything is loaded: a refusal should not cost a model load.
+    token = resolve_token(cfg.auth_token, TOKEN_ENV)
+    if not cfg.allow_unauthenticated:  # (with it, the server below logs the warning once)
+        check_exposure(cfg.host, token, False, "The policy server", TOKEN_ENV)
+    policies = {path: load_policy(path, cfg.policy.device, cfg.cpu_acceleration) for path in paths}
+    server = PolicyServer(
+        policies, cfg.host, cfg.port, token, cfg.allow_unauthenticated, cfg.max_connections,
+        int(cfg.max_message_mb * 2**20), cfg.handshake_timeout_s, cfg.idle_timeout_s,
+    )  # fmt: skip
+    print(
+        f"Policy server listening on {cfg.host}:{server.port} ({'token required' if token else 'no token'}; "
+        f"serving {paths}; Ctrl-C to stop)"
     )
-    server = PolicyServer(policy, cfg.host, cfg.port, cfg.policy.device, cfg.cpu_acceleration)
-    print(f"Policy server listening on {cfg.host}:{server.port} (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

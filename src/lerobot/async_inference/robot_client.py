@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,10 +33,19 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from lerobot.async_inference.transport import parse_address, recv_message, send_message
+from lerobot.async_inference.transport import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    TOKEN_ENV,
+    ProtocolError,
+    parse_address,
+    recv_message,
+    send_message,
+)
 from lerobot.datasets.feature_utils import action_from_vector, build_observation_frame, hw_to_dataset_features
 from lerobot.robots.robot import Robot
+from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import RateLoop
+from lerobot.utils.net_security import hmac_hex, resolve_token
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +76,25 @@ class LocalPredictor:
 
 
 class RemotePredictor:
-    """A :class:`~lerobot.async_inference.policy_server.PolicyServer` at ``host:port``."""
+    """A :class:`~lerobot.async_inference.policy_server.PolicyServer` at ``host:port``.
 
-    def __init__(self, address: str, policy_path: str | None = None, timeout_s: float = 10.0):
+    ``policy`` picks one of the server's policies by name (the path the operator gave it); ``None``
+    takes its default. ``auth_token`` (else ``$LEROBOT_POLICY_SERVER_TOKEN``) answers the server's
+    challenge. Replies are bounded like the server's requests, and a chunk that is not a finite
+    ``(T, A)`` array is refused before it can reach a robot.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        policy: str | None = None,
+        timeout_s: float = 10.0,
+        auth_token: str | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ):
         host, port = parse_address(address)
+        token = resolve_token(auth_token, TOKEN_ENV)
+        self.timeout_s, self.max_message_bytes = timeout_s, max_message_bytes
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout_s)
         except OSError as e:
@@ -78,18 +103,47 @@ class RemotePredictor:
                 "`python -m lerobot.async_inference.policy_server --policy.path=... --port=...`."
             ) from e
         self._lock = threading.Lock()
-        send_message(self._sock, {"type": "hello", "policy_path": policy_path})
-        self.info, _ = recv_message(self._sock)
-        if self.info.get("type") == "error":
-            raise RuntimeError(f"The policy server refused the session: {self.info['message']}")
+        try:
+            self.info = self._handshake(policy, token)
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def _handshake(self, policy: str | None, token: str | None) -> dict[str, Any]:
+        challenge, _ = recv_message(self._sock, 1 << 16, self.timeout_s)
+        if challenge["type"] == "error":
+            raise RuntimeError(f"The policy server refused the session: {challenge.get('message')}")
+        if challenge["type"] != "challenge" or not isinstance(challenge.get("nonce"), str):
+            raise ProtocolError(f"Expected the server's challenge, got {challenge['type'][:40]!r}.")
+        if challenge.get("auth_required") and token is None:
+            raise RuntimeError(f"The policy server requires a token: set ${TOKEN_ENV} (or pass auth_token).")
+        auth = hmac_hex(token, challenge["nonce"]) if token is not None else None
+        send_message(self._sock, {"type": "hello", "policy": policy, "auth": auth})
+        info, _ = recv_message(self._sock, 1 << 16, self.timeout_s)
+        if info["type"] != "ready":
+            raise RuntimeError(f"The policy server refused the session: {str(info.get('message'))[:500]}")
+        return info
 
     def predict_chunk(self, observation: dict[str, np.ndarray], task: str = "") -> np.ndarray:
         with self._lock:  # one request in flight per connection
-            send_message(self._sock, {"type": "observation", "task": task}, observation)
-            header, arrays = recv_message(self._sock)
-        if header.get("type") == "error":
-            raise RuntimeError(f"The policy server failed on this observation: {header['message']}")
-        return arrays["actions"]
+            try:
+                send_message(self._sock, {"type": "observation", "task": task}, observation)
+                header, arrays = recv_message(self._sock, self.max_message_bytes, self.timeout_s)
+            except (EOFError, BrokenPipeError, ConnectionResetError) as e:
+                raise ConnectionError(
+                    f"The policy server closed the connection ({type(e).__name__}): it stopped, or this "
+                    "client was silent longer than its --idle_timeout_s. Reconnect to go on."
+                ) from e
+        if header["type"] == "error":
+            raise RuntimeError(
+                f"The policy server failed on this observation: {str(header.get('message'))[:500]}"
+            )
+        chunk = arrays.get("actions")
+        if header["type"] != "actions" or chunk is None or chunk.ndim != 2 or chunk.dtype.kind != "f":
+            raise ProtocolError("The policy server's reply is not a (T, A) float action chunk.")
+        if not np.isfinite(chunk).all():
+            raise RuntimeError("The policy server returned non-finite actions (NaN or infinity); refused.")
+        return chunk
 
     def close(self) -> None:
         self._sock.close()
@@ -241,3 +295,25 @@ class RobotClient:
             raise RuntimeError(f"Inference failed; the robot was stopped: {self._error}") from self._error
         report.steps, report.loop = step, loop.stats()
         return report
+
+
+@console_main
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lerobot.async_inference.robot_client --robot.type=... --server_address=host:port``.
+
+    ``lerobot-deploy`` against a policy server (same flags, ``--help`` lists them): the token comes from
+    ``$LEROBOT_POLICY_SERVER_TOKEN`` (or ``--auth_token``), ``--server_policy`` picks one of the server's
+    policies and ``--pretrained_name_or_path`` is accepted as the reference's spelling of it.
+    """
+    from lerobot.scripts.deploy import main as deploy_main
+
+    args = sys.argv[1:] if argv is None else argv
+    args = [a.replace("--pretrained_name_or_path", "--server_policy", 1) for a in args]
+    flags = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in args}
+    if not flags & {"h", "help", "server_address"}:
+        raise ValueError("The robot client needs a policy server: --server_address=host:port.")
+    return deploy_main(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,11 +124,15 @@ def deploy_policy(
     chunk_size_threshold: float = 0.5,
     aggregate_fn_name: str = "weighted_average",
     stop: threading.Event | None = None,
+    auth_token: str | None = None,
+    server_policy: str | None = None,
 ) -> ControlReport:
     """Run ``policy`` (a policy object or a checkpoint path) on ``robot`` until a limit or Ctrl-C.
 
     Connects the robot if needed and disconnects it at the end only in that case (torque off). With
     neither ``duration_s`` nor ``max_steps`` it runs until Ctrl-C, ``stop`` or an emergency stop.
+    ``auth_token`` is the policy server's (default: ``$LEROBOT_POLICY_SERVER_TOKEN``); ``server_policy``
+    picks one of the policies the server's operator named (default: the server's default).
     """
     if isinstance(policy, str | Path):
         policy = load_policy(str(policy))
@@ -144,7 +148,11 @@ def deploy_policy(
     try:
         policy.reset()
         if driver is None:
-            predictor = RemotePredictor(server_address) if server_address else LocalPredictor(policy)
+            predictor = (
+                RemotePredictor(server_address, server_policy, auth_token=auth_token)
+                if server_address
+                else LocalPredictor(policy)
+            )
             client = RobotClient(
                 driven, predictor, control_frequency, chunk_size_threshold, aggregate_fn_name, task
             )
@@ -216,6 +224,10 @@ class DeployConfig:
     """Asynchronous: how overlapping chunks blend: weighted_average (0.3 old + 0.7 new), latest_only, average."""
     cpu_acceleration: bool = True
     """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
+    auth_token: str | None = field(default=None, repr=False)
+    """The policy server's token; better set $LEROBOT_POLICY_SERVER_TOKEN (a flag shows in ps)."""
+    server_policy: str = ""
+    """Which of the server's policies to run (a path its operator passed); empty: the server's default."""
 
 
 GUIDE_ALIASES = {"robot_type": "robot.type", "policy_path": "policy.path", "fps": "control_frequency"}
@@ -245,6 +257,7 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     return deploy_policy(
         policy, robot, safety, cfg.control_frequency, cfg.duration_s or None, None, cfg.task,
         cfg.async_inference, cfg.server_address or None, cfg.chunk_size_threshold, cfg.aggregate_fn_name,
+        auth_token=cfg.auth_token, server_policy=cfg.server_policy or None,
     )  # fmt: skip
 
 

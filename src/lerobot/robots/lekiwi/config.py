@@ -89,3 +89,16 @@ class LeKiwiClientConfig(RobotConfig):
     polling_timeout_ms: int = 15
     """How long ``get_observation`` waits for a fresh message before returning the last one."""
     connect_timeout_s: float = 5.0
+    auth_token: str | None = field(default=None, repr=False)
+    """The host's token (better ``$LEROBOT_LEKIWI_TOKEN``); required when the host has one."""
+    max_observation_mb: float | None = None
+    """Largest observation message accepted (``ZMQ_MAXMSGSIZE``; default: twice the cameras' raw frame
+    bytes + 1 MiB, far above their JPEGs). A bigger one drops the connection for good."""
+    max_observation_age_s: float = 2.0
+    """``get_observation`` raises once the newest valid observation is older than this, rather than
+    handing a control loop an ever older one (host gone, connection dropped, only bad messages)."""
+
+    def max_observation_bytes(self) -> int:
+        if self.max_observation_mb is not None:
+            return int(self.max_observation_mb * 2**20)
+        return 2 * sum(cam.height * cam.width * 3 for cam in self.cameras.values()) + 2**20

@@ -5,17 +5,29 @@ or camera driver, only the address of ``lerobot-lekiwi-host``. Observations are 
 last published: ``get_observation`` waits ``polling_timeout_ms`` for a fresh one and otherwise returns
 the previous one, so a momentary network hiccup does not stall the control loop (the host's watchdog
 stops the base if the hiccup lasts).
+
+The host is not trusted blindly either: a malformed observation (bad JSON, non-finite state, a frame
+whose JPEG header does not match the camera's size) is logged and skipped, one larger than
+``max_observation_mb`` is dropped by ZeroMQ (which then closes that connection), and once no valid
+observation came for ``max_observation_age_s`` ``get_observation`` raises instead of going on
+with an ever older one. With a token (``$LEROBOT_LEKIWI_TOKEN`` or ``auth_token``) the
+client speaks CurveZMQ and only talks to a host holding the same token.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from lerobot.robots.lekiwi.config import LeKiwiClientConfig, lekiwi_features
-from lerobot.robots.lekiwi.wire import decode_observation, encode_action
-from lerobot.robots.lekiwi.zmq_utils import import_zmq, latest_only
+from lerobot.robots.lekiwi.wire import WireError, decode_observation, encode_action
+from lerobot.robots.lekiwi.zmq_utils import TOKEN_ENV, import_zmq, latest_only, require_curve, secure_client
 from lerobot.robots.robot import ROBOTS, Robot
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
+from lerobot.utils.net_security import resolve_token
+
+logger = logging.getLogger(__name__)
 
 
 @ROBOTS.register("lekiwi_client")
@@ -29,6 +41,8 @@ class LeKiwiClient(Robot):
         self._context = None
         self._cmd = self._obs = None
         self._last: dict[str, Any] | None = None
+        self._last_time = 0.0
+        self.rejected_messages = 0
 
     def __repr__(self) -> str:
         return f"LeKiwiClient({self.config.remote_ip}:{self.config.port_zmq_cmd}/{self.config.port_zmq_observations})"
@@ -51,11 +65,17 @@ class LeKiwiClient(Robot):
             raise DeviceAlreadyConnectedError(f"{self!r} is already connected.")
         zmq = import_zmq()
         cfg = self.config
+        token = resolve_token(cfg.auth_token, TOKEN_ENV)
+        if token is not None:
+            require_curve()
         self._context = zmq.Context()
         self._cmd = self._context.socket(zmq.PUSH)
         self._obs = self._context.socket(zmq.PULL)
+        latest_only(self._cmd)
+        latest_only(self._obs, cfg.max_observation_bytes())
         for socket, port in ((self._cmd, cfg.port_zmq_cmd), (self._obs, cfg.port_zmq_observations)):
-            latest_only(socket)
+            if token is not None:
+                secure_client(socket, token)
             socket.connect(f"tcp://{cfg.remote_ip}:{port}")
         try:
             received = self._receive(cfg.connect_timeout_s * 1000)
@@ -66,8 +86,9 @@ class LeKiwiClient(Robot):
             self.disconnect()
             raise ConnectionError(
                 f"No observation from a LeKiwi host at {cfg.remote_ip}:{cfg.port_zmq_observations} within "
-                f"{cfg.connect_timeout_s} s. Start it on the robot (`lerobot-lekiwi-host --robot.port=...`) "
-                "and check remote_ip, the ports and the firewall."
+                f"{cfg.connect_timeout_s} s. Start it on the robot (`lerobot-lekiwi-host --robot.port=...` "
+                "with --host.bind_ip=0.0.0.0 to be reachable), check remote_ip, the ports and the firewall, "
+                f"and that both sides have the same ${TOKEN_ENV} (or neither has one)."
             )
 
     def _receive(self, timeout_ms: float) -> bool:
@@ -75,21 +96,22 @@ class LeKiwiClient(Robot):
         zmq = import_zmq()
         if not self._obs.poll(timeout_ms, zmq.POLLIN):
             return False
-        obs = decode_observation(self._obs.recv())
         features = self.observation_features
+        obs = decode_observation(self._obs.recv(), {name: features[name] for name in self.camera_keys})
         missing = [k for k in features if k not in obs]
         if missing:
-            raise ValueError(
+            raise WireError(
                 f"The LeKiwi host sends no {missing}; the client's cameras ({list(self.config.cameras)}) "
                 "must be the host's."
             )
         for name in self.camera_keys:
             if obs[name].shape != features[name]:
-                raise ValueError(
+                raise WireError(
                     f"Camera '{name}' of the LeKiwi host sends {obs[name].shape} frames, but the client "
                     f"config says {features[name]}; set the client's width/height to the host's."
                 )
         self._last = {k: obs[k] for k in features}
+        self._last_time = time.monotonic()
         return True
 
     def _require_connected(self) -> None:
@@ -98,7 +120,18 @@ class LeKiwiClient(Robot):
 
     def _get_observation(self) -> dict[str, Any]:
         self._require_connected()
-        self._receive(self.config.polling_timeout_ms)
+        try:
+            self._receive(self.config.polling_timeout_ms)
+        except WireError as e:  # one bad message must not stop the control loop: keep the last good one
+            self.rejected_messages += 1
+            logger.error("Skipped an invalid observation from the LeKiwi host: %s", e)
+        age = time.monotonic() - self._last_time
+        if age > self.config.max_observation_age_s:
+            raise ConnectionError(
+                f"No valid observation from the LeKiwi host for {age:.1f} s (max_observation_age_s="
+                f"{self.config.max_observation_age_s}): the host stopped, the network dropped, or its messages "
+                "were refused (see the log). Reconnect once the host is back."
+            )
         return dict(self._last)
 
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:

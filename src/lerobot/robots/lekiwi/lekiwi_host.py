@@ -9,7 +9,14 @@ Watchdog: a laptop whose Wi-Fi drops, or a client that crashes, stops sending ac
 may still be driving at its last velocity. When no action arrived for ``watchdog_timeout_ms`` the
 host zeroes the wheel velocities (the arm holds its last goal) until a new action comes.
 
-    lerobot-lekiwi-host --robot.port=/dev/ttyACM0 --robot.id=my_kiwi --host.watchdog_timeout_ms=500
+Security: the host listens on 127.0.0.1 unless ``--host.bind_ip`` says otherwise, and refuses any
+other address without a token (``$LEROBOT_LEKIWI_TOKEN`` or ``--host.auth_token``; CurveZMQ, see
+:mod:`~lerobot.robots.lekiwi.zmq_utils`) unless ``--host.allow_unauthenticated=true``. Every action
+message is checked (a JSON object with exactly the robot's action keys, finite numbers, at most
+``max_action_bytes``); a bad one is logged and dropped and the loop goes on.
+
+    export LEROBOT_LEKIWI_TOKEN=...   # python -c "import secrets; print(secrets.token_urlsafe(24))"
+    lerobot-lekiwi-host --robot.port=/dev/ttyACM0 --robot.id=my_kiwi --host.bind_ip=0.0.0.0
 """
 
 from __future__ import annotations
@@ -25,8 +32,16 @@ from lerobot.configs.parser import config_help, parse_config
 from lerobot.robots.lekiwi.config import BASE_KEYS, LeKiwiConfig
 from lerobot.robots.lekiwi.lekiwi import LeKiwi
 from lerobot.robots.lekiwi.wire import decode_action, encode_observation
-from lerobot.robots.lekiwi.zmq_utils import import_zmq, latest_only
+from lerobot.robots.lekiwi.zmq_utils import (
+    TOKEN_ENV,
+    import_zmq,
+    latest_only,
+    require_curve,
+    secure_server,
+    start_authenticator,
+)
 from lerobot.utils.cli import console_main
+from lerobot.utils.net_security import check_exposure, resolve_token
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +52,16 @@ class LeKiwiHostConfig:
     """Port actions arrive on; 0 binds a free port (see ``LeKiwiHost.cmd_port``)."""
     port_zmq_observations: int = 5556
     """Port observations leave on; 0 binds a free port."""
-    bind_ip: str = "*"
-    """Interface to listen on: ``*`` for every interface, ``127.0.0.1`` for this machine only."""
+    bind_ip: str = "127.0.0.1"
+    """Interface to listen on. The default serves only this machine; for a laptop on the network use
+    ``0.0.0.0`` (every interface) or the robot's address, together with ``auth_token``."""
+    auth_token: str | None = field(default=None, repr=False)
+    """Shared secret (at least 16 characters) the client must hold; better ``$LEROBOT_LEKIWI_TOKEN``
+    (a flag shows in ``ps``). Turns on CurveZMQ: only token holders connect, all traffic is encrypted."""
+    allow_unauthenticated: bool = False
+    """Listen beyond this machine without a token (only on a network you fully trust)."""
+    max_action_bytes: int = 64 << 10
+    """Largest action message accepted (``ZMQ_MAXMSGSIZE``); a peer sending more is disconnected."""
     connection_time_s: float | None = None
     """Stop serving after this long (``None``: until Ctrl-C)."""
     watchdog_timeout_ms: int = 500
@@ -49,10 +72,10 @@ class LeKiwiHostConfig:
     """JPEG quality (1-100) of the camera frames sent to the laptop."""
 
     def __post_init__(self) -> None:
-        if self.watchdog_timeout_ms <= 0 or self.max_loop_freq_hz <= 0:
+        if self.watchdog_timeout_ms <= 0 or self.max_loop_freq_hz <= 0 or self.max_action_bytes <= 0:
             raise ValueError(
-                f"watchdog_timeout_ms ({self.watchdog_timeout_ms}) and max_loop_freq_hz "
-                f"({self.max_loop_freq_hz}) must be > 0."
+                f"watchdog_timeout_ms ({self.watchdog_timeout_ms}), max_loop_freq_hz "
+                f"({self.max_loop_freq_hz}) and max_action_bytes ({self.max_action_bytes}) must be > 0."
             )
 
 
@@ -63,20 +86,44 @@ class LeKiwiHost:
         zmq = import_zmq()
         self.robot = robot
         self.config = config or LeKiwiHostConfig()
-        self._context = zmq.Context()
+        self._token = resolve_token(self.config.auth_token, TOKEN_ENV)
+        check_exposure(
+            self.config.bind_ip,
+            self._token,
+            self.config.allow_unauthenticated,
+            "The LeKiwi host",
+            TOKEN_ENV,
+            "--host.",
+        )
+        if self._token is not None:
+            require_curve()
+        self._action_keys = list(robot.action_features)
         self._zmq = zmq
-        self._cmd = self._bind(zmq.PULL, self.config.port_zmq_cmd)
-        self._obs = self._bind(zmq.PUSH, self.config.port_zmq_observations)
+        self._context = zmq.Context()
+        self._sockets: list = []
+        self._auth = None
+        try:
+            if self._token is not None:
+                self._auth = start_authenticator(self._context, self._token)
+            self._cmd = self._bind(zmq.PULL, self.config.port_zmq_cmd, self.config.max_action_bytes)
+            self._obs = self._bind(zmq.PUSH, self.config.port_zmq_observations, None)
+        except BaseException:
+            self.close()
+            raise
         self.cmd_port = self._port_of(self._cmd)
         self.obs_port = self._port_of(self._obs)
         self.stop_event = threading.Event()
         self.watchdog_trips = 0
+        self.rejected_messages = 0
         self._last_action = time.monotonic()
         self._base_moving = False
 
-    def _bind(self, kind: int, port: int):
+    def _bind(self, kind: int, port: int, max_message_bytes: int | None):
         socket = self._context.socket(kind)
-        latest_only(socket)
+        self._sockets.append(socket)
+        latest_only(socket, max_message_bytes)
+        if self._token is not None:
+            secure_server(socket, self._token)
         address = f"tcp://{self.config.bind_ip}"
         try:
             if port == 0:
@@ -84,8 +131,6 @@ class LeKiwiHost:
             else:
                 socket.bind(f"{address}:{port}")
         except self._zmq.ZMQError as e:
-            socket.close()
-            self._context.term()
             raise OSError(f"Cannot listen on {address}:{port} ({e}); is another lekiwi host running?") from e
         return socket
 
@@ -102,9 +147,10 @@ class LeKiwiHost:
             message = None
         if message is not None:
             try:
-                sent = self.robot.send_action(decode_action(message))
-            except ValueError as e:  # a malformed action is the client's bug: keep serving, say why
-                logger.error("Ignoring an invalid action from the client: %s", e)
+                sent = self.robot.send_action(decode_action(message, self._action_keys))
+            except ValueError as e:  # WireError or refused by the robot: keep serving, say why
+                self.rejected_messages += 1
+                logger.error("Rejected an action message of %d bytes: %s", len(message), e)
             else:
                 self._last_action = now
                 self._base_moving = any(sent[k] != 0 for k in BASE_KEYS)
@@ -131,8 +177,10 @@ class LeKiwiHost:
             self.stop_event.wait(max(0.0, period - (time.monotonic() - cycle)))
 
     def close(self) -> None:
-        self._cmd.close()
-        self._obs.close()
+        for socket in self._sockets:
+            socket.close()
+        if self._auth is not None:
+            self._auth.stop()
         self._context.term()
 
 
