@@ -267,7 +267,7 @@ def test_reference_templates_pass():
 
 BAD_REPO_IDS = [
     "../../X",
-    "/abs/X",
+    "{tmp}/abs/X",
     "org/../X",
     "a/b/c",
     "..",
@@ -285,11 +285,12 @@ BAD_REPO_IDS = [
 def test_repo_id_cannot_leave_lerobot_home(repo_id, tmp_path, monkeypatch):
     home = tmp_path / "home" / "lerobot"
     monkeypatch.setenv("HF_LEROBOT_HOME", str(home))
+    repo_id = repo_id.replace("{tmp}", str(tmp_path))  # an absolute id that, if followed, stays in tmp_path
     with pytest.raises(DatasetError, match="not a valid repo id"):
         LeRobotDataset.create(repo_id, fps=FPS, features={"x": {"dtype": "float32", "shape": (1,)}})
     with pytest.raises(DatasetError, match="not a valid repo id"):
         LeRobotDataset(repo_id)
-    assert list(tmp_path.iterdir()) == [] and not Path("/abs/X").exists()  # nothing created anywhere
+    assert list(tmp_path.iterdir()) == []  # nothing created anywhere
 
 
 @pytest.mark.parametrize("repo_id", ["org/name", "name", "Org_1/na.me-2"])
@@ -390,3 +391,10 @@ def test_shape_check_also_guards_streaming(root):
 def test_the_valid_dataset_still_loads(root):
     ds = open_(root)
     assert ds.num_frames == 8 and tuple(ds[0]["grid"].shape) == (2, 3)
+
+
+def test_camera_named_like_a_path_is_refused_at_create(tmp_path):
+    features = {"..": {"dtype": "video", "shape": (16, 16, 3), "names": None}}
+    with pytest.raises(DatasetError, match="cannot be a folder name"):
+        LeRobotDataset.create("test/cam", fps=FPS, features=features, root=tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()

@@ -209,6 +209,9 @@ def check_features(features: dict[str, dict]) -> dict[str, dict]:
         ft["shape"] = tuple(int(s) for s in ft["shape"])
         ft.setdefault("names", None)
         if ft["dtype"] in CAMERA_DTYPES:
+            from lerobot.datasets.paths import check_video_key  # paths builds on this module
+
+            check_video_key(key)  # a camera's name becomes a folder name
             if len(ft["shape"]) != 3 or ft["shape"][2] not in (1, 3):
                 raise DatasetError(
                     f"Camera feature '{key}' has shape {ft['shape']}; expected (height, width, channels) "
