@@ -10,7 +10,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -173,31 +173,43 @@ def _check_feature(key: Any, ft: Any, path: Path) -> None:
         )
 
 
-def check_stored_shape(column: pa.ChunkedArray | pa.Array, key: str, feature: dict, path: Path) -> None:
-    """The values of ``key`` in the parquet at ``path`` must have the shape info.json declares.
-
-    Reads only list lengths (the type itself for fixed-size lists), never the values.
-    """
-    if feature["dtype"] in NON_NUMERIC_DTYPES:
-        return
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    found: list[int | str] = []
+def _list_dims(arr: pa.Array) -> list[tuple[int, int]]:
+    """(shortest, longest) list length at each nesting level of ``arr``: lengths only, no values."""
+    dims = []
     while (
         pa.types.is_list(arr.type)
         or pa.types.is_large_list(arr.type)
         or pa.types.is_fixed_size_list(arr.type)
     ):
         if pa.types.is_fixed_size_list(arr.type):
-            found.append(arr.type.list_size)
+            dims.append((arr.type.list_size, arr.type.list_size))
         else:
             low, high = pc.min_max(pc.list_value_length(arr)).values()
-            low, high = low.as_py(), high.as_py()
-            found.append(low if low == high else f"{low}..{high}")
+            dims.append((low.as_py() or 0, high.as_py() or 0))  # None: no (non-null) list at all
         arr = arr.flatten()
-    declared = tuple(feature["shape"])
-    if tuple(found) == declared or (not found and declared == (1,)) or (len(arr) == 0 and not found):
+    return dims
+
+
+def check_stored_shape(column: pa.ChunkedArray | pa.Array, key: str, feature: dict, path: Path) -> None:
+    """The values of ``key`` in the parquet at ``path`` must have the shape info.json declares.
+
+    Every row, at every nesting level (a ragged column whose mean width matches is refused too).
+    """
+    if feature["dtype"] in NON_NUMERIC_DTYPES:
         return
-    shown = "(" + ", ".join(map(str, found)) + ("," if len(found) == 1 else "") + ")" if found else "scalars"
+    chunks = [c for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column]) if len(c)]
+    if not chunks:
+        return
+    per_chunk = [_list_dims(c) for c in chunks]
+    levels = zip(*per_chunk, strict=True)
+    found = [(min(lo for lo, _ in lv), max(hi for _, hi in lv)) for lv in levels]
+    declared = tuple(feature["shape"])
+    if all(lo == hi for lo, hi in found) and (
+        tuple(lo for lo, _ in found) == declared or (not found and declared == (1,))
+    ):
+        return
+    dims = [str(lo) if lo == hi else f"{lo}..{hi}" for lo, hi in found]
+    shown = f"({', '.join(dims)}{',' if len(dims) == 1 else ''})" if dims else "scalars"
     raise DatasetError(
         f"{path}: feature '{key}' stores values of shape {shown} but meta/info.json declares {declared}. The "
         "data file and its metadata disagree; re-download the dataset or fix the feature's shape in meta/info.json."
@@ -470,35 +482,36 @@ class LeRobotDatasetMetadata:
 
     def get_data_file_path(self, ep_index: int) -> Path:
         """Data parquet of an episode, relative to the root (checked to stay inside it)."""
-        ep = self.episodes[ep_index]
-        if self.version == "v2.1":
-            fields = {"episode_chunk": ep["data/chunk_index"], "episode_index": ep_index}
-        else:
-            fields = {"chunk_index": ep["data/chunk_index"], "file_index": ep["data/file_index"]}
-        return self._inside(format_template(self.data_path, "data_path", self.version, **fields))
+        return self._file_path(ep_index, "data", None)
 
     def get_video_file_path(self, ep_index: int, video_key: str) -> Path:
         """Video file of an episode's camera stream, relative to the root (checked to stay inside it)."""
         if self.video_path is None:
             raise DatasetError(f"{self.root / INFO_PATH} has no video_path; this dataset stores no videos.")
-        ep = self.episodes[ep_index]
-        chunk = ep[f"videos/{video_key}/chunk_index"]
-        if self.version == "v2.1":
-            fields = {"episode_chunk": chunk, "episode_index": ep_index}
-        else:
-            fields = {"chunk_index": chunk, "file_index": ep[f"videos/{video_key}/file_index"]}
-        rel = format_template(
-            self.video_path, "video_path", self.version, self.video_keys, video_key=video_key, **fields
-        )
-        return self._inside(rel)
+        if video_key not in self.features or self.features[video_key]["dtype"] != "video":
+            raise DatasetError(f"{video_key!r} is not a video feature of {self.repo_id} ({self.video_keys}).")
+        return self._file_path(ep_index, f"videos/{video_key}", video_key)
 
-    def _inside(self, rel: PurePosixPath) -> Path:
-        """``rel`` as a Path, once ``root / rel`` is known to resolve inside the root (cached per file)."""
-        checked = self.__dict__.setdefault("_checked_paths", set())
-        if rel not in checked:
+    def _file_path(self, ep_index: int, prefix: str, video_key: str | None) -> Path:
+        """The file of stream ``prefix`` holding episode ``ep_index``, rendered and checked once per file."""
+        chunk = int(self.episodes.array(f"{prefix}/chunk_index")[ep_index])
+        if self.version == "v2.1":  # one file per episode
+            fields = {"episode_chunk": chunk, "episode_index": int(ep_index)}
+        else:
+            fields = {
+                "chunk_index": chunk,
+                "file_index": int(self.episodes.array(f"{prefix}/file_index")[ep_index]),
+            }
+        cache = self.__dict__.setdefault("_file_paths", {})
+        key = (prefix, *fields.values())
+        if key not in cache:
+            kind = "data_path" if video_key is None else "video_path"
+            rel = format_template(
+                self.info[kind], kind, self.version, self.video_keys, video_key=video_key, **fields
+            )
             resolve_inside(self.root, rel)
-            checked.add(rel)
-        return Path(rel)
+            cache[key] = Path(rel)
+        return cache[key]
 
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None

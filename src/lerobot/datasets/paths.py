@@ -22,6 +22,7 @@ Paths a user passes in (``root=``, ``output_dir=``, CLI flags) are the user's ch
 from __future__ import annotations
 
 import functools
+import numbers
 import re
 import string
 from collections.abc import Collection
@@ -138,7 +139,7 @@ def format_template(
                     f"{value!r} is not a video feature of this dataset (declared: {sorted(video_keys)})."
                 )
             check_video_key(value)
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        elif isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise DatasetError(f"{kind} field {name} must be a non-negative integer, got {value!r}.")
     return PurePosixPath(template.format(**fields))
 
