@@ -398,3 +398,28 @@ def test_camera_named_like_a_path_is_refused_at_create(tmp_path):
     with pytest.raises(DatasetError, match="cannot be a folder name"):
         LeRobotDataset.create("test/cam", fps=FPS, features=features, root=tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+
+
+def test_create_refuses_dtypes_the_reader_refuses(tmp_path):
+    with pytest.raises(DatasetError, match="unknown dtype 'complex64'"):
+        LeRobotDataset.create(
+            "test/c", fps=FPS, features={"x": {"dtype": "complex64", "shape": (2,)}}, root=tmp_path / "c"
+        )
+
+
+@pytest.mark.parametrize("value", [-1, 2**40])
+def test_hostile_file_index_in_episode_rows(root, value):
+    """Indices come from meta/episodes too: negative ones are refused, huge ones stay inside the root."""
+    path = next((root / "meta/episodes").glob("chunk-*/file-*.parquet"))
+    table = pq.read_table(path)
+    column = pa.array([value] * table.num_rows, pa.int64())
+    pq.write_table(
+        table.set_column(table.column_names.index("data/file_index"), "data/file_index", column), path
+    )
+    with pytest.raises(
+        DatasetError,
+        match="file_index must be a non-negative integer"
+        if value < 0
+        else rf"{root}/data/chunk-000/file-{value}\.parquet",
+    ):
+        open_(root)

@@ -27,6 +27,7 @@ import abc
 import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 WEIGHTS_NAME = "model.safetensors"
+logger = logging.getLogger(__name__)
 
 
 class WeightsMismatchError(RuntimeError, ValueError):
@@ -164,6 +166,7 @@ def parameter_bytes(policy_cls: type[PreTrainedPolicy], config: PreTrainedConfig
     """Bytes of the parameters and buffers ``policy_cls(config)`` would allocate, and its largest tensor.
 
     The policy is built on PyTorch's ``meta`` device: every module and shape is real, no memory is.
+    Its ``__init__`` must therefore not change ``config`` (it runs twice).
     """
     with (
         torch.device("meta"),
@@ -186,7 +189,11 @@ def check_fits_in_memory(policy_cls: type[PreTrainedPolicy], config: PreTrainedC
     """
     if torch.get_default_device().type == "meta":
         return
-    needed, largest = parameter_bytes(policy_cls, config)
+    try:
+        needed, largest = parameter_bytes(policy_cls, config)
+    except Exception as e:  # a build the meta device cannot run: the real build says why
+        logger.debug("No memory estimate for %s: its meta-device build failed (%s).", policy_cls.__name__, e)
+        return
     available = available_memory_bytes()
     if available is not None and needed > available:
         raise MemoryError(
