@@ -17,8 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.datasets.test_hub_push import hub  # noqa: F401  (the fake Hub fixture)
 
 from lerobot.datasets import tools
+from lerobot.datasets.hub import push_to_hub
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.paths import check_template, dataset_root, validate_repo_id
 from lerobot.datasets.utils import DatasetError
@@ -423,3 +425,18 @@ def test_hostile_file_index_in_episode_rows(root, value):
         else rf"{root}/data/chunk-000/file-{value}\.parquet",
     ):
         open_(root)
+
+
+def test_symlink_in_meta_leading_outside_is_refused(root):
+    moved = root.parent / "outside/tasks.parquet"
+    shutil.move(root / "meta/tasks.parquet", moved)
+    (root / "meta/tasks.parquet").symlink_to(moved)
+    with pytest.raises(DatasetError, match="outside the dataset"):
+        open_(root)
+
+
+def test_push_never_uploads_a_file_linked_from_outside(root, hub):  # noqa: F811 (the fixture)
+    (root / "notes.txt").symlink_to(root.parent / "outside/victim.txt")
+    with pytest.raises(DatasetError, match="outside the dataset"):
+        push_to_hub(root, "user/pushed")
+    assert ("dataset", "user/pushed") not in hub.repos

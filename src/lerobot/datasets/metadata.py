@@ -381,6 +381,8 @@ class LeRobotDatasetMetadata:
         return meta
 
     def load(self) -> None:
+        for path in [self.root / "meta", *sorted((self.root / "meta").rglob("*"))]:
+            resolve_inside(self.root, path.relative_to(self.root))  # no link in meta/ leads out
         info_path = self.root / INFO_PATH
         info = load_json(info_path)
         check_info(info, info_path)
