@@ -440,3 +440,28 @@ def test_push_never_uploads_a_file_linked_from_outside(root, hub):  # noqa: F811
     with pytest.raises(DatasetError, match="outside the dataset"):
         push_to_hub(root, "user/pushed")
     assert ("dataset", "user/pushed") not in hub.repos
+
+
+def test_video_frames_of_another_size_than_declared_name_the_file(root):
+    """Issue 18 for cameras: 16x16 frames declared 16x24 fail on read, naming the camera and the mp4."""
+    set_feature(root, CAM, shape=[16, 24, 3])
+    ds = open_(root)
+    with pytest.raises(
+        DatasetError, match=rf"{VIDEO}: camera '{CAM}' holds 16x16 frames .* declares shape \(16, 24, 3\)"
+    ):
+        ds[0]
+
+
+def test_png_frames_of_another_size_than_declared_name_the_file(tmp_path):
+    features = {**FEATURES, CAM: {**FEATURES[CAM], "dtype": "image"}}
+    root = tmp_path / "img"
+    ds = LeRobotDataset.create("test/img", fps=FPS, features=features, root=root, use_videos=False)
+    for f in range(2):
+        ds.add_frame(frame(0, f), task="pick")
+    ds.save_episode()
+    ds.finalize()
+    set_feature(root, CAM, shape=[3, 16, 16])  # the older (C, H, W) order is read as well
+    assert tuple(LeRobotDataset("test/img", root=root)[1][CAM].shape) == (3, 16, 16)
+    set_feature(root, CAM, shape=[8, 8, 3])
+    with pytest.raises(DatasetError, match=rf"{DATA}: camera '{CAM}' holds 16x16 frames"):
+        LeRobotDataset("test/img", root=root)[0]

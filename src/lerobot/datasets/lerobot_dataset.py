@@ -29,7 +29,12 @@ from PIL import Image
 
 from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
 from lerobot.datasets.hub import ensure_local_files, push_to_hub
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, check_stored_shape, read_parquet
+from lerobot.datasets.metadata import (
+    LeRobotDatasetMetadata,
+    check_frame_size,
+    check_stored_shape,
+    read_parquet,
+)
 from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
@@ -390,6 +395,12 @@ class LeRobotDataset(torch.utils.data.Dataset):
             )
         return frames if np.ndim(rows) else frames[0]
 
+    def _camera_file(self, key: str, rows: np.ndarray | int) -> Path:
+        episode = int(self._row_episode[np.atleast_1d(rows)[0]])
+        if key in self._images:
+            return self.root / self.meta.get_data_file_path(episode)
+        return self._video_paths[(key, episode)]
+
     def _camera_item(self, key: str, rows: np.ndarray | int) -> torch.Tensor:
         if key in self._images:
             rows_arr = np.atleast_1d(rows)
@@ -402,6 +413,9 @@ class LeRobotDataset(torch.utils.data.Dataset):
             frames = frames if np.ndim(rows) else frames[0]
         else:
             frames = self._decode_frames(key, rows)
+        check_frame_size(
+            *frames.shape[-2:], key, self.meta.features[key], lambda: self._camera_file(key, rows)
+        )
         if not self.return_uint8:
             frames = frames.to(torch.float32).div_(255.0)
         if self.image_transforms is not None:

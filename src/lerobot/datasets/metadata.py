@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,21 @@ def check_stored_shape(column: pa.ChunkedArray | pa.Array, key: str, feature: di
     raise DatasetError(
         f"{path}: feature '{key}' stores values of shape {shown} but meta/info.json declares {declared}. The "
         "data file and its metadata disagree; re-download the dataset or fix the feature's shape in meta/info.json."
+    )
+
+
+def check_frame_size(height: int, width: int, key: str, feature: dict, where: Callable[[], Path]) -> None:
+    """A decoded camera frame must have the height and width info.json declares for ``key``.
+
+    ``where`` names the file (called only to word the error). Shapes are declared (H, W, C), or
+    (C, H, W) by some older datasets: both are read.
+    """
+    shape = tuple(feature["shape"])
+    if (height, width) in (shape[:2], shape[1:]):
+        return
+    raise DatasetError(
+        f"{where()}: camera '{key}' holds {height}x{width} frames but meta/info.json declares shape {shape}. "
+        "The file and its metadata disagree; re-download the dataset or fix the feature's shape."
     )
 
 
