@@ -465,3 +465,12 @@ def test_png_frames_of_another_size_than_declared_name_the_file(tmp_path):
     set_feature(root, CAM, shape=[8, 8, 3])
     with pytest.raises(DatasetError, match=rf"{DATA}: camera '{CAM}' holds 16x16 frames"):
         LeRobotDataset("test/img", root=root)[0]
+
+
+@pytest.mark.parametrize("fps", [0.5, True, 10**6, 0])
+def test_create_refuses_the_fps_values_the_reader_refuses(tmp_path, fps):
+    with pytest.raises(DatasetError, match="fps must be a positive integer"):
+        LeRobotDataset.create(
+            "test/f", fps=fps, features={"x": {"dtype": "float32", "shape": (1,)}}, root=tmp_path / "f"
+        )
+    assert not (tmp_path / "f").exists()

@@ -42,7 +42,7 @@ from lerobot.datasets.compute_stats import (
     deserialize_stats,
     serialize_stats,
 )
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.metadata import MAX_FPS, LeRobotDatasetMetadata, read_parquet
 from lerobot.datasets.paths import format_template, resolve_inside
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
@@ -384,8 +384,8 @@ class DatasetWriter:
         chunks_size: int | None = None,
         image_writer_threads: int = 4,
     ) -> DatasetWriter:
-        if not isinstance(fps, int) or fps <= 0:
-            raise DatasetError(f"fps must be a positive integer, got {fps!r}.")
+        if isinstance(fps, bool) or not isinstance(fps, int) or not 0 < fps <= MAX_FPS:
+            raise DatasetError(f"fps must be a positive integer (at most {MAX_FPS}), got {fps!r}.")
         full = check_features(features)
         if not use_videos and video_keys(full):
             raise DatasetError(
