@@ -42,7 +42,8 @@ from lerobot.datasets.compute_stats import (
     deserialize_stats,
     serialize_stats,
 )
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.metadata import MAX_FPS, LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.paths import format_template, resolve_inside
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
     DEFAULT_CHUNK_SIZE,
@@ -160,13 +161,19 @@ def _groups(rows: list[dict], prefix: str) -> dict[tuple[int, int], list[dict]]:
 
 def file_path(root: Path, info: dict, stream: str, chunk: int, file: int) -> Path:
     """The v3.0 file of ``stream`` ("data", "videos/<key>" or "meta/episodes") at (chunk, file)."""
-    if stream == "data":
-        return root / info["data_path"].format(chunk_index=chunk, file_index=file)
     if stream == "meta/episodes":
         return root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-    return root / info["video_path"].format(
-        video_key=stream[len("videos/") :], chunk_index=chunk, file_index=file
+    kind, key = ("data_path", None) if stream == "data" else ("video_path", stream[len("videos/") :])
+    rel = format_template(
+        info[kind],
+        kind,
+        "v3.0",
+        video_keys(info["features"]),
+        video_key=key,
+        chunk_index=chunk,
+        file_index=file,
     )
+    return resolve_inside(root, rel)
 
 
 def _staged(root: Path, stream: str, ep: int) -> Path | None:
@@ -377,8 +384,8 @@ class DatasetWriter:
         chunks_size: int | None = None,
         image_writer_threads: int = 4,
     ) -> DatasetWriter:
-        if not isinstance(fps, int) or fps <= 0:
-            raise DatasetError(f"fps must be a positive integer, got {fps!r}.")
+        if isinstance(fps, bool) or not isinstance(fps, int) or not 0 < fps <= MAX_FPS:
+            raise DatasetError(f"fps must be a positive integer (at most {MAX_FPS}), got {fps!r}.")
         full = check_features(features)
         if not use_videos and video_keys(full):
             raise DatasetError(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lerobot.datasets.paths import resolve_inside
 from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, DatasetError, load_json
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,8 @@ def push_to_hub(
         for p in root.rglob("*")
         if p.is_file() and not any(fnmatch.fnmatch(p.relative_to(root).as_posix(), pat) for pat in ignore)
     )
-    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=root / f) for f in files]
+    # A link in the folder must not upload a file from elsewhere on this machine.
+    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=resolve_inside(root, f)) for f in files]
     card = dataset_card(info, license, tags, repo_id).encode()
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card))
 

@@ -29,11 +29,16 @@ from PIL import Image
 
 from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
 from lerobot.datasets.hub import ensure_local_files, push_to_hub
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.metadata import (
+    LeRobotDatasetMetadata,
+    check_frame_size,
+    check_stored_shape,
+    read_parquet,
+)
+from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
     DatasetError,
-    hf_lerobot_home,
 )
 from lerobot.datasets.video import (
     FrameTimestampError,
@@ -161,7 +166,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """
         super().__init__()
         self.repo_id = repo_id
-        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        self.root = Path(root) if root is not None else dataset_root(repo_id)
         self.revision = revision or CODEBASE_VERSION
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
@@ -251,6 +256,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
                     f"{path} lacks columns {missing} that meta/info.json declares as features."
                 )
             table = table.select(columns)
+            for key in columns:
+                check_stored_shape(table.column(key), key, features[key], path)
             if len(selected) != meta.total_episodes:
                 table = table.filter(pc.is_in(table["episode_index"], pa.array(sorted(selected), pa.int64())))
             tables.append(table)
@@ -388,6 +395,12 @@ class LeRobotDataset(torch.utils.data.Dataset):
             )
         return frames if np.ndim(rows) else frames[0]
 
+    def _camera_file(self, key: str, rows: np.ndarray | int) -> Path:
+        episode = int(self._row_episode[np.atleast_1d(rows)[0]])
+        if key in self._images:
+            return self.root / self.meta.get_data_file_path(episode)
+        return self._video_paths[(key, episode)]
+
     def _camera_item(self, key: str, rows: np.ndarray | int) -> torch.Tensor:
         if key in self._images:
             rows_arr = np.atleast_1d(rows)
@@ -400,6 +413,9 @@ class LeRobotDataset(torch.utils.data.Dataset):
             frames = frames if np.ndim(rows) else frames[0]
         else:
             frames = self._decode_frames(key, rows)
+        check_frame_size(
+            *frames.shape[-2:], key, self.meta.features[key], lambda: self._camera_file(key, rows)
+        )
         if not self.return_uint8:
             frames = frames.to(torch.float32).div_(255.0)
         if self.image_transforms is not None:
@@ -548,7 +564,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         a dataset already at ``root`` (after checking its features are the ones given) instead of
         refusing it, so a recording script can be re-run after a crash unchanged.
         """
-        root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        root = Path(root) if root is not None else dataset_root(repo_id)
         if resume and (root / "meta" / "info.json").is_file():
             ds = cls.resume(
                 repo_id,
@@ -586,7 +602,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         image_writer_threads: int = 4,
     ) -> LeRobotDataset:
         """Append episodes to an existing dataset; an interrupted recording is recovered first."""
-        root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        root = Path(root) if root is not None else dataset_root(repo_id)
         writer = DatasetWriter.resume(
             repo_id, root, video_encoder=video_encoder, image_writer_threads=image_writer_threads
         )

@@ -8,32 +8,43 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from packaging.version import InvalidVersion, Version
 
 from lerobot.datasets.compute_stats import deserialize_stats
 from lerobot.datasets.hub import ensure_local_files
+from lerobot.datasets.paths import (
+    check_template,
+    check_video_key,
+    dataset_root,
+    format_template,
+    resolve_inside,
+)
 from lerobot.datasets.utils import (
+    CAMERA_DTYPES,
     CODEBASE_VERSION,
     DEFAULT_TASKS_PATH,
     INFO_PATH,
     LEGACY_EPISODES_PATH,
     LEGACY_EPISODES_STATS_PATH,
     LEGACY_TASKS_PATH,
+    NON_NUMERIC_DTYPES,
+    NUMERIC_DTYPES,
     STATS_PATH,
     BackwardCompatibilityError,
     DatasetError,
     ForwardCompatibilityError,
     camera_keys,
     features_from_disk,
-    hf_lerobot_home,
     image_keys,
     load_json,
     video_keys,
@@ -87,14 +98,137 @@ def check_info(info: dict, path: Path) -> None:
                 f"({SUPPORTED_VERSIONS}). Upgrade lerobot."
             )
         logger.warning("%s: codebase_version %s read as v3.0 (same major version).", path, version)
-    for key in ("fps", "chunks_size", "data_files_size_in_mb", "video_files_size_in_mb"):
-        if key in info and not (isinstance(info[key], (int, float)) and info[key] > 0):
-            raise DatasetError(f"{path}: '{key}' must be a positive number, found {info[key]!r}.")
+    _check_numbers(info, path)
     if not isinstance(info["features"], dict) or not info["features"]:
         raise DatasetError(f"{path}: 'features' must be a non-empty object.")
     for key, ft in info["features"].items():
-        if not isinstance(ft, dict) or "dtype" not in ft or "shape" not in ft:
-            raise DatasetError(f"{path}: feature '{key}' must have 'dtype' and 'shape', found {ft!r}.")
+        _check_feature(key, ft, path)
+    video = [k for k, ft in info["features"].items() if ft["dtype"] == "video"]
+    check_template(info["data_path"], "data_path", version)
+    if video or info.get("video_path") is not None:
+        if not isinstance(info.get("video_path"), str):
+            raise DatasetError(
+                f"{path}: features {video} are videos but 'video_path' is {info.get('video_path')!r}."
+            )
+        check_template(info["video_path"], "video_path", version)
+    for key in video:
+        check_video_key(key)
+
+
+# Bounds on what info.json may declare: generous for any real robot, small enough that nothing a
+# hostile file declares can make the reader allocate or loop without end.
+MAX_FPS = 100_000
+MAX_FEATURE_ELEMENTS = 1 << 28  # per frame (a 4K RGB frame is 2**24.6)
+MAX_FEATURE_DIMS = 8
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(info: dict, path: Path) -> None:
+    """fps, sizes and totals: finite numbers (never bools), positive, whole where they count things."""
+    for key in ("fps", "chunks_size", "data_files_size_in_mb", "video_files_size_in_mb"):
+        if key in info and not (_is_number(info[key]) and info[key] > 0):
+            raise DatasetError(f"{path}: '{key}' must be a positive number, found {info[key]!r}.")
+    fps = info["fps"]
+    if fps != int(fps) or fps > MAX_FPS:
+        raise DatasetError(
+            f"{path}: 'fps' must be a whole number of frames per second from 1 to {MAX_FPS} (the format stores "
+            f"an int), found {fps!r}. Fix meta/info.json, or re-record at an integer rate."
+        )
+    if "chunks_size" in info and info["chunks_size"] != int(info["chunks_size"]):
+        raise DatasetError(f"{path}: 'chunks_size' must be a whole number, found {info['chunks_size']!r}.")
+    for key in ("total_episodes", "total_frames", "total_tasks"):
+        value = info.get(key, 0)
+        if not (_is_number(value) and value >= 0 and value == int(value)):
+            raise DatasetError(f"{path}: '{key}' must be a non-negative whole number, found {value!r}.")
+
+
+def _check_feature(key: Any, ft: Any, path: Path) -> None:
+    """A declared feature: a plain name, a known dtype and a shape of sane positive integers."""
+    if not isinstance(ft, dict) or "dtype" not in ft or "shape" not in ft:
+        raise DatasetError(f"{path}: feature '{key}' must have 'dtype' and 'shape', found {ft!r}.")
+    if not isinstance(key, str) or not key or "/" in key or "\0" in key:
+        raise DatasetError(f"{path}: feature name {key!r} must be a non-empty string without '/'.")
+    dtype, shape = ft["dtype"], ft["shape"]
+    if dtype not in (*NUMERIC_DTYPES, *NON_NUMERIC_DTYPES):
+        raise DatasetError(
+            f"{path}: feature '{key}' has dtype {dtype!r}; expected one of "
+            f"{[*NUMERIC_DTYPES, *NON_NUMERIC_DTYPES]}."
+        )
+    if (
+        not isinstance(shape, (list, tuple))
+        or not 1 <= len(shape) <= MAX_FEATURE_DIMS
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+        or math.prod(shape) > MAX_FEATURE_ELEMENTS
+    ):
+        raise DatasetError(
+            f"{path}: feature '{key}' has shape {shape!r}; a shape is a list of 1 to {MAX_FEATURE_DIMS} positive "
+            f"integers with at most {MAX_FEATURE_ELEMENTS} elements in all."
+        )
+    if dtype in CAMERA_DTYPES and len(shape) != 3:
+        raise DatasetError(
+            f"{path}: camera feature '{key}' has shape {shape!r}; expected (height, width, channels)."
+        )
+
+
+def _list_dims(arr: pa.Array) -> list[tuple[int, int]]:
+    """(shortest, longest) list length at each nesting level of ``arr``: lengths only, no values."""
+    dims = []
+    while (
+        pa.types.is_list(arr.type)
+        or pa.types.is_large_list(arr.type)
+        or pa.types.is_fixed_size_list(arr.type)
+    ):
+        if pa.types.is_fixed_size_list(arr.type):
+            dims.append((arr.type.list_size, arr.type.list_size))
+        else:
+            low, high = pc.min_max(pc.list_value_length(arr)).values()
+            dims.append((low.as_py() or 0, high.as_py() or 0))  # None: no (non-null) list at all
+        arr = arr.flatten()
+    return dims
+
+
+def check_stored_shape(column: pa.ChunkedArray | pa.Array, key: str, feature: dict, path: Path) -> None:
+    """The values of ``key`` in the parquet at ``path`` must have the shape info.json declares.
+
+    Every row, at every nesting level (a ragged column whose mean width matches is refused too).
+    """
+    if feature["dtype"] in NON_NUMERIC_DTYPES:
+        return
+    chunks = [c for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column]) if len(c)]
+    if not chunks:
+        return
+    per_chunk = [_list_dims(c) for c in chunks]
+    levels = zip(*per_chunk, strict=True)
+    found = [(min(lo for lo, _ in lv), max(hi for _, hi in lv)) for lv in levels]
+    declared = tuple(feature["shape"])
+    if all(lo == hi for lo, hi in found) and (
+        tuple(lo for lo, _ in found) == declared or (not found and declared == (1,))
+    ):
+        return
+    dims = [str(lo) if lo == hi else f"{lo}..{hi}" for lo, hi in found]
+    shown = f"({', '.join(dims)}{',' if len(dims) == 1 else ''})" if dims else "scalars"
+    raise DatasetError(
+        f"{path}: feature '{key}' stores values of shape {shown} but meta/info.json declares {declared}. The "
+        "data file and its metadata disagree; re-download the dataset or fix the feature's shape in meta/info.json."
+    )
+
+
+def check_frame_size(height: int, width: int, key: str, feature: dict, where: Callable[[], Path]) -> None:
+    """A decoded camera frame must have the height and width info.json declares for ``key``.
+
+    ``where`` names the file (called only to word the error). Shapes are declared (H, W, C), or
+    (C, H, W) by some older datasets: both are read.
+    """
+    shape = tuple(feature["shape"])
+    if (height, width) in (shape[:2], shape[1:]):
+        return
+    raise DatasetError(
+        f"{where()}: camera '{key}' holds {height}x{width} frames but meta/info.json declares shape {shape}. "
+        "The file and its metadata disagree; re-download the dataset or fix the feature's shape."
+    )
 
 
 class EpisodesTable:
@@ -238,7 +372,7 @@ class LeRobotDatasetMetadata:
     ):
         self.repo_id = repo_id
         self.revision = revision or CODEBASE_VERSION
-        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        self.root = Path(root) if root is not None else dataset_root(repo_id)
         ensure_local_files(
             repo_id,
             self.root,
@@ -262,6 +396,8 @@ class LeRobotDatasetMetadata:
         return meta
 
     def load(self) -> None:
+        for path in [self.root / "meta", *sorted((self.root / "meta").rglob("*"))]:
+            resolve_inside(self.root, path.relative_to(self.root))  # no link in meta/ leads out
         info_path = self.root / INFO_PATH
         info = load_json(info_path)
         check_info(info, info_path)
@@ -362,34 +498,37 @@ class LeRobotDatasetMetadata:
     # ------------------------------------------------------------------ lookups
 
     def get_data_file_path(self, ep_index: int) -> Path:
-        """Data parquet of an episode, relative to the root."""
-        ep = self.episodes[ep_index]
-        if self.version == "v2.1":
-            return Path(self.data_path.format(episode_chunk=ep["data/chunk_index"], episode_index=ep_index))
-        return Path(
-            self.data_path.format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
-        )
+        """Data parquet of an episode, relative to the root (checked to stay inside it)."""
+        return self._file_path(ep_index, "data", None)
 
     def get_video_file_path(self, ep_index: int, video_key: str) -> Path:
-        """Video file of an episode's camera stream, relative to the root."""
+        """Video file of an episode's camera stream, relative to the root (checked to stay inside it)."""
         if self.video_path is None:
             raise DatasetError(f"{self.root / INFO_PATH} has no video_path; this dataset stores no videos.")
-        ep = self.episodes[ep_index]
-        if self.version == "v2.1":
-            return Path(
-                self.video_path.format(
-                    episode_chunk=ep[f"videos/{video_key}/chunk_index"],
-                    video_key=video_key,
-                    episode_index=ep_index,
-                )
+        if video_key not in self.features or self.features[video_key]["dtype"] != "video":
+            raise DatasetError(f"{video_key!r} is not a video feature of {self.repo_id} ({self.video_keys}).")
+        return self._file_path(ep_index, f"videos/{video_key}", video_key)
+
+    def _file_path(self, ep_index: int, prefix: str, video_key: str | None) -> Path:
+        """The file of stream ``prefix`` holding episode ``ep_index``, rendered and checked once per file."""
+        chunk = int(self.episodes.array(f"{prefix}/chunk_index")[ep_index])
+        if self.version == "v2.1":  # one file per episode
+            fields = {"episode_chunk": chunk, "episode_index": int(ep_index)}
+        else:
+            fields = {
+                "chunk_index": chunk,
+                "file_index": int(self.episodes.array(f"{prefix}/file_index")[ep_index]),
+            }
+        cache = self.__dict__.setdefault("_file_paths", {})
+        key = (prefix, *fields.values())
+        if key not in cache:
+            kind = "data_path" if video_key is None else "video_path"
+            rel = format_template(
+                self.info[kind], kind, self.version, self.video_keys, video_key=video_key, **fields
             )
-        return Path(
-            self.video_path.format(
-                video_key=video_key,
-                chunk_index=ep[f"videos/{video_key}/chunk_index"],
-                file_index=ep[f"videos/{video_key}/file_index"],
-            )
-        )
+            resolve_inside(self.root, rel)
+            cache[key] = Path(rel)
+        return cache[key]
 
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None

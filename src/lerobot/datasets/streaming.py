@@ -21,7 +21,12 @@ import torch
 
 from lerobot.datasets.hub import hub_offline
 from lerobot.datasets.lerobot_dataset import _column_to_numpy, _decode_png
-from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.metadata import (
+    LeRobotDatasetMetadata,
+    check_frame_size,
+    check_stored_shape,
+    read_parquet,
+)
 from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, DatasetError, hf_lerobot_home
 from lerobot.datasets.video import decode_video_frames, get_safe_default_video_backend
 
@@ -200,7 +205,10 @@ class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
     def _frames_of_file(self, rel: Path, episodes: list[int]) -> Iterator[dict[str, Any]]:
         features = self.meta.features
         columns = [k for k, ft in features.items() if ft["dtype"] != "video"]
-        table = read_parquet(self._file(rel), columns=columns)
+        path = self._file(rel)
+        table = read_parquet(path, columns=columns)
+        for key in columns:
+            check_stored_shape(table.column(key), key, features[key], path)
         for ep in episodes:
             rows = table.filter(pc.equal(table["episode_index"], pa.scalar(ep, pa.int64())))
             yield from self._frames_of_episode(ep, rows)
@@ -243,7 +251,9 @@ class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
         path = self._file(self.meta.get_video_file_path(ep, key))
         start = float(self.meta.episodes.array(f"videos/{key}/from_timestamp")[ep])
         query = (start + timestamps.astype(np.float64)).tolist()
-        return decode_video_frames(path, query, self.tolerance_s, backend=self.video_backend)
+        frames = decode_video_frames(path, query, self.tolerance_s, backend=self.video_backend)
+        check_frame_size(*frames.shape[-2:], key, self.meta.features[key], lambda: path)
+        return frames
 
     def _camera(self, frame: torch.Tensor) -> torch.Tensor:
         if not self.return_uint8:

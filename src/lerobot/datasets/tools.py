@@ -47,6 +47,7 @@ from lerobot.datasets.compute_stats import (
 )
 from lerobot.datasets.dataset_writer import _to_arrow, data_schema, file_path, write_tasks
 from lerobot.datasets.metadata import read_parquet
+from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import (
     CAMERA_DTYPES,
     DEFAULT_DATA_PATH,
@@ -59,7 +60,6 @@ from lerobot.datasets.utils import (
     atomic_dir,
     atomic_path,
     features_for_disk,
-    hf_lerobot_home,
     next_chunk_file,
     to_jsonable,
     validate_feature_names,
@@ -318,7 +318,7 @@ def merge_datasets(
     _check_mergeable(opened)
     features = _merged_features(opened)
     plan = [EpisodePart(ds, e) for ds in opened for e in ds.episodes]
-    out = Path(output_dir) if output_dir is not None else hf_lerobot_home() / output_repo_id
+    out = Path(output_dir) if output_dir is not None else dataset_root(output_repo_id)
     return _run("merge", plan, opened[0], out, output_repo_id, False, features=features)
 
 

@@ -49,6 +49,11 @@ STAT_KEYS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "
 
 CAMERA_DTYPES = ("video", "image")
 NON_NUMERIC_DTYPES = ("video", "image", "string", "language")
+# The numeric dtypes a parquet column holds and torch reads back (no complex, object or datetime).
+NUMERIC_DTYPES = (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64",
+)  # fmt: skip
 
 
 class DatasetError(ValueError):
@@ -204,6 +209,9 @@ def check_features(features: dict[str, dict]) -> dict[str, dict]:
         ft["shape"] = tuple(int(s) for s in ft["shape"])
         ft.setdefault("names", None)
         if ft["dtype"] in CAMERA_DTYPES:
+            from lerobot.datasets.paths import check_video_key  # paths builds on this module
+
+            check_video_key(key)  # a camera's name becomes a folder name
             if len(ft["shape"]) != 3 or ft["shape"][2] not in (1, 3):
                 raise DatasetError(
                     f"Camera feature '{key}' has shape {ft['shape']}; expected (height, width, channels) "
@@ -211,14 +219,11 @@ def check_features(features: dict[str, dict]) -> dict[str, dict]:
                 )
             if ft["names"] is None:
                 ft["names"] = ["height", "width", "channels"]
-        elif ft["dtype"] not in ("string", "language"):
-            try:
-                np.dtype(ft["dtype"])
-            except TypeError as e:
-                raise DatasetError(
-                    f"Feature '{key}' has unknown dtype {ft['dtype']!r}; use a numpy dtype name "
-                    "('float32', 'int64', 'bool', ...), 'image', 'video' or 'string'."
-                ) from e
+        elif ft["dtype"] not in (*NUMERIC_DTYPES, "string", "language"):
+            raise DatasetError(
+                f"Feature '{key}' has unknown dtype {ft['dtype']!r}; use one of {list(NUMERIC_DTYPES)}, "
+                "'image', 'video' or 'string'."
+            )
         out[key] = ft
     for key, ft in DEFAULT_FEATURES.items():
         out[key] = dict(ft)

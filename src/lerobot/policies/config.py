@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -47,6 +48,10 @@ from lerobot.utils.registry import Registry
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
+# Config fields that name a file or folder to read. A checkpoint's own config.json may set them only
+# to a Hub-style name (``ResNet18_Weights.IMAGENET1K_V1``, ``org/name``) or a path inside the checkpoint.
+# A policy whose config names a tokenizer or VLM folder lists that field here too.
+FILE_NAME_FIELDS = ("pretrained_backbone_weights",)
 POLICY_CONFIGS: Registry[type[PreTrainedConfig]] = Registry("policy")
 
 # Guide / pre-2025 spellings -> canonical field names (plain renames).
@@ -56,6 +61,53 @@ FIELD_ALIASES = {
     "weight_decay": "optimizer_weight_decay",
     "lr_backbone": "optimizer_lr_backbone",
 }
+
+
+class CheckpointError(ValueError):
+    """A checkpoint's own files name something outside the checkpoint folder (a stats file, weights)."""
+
+
+def checkpoint_file(folder: Path, name: str, what: str) -> Path:
+    """``folder / name`` for a file a checkpoint names itself, refused unless it stays inside ``folder``.
+
+    A checkpoint from a stranger must not make us read another file (another run's statistics, a
+    key on disk): absolute paths, ``~``, ``..`` and symlinks leading out of the folder are refused.
+    """
+    from lerobot.datasets.paths import resolve_inside
+
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"{what} in {folder} must be a file name, found {name!r}.")
+    return resolve_inside(folder, name, what="checkpoint", error=CheckpointError)
+
+
+def _checked_file_names(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a checkpoint's config.json) with file names that are neither Hub-style names nor files
+    inside ``folder`` set to None.
+
+    Such a name is not followed: loading a checkpoint replaces the backbone by the checkpoint's own
+    weights anyway, so the name is provenance only (and an absolute path written by a run that was
+    given one on its command line stays loadable). A warning says what was dropped.
+    """
+    from lerobot.datasets.paths import is_repo_id, resolve_inside
+
+    out = dict(data)
+    for key in FILE_NAME_FIELDS:
+        value = out.get(key)
+        if value is None or is_repo_id(value):
+            continue
+        try:
+            if resolve_inside(folder, value, what="checkpoint", error=CheckpointError).exists():
+                continue
+        except CheckpointError:
+            pass
+        warnings.warn(
+            f"{folder / CONFIG_NAME}: {key}={value!r} points outside the checkpoint and is not followed "
+            f"(set to None; the checkpoint's weights are used). Pass --policy.{key}=... to choose a file.",
+            UserWarning,
+            stacklevel=4,
+        )
+        out[key] = None
+    return out
 
 
 def auto_select_device() -> str:
@@ -247,7 +299,7 @@ class PreTrainedConfig:
         path = folder / CONFIG_NAME
         if not path.is_file():
             raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: not a policy checkpoint folder.")
-        return cls.from_dict(json.loads(path.read_text()), **overrides)
+        return cls.from_dict(_checked_file_names(folder, json.loads(path.read_text())), **overrides)
 
 
 def warn_unknown_keys(target: type, unknown: list[str]) -> None:

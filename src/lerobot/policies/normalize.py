@@ -40,6 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
+from lerobot.policies.config import checkpoint_file
 
 EPS = 1e-8
 STATS_FOR_MODE = {
@@ -272,7 +273,11 @@ def load_processor_stats(directory: Path) -> tuple[dict[str, Tensor], dict[str, 
                 else "UnnormalizerProcessorStep",
             ):
                 state_file = step.get("state_file")
-                found[step_name] = load_file(str(directory / state_file)) if state_file else {}
+                found[step_name] = (
+                    load_file(str(checkpoint_file(directory, state_file, f"{path.name} state_file")))
+                    if state_file
+                    else {}
+                )
     if not found:
         return None
     pre = found.get("normalizer_processor", found.get("unnormalizer_processor", {}))

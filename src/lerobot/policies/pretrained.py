@@ -24,8 +24,11 @@ Nothing is ever pickled.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import functools
+import logging
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -58,6 +61,7 @@ __all__ = [
 ]
 
 WEIGHTS_NAME = "model.safetensors"
+logger = logging.getLogger(__name__)
 
 
 class WeightsMismatchError(RuntimeError, ValueError):
@@ -139,6 +143,65 @@ def _warn_unnormalised_inputs(config: PreTrainedConfig, stats: Mapping[str, Mapp
             )
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can get without swapping: MemAvailable, capped by a cgroup v2 limit."""
+    found = []
+    with contextlib.suppress(OSError, ValueError):
+        meminfo = Path("/proc/meminfo").read_text()
+        found += [
+            int(line.split()[1]) * 1024 for line in meminfo.splitlines() if line.startswith("MemAvailable:")
+        ]
+    if not found:  # not Linux: free physical pages
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(OSError, ValueError):  # a container's limit, which /proc/meminfo does not show
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    return min(found) if found else None
+
+
+def parameter_bytes(policy_cls: type[PreTrainedPolicy], config: PreTrainedConfig) -> tuple[int, str]:
+    """Bytes of the parameters and buffers ``policy_cls(config)`` would allocate, and its largest tensor.
+
+    The policy is built on PyTorch's ``meta`` device: every module and shape is real, no memory is.
+    Its ``__init__`` must therefore not change ``config`` (it runs twice).
+    """
+    with (
+        torch.device("meta"),
+        skip_pretrained_backbone_weights(),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        model = policy_cls(config)
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    name, largest = max(tensors, key=lambda nt: nt[1].numel(), default=("-", torch.empty(0, device="meta")))
+    total = sum(t.numel() * t.element_size() for _, t in tensors)
+    return total, f"{name} {tuple(largest.shape)}"
+
+
+def check_fits_in_memory(policy_cls: type[PreTrainedPolicy], config: PreTrainedConfig) -> None:
+    """Refuse to build a policy whose parameters alone exceed the memory available, before allocating.
+
+    A config from a file (or a typo like ``dim_feedforward=2000000000``) could otherwise ask for
+    terabytes and take the machine down while allocating. Does nothing inside the meta-device build.
+    """
+    if torch.get_default_device().type == "meta":
+        return
+    try:
+        needed, largest = parameter_bytes(policy_cls, config)
+    except Exception as e:  # a build the meta device cannot run: the real build says why
+        logger.debug("No memory estimate for %s: its meta-device build failed (%s).", policy_cls.__name__, e)
+        return
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"{policy_cls.__name__} with this config needs {needed / 2**30:.2f} GiB for its parameters alone "
+            f"but {available / 2**30:.2f} GiB of memory is available (largest tensor: {largest}). Check the "
+            "config's sizes (dim_model, dim_feedforward, n_layers, down_dims, ...)."
+        )
+
+
 class PreTrainedPolicy(nn.Module, abc.ABC):
     """Base of every policy; subclasses set ``config_class`` and ``name`` and build ``self.model``."""
 
@@ -154,6 +217,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                 f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}."
             )
         config.validate_features()
+        check_fits_in_memory(type(self), config)
         self.config = config
         norm_map = config.normalization_mapping
         if dataset_stats is not None:  # a policy about to be trained (checkpoints load their stats later)

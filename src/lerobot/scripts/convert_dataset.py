@@ -16,11 +16,11 @@ from lerobot.configs.parser import HelpFormatter
 from lerobot.datasets.convert import INPUT_FORMATS, convert_dataset
 from lerobot.datasets.convert.v21_to_v30 import SOURCE_VERSION, convert_dataset_v21_to_v30
 from lerobot.datasets.hub import ensure_local_files
+from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import (
     DEFAULT_DATA_FILE_SIZE_IN_MB,
     DEFAULT_VIDEO_FILE_SIZE_IN_MB,
     DatasetError,
-    hf_lerobot_home,
 )
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return _convert_other_format(parser, args)
     if args.repo_id is None and args.root is None:
         parser.error("give --repo-id (the dataset under $HF_LEROBOT_HOME) or --root (a dataset folder)")
-    root = args.root if args.root is not None else hf_lerobot_home() / args.repo_id
+    root = args.root if args.root is not None else dataset_root(args.repo_id)
     try:
         if args.repo_id is not None:
             ensure_local_files(args.repo_id, root, revision=SOURCE_VERSION)

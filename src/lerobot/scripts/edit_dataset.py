@@ -27,7 +27,8 @@ import numpy as np
 
 from lerobot.configs.parser import ConfigError, config_help, parse_config
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.utils import DatasetError, hf_lerobot_home
+from lerobot.datasets.paths import dataset_root
+from lerobot.datasets.utils import DatasetError
 from lerobot.utils.registry import Registry
 
 OPERATIONS: Registry[type[OperationConfig]] = Registry("operation")
@@ -118,7 +119,7 @@ def run(cfg: EditDatasetConfig) -> list[LeRobotDataset]:
     in_place = cfg.in_place or (cfg.new_repo_id is not None and cfg.new_repo_id == cfg.repo_id)
     out_dir = cfg.new_root
     if out_dir is None and cfg.new_repo_id and not in_place:
-        out_dir = hf_lerobot_home() / cfg.new_repo_id
+        out_dir = dataset_root(cfg.new_repo_id)
     edit = {"output_dir": out_dir, "repo_id": cfg.new_repo_id, "in_place": in_place}
     if isinstance(op, MergeConfig):
         from lerobot.datasets.tools import merge_datasets

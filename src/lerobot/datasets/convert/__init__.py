@@ -12,7 +12,8 @@ from pathlib import Path
 from lerobot.datasets.convert.common import Episode, write_episodes
 from lerobot.datasets.convert.hdf5_formats import read_aloha, read_d4rl, read_robomimic
 from lerobot.datasets.convert.rlds import read_rlds
-from lerobot.datasets.utils import DatasetError, hf_lerobot_home
+from lerobot.datasets.paths import dataset_root
+from lerobot.datasets.utils import DatasetError
 
 READERS = {"rlds": read_rlds, "robomimic": read_robomimic, "d4rl": read_d4rl, "aloha_hdf5": read_aloha}
 INPUT_FORMATS = (*READERS, "lerobot_v21")
@@ -40,7 +41,7 @@ def convert_dataset(
     input_path = Path(input_path)
     if not input_path.exists():
         raise DatasetError(f"input_path {input_path} does not exist.")
-    out = Path(root) if root is not None else hf_lerobot_home() / output_repo_id
+    out = Path(root) if root is not None else dataset_root(output_repo_id)
     if input_format == "lerobot_v21":
         from lerobot.datasets.convert.v21_to_v30 import convert_dataset_v21_to_v30
 
