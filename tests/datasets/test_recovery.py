@@ -8,7 +8,6 @@ the next run and nothing is lost.
 """
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -23,9 +22,10 @@ from tests.datasets.validate import validate_v30
 
 from lerobot.datasets import tools
 from lerobot.datasets.dataset_writer import recover
+from lerobot.datasets.hub import push_to_hub
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
-from lerobot.datasets.utils import PENDING_DIR
+from lerobot.datasets.utils import PENDING_DIR, DatasetError
 
 TESTS_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -106,6 +106,12 @@ def test_open_reads_staged_episodes_in_place_and_writes_nothing(tmp_path, sizes,
 def test_recover_function_and_resume_merge(tmp_path):
     root = tmp_path / "ds"
     run_killed(CRASHED_RECORDING.format(root=str(root), sizes={}))
+    # What would publish or rewrite the dataset asks for the merge first, naming it.
+    with pytest.raises(DatasetError, match="not merged yet"):
+        push_to_hub(root, "user/crash")
+    with pytest.raises(DatasetError, match="not merged yet"):
+        tools.delete_episodes(root, [0], output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
     recover(root)
     assert not (root / PENDING_DIR).exists()
     validate_v30(root)

@@ -569,11 +569,11 @@ def _run(
 
 
 def _check_new(targets: list[Path]) -> None:
-    existing = [str(t) for t in targets if t.exists()]
+    existing = [t for t in targets if t.exists()]
     if existing:
         raise FileExistsError(
-            f"{', '.join(existing)} already exist(s); pass another output_dir (or delete it), or in_place=True "
-            "to replace the input."
+            f"{', '.join(map(str, existing))} already exists; pass another output_dir (or delete it), or "
+            "in_place=True to replace the input."
         )
 
 
