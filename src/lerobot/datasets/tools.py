@@ -149,7 +149,7 @@ class EditSource:
 
     @property
     def num_frames(self) -> int:
-        return int(sum(self.meta.episodes.array("length")[e] for e in self.episodes))
+        return int(self.meta.episodes.array("length")[self.episodes].sum()) if self.episodes else 0
 
     @functools.cached_property
     def tasks(self) -> list[str]:
@@ -175,13 +175,14 @@ def as_source(dataset: EditInput) -> EditSource:
     elif isinstance(dataset, LeRobotDatasetMetadata):
         source = EditSource.of(dataset)
     elif isinstance(dataset, (str, Path)):
+        # A folder (or a repo id's cache folder) that an in-place edit killed mid-way put aside comes back.
         path = Path(dataset)
-        clean_interrupted_edits(path)  # an in-place edit killed mid-way may have left the original aside
-        meta = (
-            LeRobotDatasetMetadata(path.name, root=path)
-            if (path / INFO_PATH).is_file()
-            else LeRobotDatasetMetadata(str(dataset))
-        )
+        clean_interrupted_edits(path)
+        if (path / INFO_PATH).is_file():
+            meta = LeRobotDatasetMetadata(path.name, root=path)
+        else:
+            clean_interrupted_edits(hf_lerobot_home() / str(dataset))
+            meta = LeRobotDatasetMetadata(str(dataset))
         source = EditSource.of(meta)
     else:
         source = dataset.edit_source()
