@@ -205,6 +205,9 @@ def test_in_place_edit_killed_between_its_renames_is_undone(tmp_path, repair):
     assert not root.exists()
     names = sorted(p.suffix for p in tmp_path.iterdir())
     assert names == [".old", ".tmp"]
+    with pytest.raises(DatasetError, match=r"in-place edit was interrupted; the original is intact.*recover"):
+        LeRobotDataset("test/src", root=root)  # says how to get it back, and writes nothing
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == names
     if repair == "recover":
         recover(root)
         ds = LeRobotDataset("test/src", root=root)

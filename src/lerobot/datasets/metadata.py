@@ -37,6 +37,7 @@ from lerobot.datasets.utils import (
     features_from_disk,
     hf_lerobot_home,
     image_keys,
+    interrupted_edit_leftovers,
     load_json,
     staged_data_path,
     staged_video_path,
@@ -262,6 +263,12 @@ class LeRobotDatasetMetadata:
         self.repo_id = repo_id
         self.revision = revision or CODEBASE_VERSION
         self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        aside = [p for p in interrupted_edit_leftovers(self.root) if p.suffix == ".old"]
+        if aside and not (self.root / INFO_PATH).is_file():
+            raise DatasetError(
+                f"{self.root} is missing because an in-place edit was interrupted; the original is intact at "
+                f"{aside[0]}. Put it back with lerobot.datasets.dataset_writer.recover({str(self.root)!r})."
+            )
         ensure_local_files(
             repo_id,
             self.root,

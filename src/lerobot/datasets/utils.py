@@ -176,6 +176,18 @@ def _undo_renames(journal: Path) -> None:
     journal.unlink()
 
 
+def interrupted_edit_leftovers(target: Path) -> list[Path]:
+    """What killed edits of ``target`` left beside it (journals first, then originals set aside)."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.[\w-]+-[0-9a-f]{{8}}\.(tmp|old|journal)$")
+    return sorted(
+        (p for p in target.parent.iterdir() if pattern.match(p.name)),
+        key=lambda p: (p.suffix != ".journal", p.suffix != ".old", p.name),
+    )
+
+
 def clean_interrupted_edits(target: Path) -> list[Path]:
     """Remove what an edit of ``target`` that was killed left beside it; returns what it found.
 
@@ -185,14 +197,7 @@ def clean_interrupted_edits(target: Path) -> list[Path]:
     interrupted edit did not happen, as for a kill at any other moment, and the next one starts clean.
     Called by every edit, split, resume and ``recover``; opening a dataset never calls it.
     """
-    target = Path(target)
-    if not target.parent.is_dir():
-        return []
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.[\w-]+-[0-9a-f]{{8}}\.(tmp|old|journal)$")
-    found = sorted(
-        (p for p in target.parent.iterdir() if pattern.match(p.name)),
-        key=lambda p: (p.suffix != ".journal", p.suffix != ".old", p.name),
-    )
+    found = interrupted_edit_leftovers(target)
     for p in found:
         if not os.path.lexists(p):
             continue
