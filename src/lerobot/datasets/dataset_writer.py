@@ -13,8 +13,8 @@ How a saved episode reaches disk, and why:
 
 So a save never rewrites earlier episodes (its cost does not grow with the dataset), a ``kill -9``
 loses at most the episode in progress. Until they are merged, saved episodes are readable where
-they lie (``LeRobotDatasetMetadata`` includes them without writing); ``recover`` (run by resume and
-by every edit, or called explicitly) turns whatever was committed into a merged v3.0 dataset.
+they lie (``LeRobotDatasetMetadata`` includes them without writing); ``recover`` (run by resume,
+or called explicitly) turns whatever was committed into a merged v3.0 dataset.
 """
 
 from __future__ import annotations
@@ -260,8 +260,9 @@ def recover(root: str | Path) -> None:
 
     Staged episodes are merged into the v3.0 files, the temporary files of writes cut short are
     deleted, and the leftovers of an interrupted edit beside ``root`` are cleaned (see
-    ``clean_interrupted_edits``). Opening a dataset never does this (it reads staged episodes in
-    place); ``LeRobotDataset.resume``, ``lerobot-record --resume``, ``finalize`` and every edit do.
+    ``clean_interrupted_edits``, which every edit also runs on its target). Opening a dataset never
+    does this (it reads staged episodes in place); ``LeRobotDataset.resume`` and
+    ``lerobot-record --resume`` do, and ``LeRobotDataset.recover()`` calls it explicitly.
     """
     root = Path(root)
     clean_interrupted_edits(root)
