@@ -211,11 +211,13 @@ def test_kill_mid_episode_keeps_saved_episodes_and_resumes(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert (root / PENDING_DIR).exists()
-    ds = LeRobotDataset("test/crash", root=root)  # recovers the three saved episodes
-    assert ds.num_episodes == 3 and len(ds) == 18
+    ds = LeRobotDataset("test/crash", root=root)  # reads the three saved episodes where they lie
+    assert ds.num_episodes == 3 and len(ds) == 18 and ds.meta.staged_episodes == [0, 1, 2]
+    assert ds[17]["observation.state"][1].item() == 5
+    assert (root / PENDING_DIR).exists()  # opening merged nothing: resume does
+    ds = LeRobotDataset.resume("test/crash", root=root)
     assert not (root / PENDING_DIR).exists()
     validate_v30(root)
-    ds = LeRobotDataset.resume("test/crash", root=root)
     ds.add_episode([make_frame(3, f) for f in range(5)], task="t")
     ds.finalize()
     ds = LeRobotDataset("test/crash", root=root)

@@ -412,3 +412,16 @@ def test_samples_start_at_least_drop_n_last_frames_before_each_episode_end(datas
     resumed = iter(ResumableShuffleSampler(starts, seed=3, start=5))
     assert [next(resumed) for _ in range(3)] == drawn[5:8]
     assert np.isin(drawn, starts).all()
+
+
+def test_dataset_metadata_is_read_once_per_training_start(dataset_root, tmp_path, monkeypatch):
+    """The metadata loaded to choose episodes and build the policy is the one the datasets use."""
+    from lerobot.datasets.metadata import LeRobotDatasetMetadata
+
+    loads = []
+    real_load = LeRobotDatasetMetadata.load
+    monkeypatch.setattr(
+        LeRobotDatasetMetadata, "load", lambda self: loads.append(self.root) or real_load(self)
+    )
+    main(base_flags(dataset_root, tmp_path / "run", 2, **{"dataset.val_split": 0.2, "val_freq": 1}))
+    assert loads == [dataset_root]

@@ -12,14 +12,16 @@ How a saved episode reaches disk, and why:
    spec) or on ``flush``/``close``. Every merge writes a temporary file and renames it.
 
 So a save never rewrites earlier episodes (its cost does not grow with the dataset), a ``kill -9``
-loses at most the episode in progress, and ``recover_pending`` (run by every open and resume) turns
-whatever was committed into a valid dataset.
+loses at most the episode in progress. Until they are merged, saved episodes are readable where
+they lie (``LeRobotDatasetMetadata`` includes them without writing); ``recover`` (run by resume,
+or called explicitly) turns whatever was committed into a merged v3.0 dataset.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,10 +41,15 @@ from lerobot.datasets.compute_stats import (
     aggregate_stats,
     auto_downsample_image,
     compute_episode_stats,
-    deserialize_stats,
     serialize_stats,
 )
-from lerobot.datasets.metadata import MAX_FPS, LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.metadata import (
+    MAX_FPS,
+    LeRobotDatasetMetadata,
+    episode_row_stats,
+    pending_rows,
+    read_parquet,
+)
 from lerobot.datasets.paths import format_template, resolve_inside
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
@@ -55,14 +62,18 @@ from lerobot.datasets.utils import (
     DEFAULT_VIDEO_FILE_SIZE_IN_MB,
     DEFAULT_VIDEO_PATH,
     INFO_PATH,
+    PENDING_DIR,
     STAT_KEYS,
     STATS_PATH,
     DatasetError,
     atomic_path,
     check_features,
+    clean_interrupted_edits,
     features_for_disk,
     load_json,
     next_chunk_file,
+    staged_data_path,
+    staged_video_path,
     to_jsonable,
     video_keys,
     write_json,
@@ -76,7 +87,6 @@ from lerobot.datasets.video import (
 
 logger = logging.getLogger(__name__)
 
-PENDING_DIR = ".pending"
 MB = 1024**2
 
 
@@ -137,21 +147,6 @@ def write_tasks(root: Path, tasks: pd.DataFrame) -> None:
 # ------------------------------------------------------------------------------------- consolidation
 
 
-def _pending_rows(root: Path) -> list[dict]:
-    rows = [
-        json.loads(p.read_text()) for p in sorted((root / PENDING_DIR / "episodes").glob("episode-*.json"))
-    ]
-    return sorted(rows, key=lambda r: r["episode_index"])
-
-
-def _staged_data(root: Path, ep: int) -> Path:
-    return root / PENDING_DIR / "data" / f"episode-{ep:06d}.parquet"
-
-
-def _staged_video(root: Path, key: str, ep: int) -> Path:
-    return root / PENDING_DIR / "videos" / key / f"episode-{ep:06d}.mp4"
-
-
 def _groups(rows: list[dict], prefix: str) -> dict[tuple[int, int], list[dict]]:
     groups: dict[tuple[int, int], list[dict]] = {}
     for r in rows:
@@ -178,9 +173,9 @@ def file_path(root: Path, info: dict, stream: str, chunk: int, file: int) -> Pat
 
 def _staged(root: Path, stream: str, ep: int) -> Path | None:
     if stream == "data":
-        return _staged_data(root, ep)
+        return staged_data_path(root, ep)
     if stream.startswith("videos/"):
-        return _staged_video(root, stream[len("videos/") :], ep)
+        return staged_video_path(root, stream[len("videos/") :], ep)
     return None  # episode rows stay staged until every stream of the episode is merged
 
 
@@ -234,7 +229,7 @@ def consolidate_pending(root: Path) -> None:
     if not pending.exists():
         return
     info = load_json(root / INFO_PATH)
-    rows = _pending_rows(root)
+    rows = pending_rows(root)
     committed = {r["episode_index"] for r in rows}
     for debris in list(pending.glob("data/*")) + list(pending.glob("videos/*/*")):
         name = debris.name.split(".")[0]
@@ -261,27 +256,32 @@ def _rewrite_totals(root: Path, info: dict) -> None:
     info["splits"] = {"train": f"0:{n_eps}"}
     write_json(info, root / INFO_PATH)
     if n_eps:
-        per_episode = [_row_stats(r) for r in table.to_pylist()]
+        per_episode = [episode_row_stats(r) for r in table.to_pylist()]
         write_json(to_jsonable(serialize_stats(aggregate_stats(per_episode))), root / STATS_PATH)
 
 
-def _row_stats(row: dict) -> dict:
-    """Per-episode stats from a row's ``stats/<feature>/<stat>`` columns (feature names hold no '/')."""
-    out: dict[str, dict] = {}
-    for col, value in row.items():
-        if col.startswith("stats/") and value is not None:
-            _, key, stat = col.split("/")
-            out.setdefault(key, {})[stat] = value
-    return deserialize_stats(out)
+_ATOMIC_TMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.\w+)?$")  # what ``atomic_path`` writes to
 
 
-def recover_pending(root: Path) -> None:
-    """Make an interrupted recording readable (a no-op for a clean dataset)."""
-    if (Path(root) / PENDING_DIR).exists():
-        logger.warning(
-            "%s holds episodes staged by an interrupted or unfinished recording; merging them.", root
-        )
-        consolidate_pending(Path(root))
+def recover(root: str | Path) -> None:
+    """Finish what an interrupted recording or edit left at ``root`` (a no-op for a clean dataset).
+
+    Staged episodes are merged into the v3.0 files, the temporary files of writes cut short are
+    deleted, and the leftovers of an interrupted edit beside ``root`` are cleaned (see
+    ``clean_interrupted_edits``, which every edit also runs on its target). Opening a dataset never
+    does this (it reads staged episodes in place); ``LeRobotDataset.resume`` and
+    ``lerobot-record --resume`` do, and ``LeRobotDataset.recover()`` calls it explicitly.
+    """
+    root = Path(root)
+    clean_interrupted_edits(root)
+    if not root.is_dir():
+        return
+    for p in root.rglob(".*"):
+        if p.is_file() and _ATOMIC_TMP.match(p.name):
+            p.unlink()
+    if (root / PENDING_DIR).exists():
+        logger.warning("%s holds episodes staged by an unfinished recording; merging them.", root)
+        consolidate_pending(root)
 
 
 # ------------------------------------------------------------------------------------------- writer
@@ -428,11 +428,11 @@ class DatasetWriter:
         video_encoder: VideoEncoderConfig | None = None,
         image_writer_threads: int = 4,
     ) -> DatasetWriter:
+        recover(root)  # an interrupted recording or in-place edit is finished first
         if not (Path(root) / INFO_PATH).is_file():
             raise DatasetError(
                 f"Cannot resume: {Path(root) / INFO_PATH} does not exist. Use LeRobotDataset.create."
             )
-        recover_pending(Path(root))
         meta = LeRobotDatasetMetadata(repo_id, root)
         if meta.version != CODEBASE_VERSION:
             raise DatasetError(
@@ -475,7 +475,7 @@ class DatasetWriter:
             value = values[key]
             if ft["dtype"] == "video":
                 if key not in buf.encoders:
-                    path = _staged_video(self.root, key, self.total_episodes)
+                    path = staged_video_path(self.root, key, self.total_episodes)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     buf.encoders[key] = StreamingVideoEncoder(path, self.meta.fps, self.video_encoder)
                 buf.encoders[key].add_frame(value)
@@ -581,7 +581,7 @@ class DatasetWriter:
         table = pa.Table.from_arrays(
             [_to_arrow(columns[name], schema.field(name).type) for name in schema.names], schema=schema
         )
-        staged = _staged_data(self.root, ep)
+        staged = staged_data_path(self.root, ep)
         staged.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(staged) as tmp:
             pq.write_table(table, tmp, compression="snappy")
@@ -597,7 +597,7 @@ class DatasetWriter:
         for key in durations:
             prefix = f"videos/{key}"
             cursor = self.cursors[prefix]
-            size = _staged_video(self.root, key, ep).stat().st_size
+            size = staged_video_path(self.root, key, ep).stat().st_size
             chunk, file, rolled = cursor.place(size, self.video_limit, self.chunks_size)
             closed += [prefix] if rolled else []
             row.update({f"{prefix}/chunk_index": chunk, f"{prefix}/file_index": file})
@@ -636,7 +636,7 @@ class DatasetWriter:
     def _write_info(self, first_videos: list[str]) -> None:
         for key in first_videos:
             ft = self.features[key]
-            probed = get_video_info(_staged_video(self.root, key, self.total_episodes - 1))
+            probed = get_video_info(staged_video_path(self.root, key, self.total_episodes - 1))
             info = dict(ft.get("info") or {})
             info.update(probed)
             info.update(self.video_encoder.encoder_info())
@@ -654,7 +654,7 @@ class DatasetWriter:
 
     def _merge_closed(self, streams: list[str], current: dict) -> None:
         """Merge the files the current episode rolled away from (all their episodes are saved)."""
-        rows = [r for r in _pending_rows(self.root) if r["episode_index"] != current["episode_index"]]
+        rows = [r for r in pending_rows(self.root) if r["episode_index"] != current["episode_index"]]
         for stream in streams:
             here = (current[f"{stream}/chunk_index"], current[f"{stream}/file_index"])
             for (c, f), group in _groups(rows, stream).items():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lerobot.datasets.paths import resolve_inside
-from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, DatasetError, load_json
+from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, PENDING_EPISODES_DIR, DatasetError, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,11 @@ def push_to_hub(
         raise DatasetError(
             f"{root} is still open for recording; call dataset.finalize() before push_to_hub so every "
             "parquet file is closed."
+        )
+    if any((root / PENDING_EPISODES_DIR).glob("episode-*.json")):
+        raise DatasetError(
+            f"{root} holds episodes of an unfinished recording that are not merged yet; merge them with "
+            "dataset.recover() (or lerobot.datasets.dataset_writer.recover(root)) before push_to_hub."
         )
     repo_id = repo_id or getattr(dataset, "repo_id", None)
     if not repo_id:

@@ -13,7 +13,6 @@ sample costs a few array lookups plus, for videos, one decode per camera.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import shutil
@@ -25,12 +24,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-from PIL import Image
 
-from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
-from lerobot.datasets.hub import ensure_local_files, push_to_hub
+from lerobot.datasets import tools
+from lerobot.datasets.columns import png_to_chw, table_columns
+from lerobot.datasets.dataset_writer import DatasetWriter, data_schema
+from lerobot.datasets.dataset_writer import recover as recover_root
+from lerobot.datasets.hub import push_to_hub
 from lerobot.datasets.metadata import (
     LeRobotDatasetMetadata,
+    MetadataView,
     check_frame_size,
     check_stored_shape,
     read_parquet,
@@ -97,28 +99,6 @@ def check_delta_timestamps(
     return offsets
 
 
-def _column_to_numpy(column: pa.ChunkedArray, n: int) -> np.ndarray:
-    """A numeric Arrow column (scalars, fixed/variable lists, nested lists) -> numpy (n, *shape)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    dims = []
-    while (
-        pa.types.is_list(arr.type)
-        or pa.types.is_fixed_size_list(arr.type)
-        or pa.types.is_large_list(arr.type)
-    ):
-        flat = arr.flatten()
-        dims.append(len(flat) // max(len(arr), 1))
-        arr = flat
-    values = arr.to_numpy(zero_copy_only=False)
-    return values.reshape(n, *dims) if dims else values
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        arr = np.array(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
 class EpisodeFrames(Sequence):
     """The frames of one episode as a sequence (``ds.get_episode(i)[j]`` is ``ds[start + j]``)."""
 
@@ -138,7 +118,7 @@ class EpisodeFrames(Sequence):
         return self.dataset[self.start + j]
 
 
-class LeRobotDataset(torch.utils.data.Dataset):
+class LeRobotDataset(MetadataView, torch.utils.data.Dataset):
     """A LeRobotDataset on disk (or fetched from the Hub into the local cache) as a map-style dataset."""
 
     def __init__(
@@ -156,16 +136,26 @@ class LeRobotDataset(torch.utils.data.Dataset):
         split: str | None = None,
         return_uint8: bool = False,
         cache_video_frames: bool = False,
+        meta: LeRobotDatasetMetadata | None = None,
         _writer: DatasetWriter | None = None,
     ):
         """Open a dataset for reading (``create`` / ``resume`` pass the ``_writer`` they made).
+
+        Opening never writes: episodes an interrupted recording saved but did not merge are read
+        where they lie (``meta.staged_episodes``, with a log line); ``recover()`` merges them.
+        ``meta`` is metadata already loaded for this dataset (e.g. to choose episodes), so opening
+        does not read ``meta/`` again; several datasets (train and val episodes) may share one.
 
         ``cache_video_frames=True`` decodes every needed video file once, up front, and serves frames
         from memory afterwards: worth it for small datasets read many epochs (decoding dominates), and
         done in the parent so DataLoader workers share the frames copy-on-write.
         """
         super().__init__()
+        if meta is not None and root is not None and Path(root).resolve() != meta.root.resolve():
+            raise ValueError(f"meta was loaded from {meta.root}, not from root={root}; pass one of them.")
         self.repo_id = repo_id
+        if meta is not None:
+            root = meta.root
         self.root = Path(root) if root is not None else dataset_root(repo_id)
         self.revision = revision or CODEBASE_VERSION
         self.image_transforms = image_transforms
@@ -183,8 +173,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         if _writer is not None:  # being recorded: frames are loaded on first read
             self.meta = _writer.meta
             return
-        recover_pending(self.root)
-        self.meta = LeRobotDatasetMetadata(
+        self.meta = meta or LeRobotDatasetMetadata(
             repo_id, self.root, revision=self.revision, force_cache_sync=force_cache_sync
         )
         self._load()
@@ -198,7 +187,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             in_split = set(select_split_episodes(meta.info, self._split))
             eps = [e for e in eps if e in in_split]
         self.episodes = eps
-        self._ensure_files()
+        meta.ensure_episode_files(eps, videos=self.download_videos)
         self._load_data()
         self._delta_offsets = (
             check_delta_timestamps(self.delta_timestamps, meta.fps, self.tolerance_s, meta.features)
@@ -223,23 +212,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
             if not files or files[-1] != f:
                 files.append(f)
         return list(dict.fromkeys(files))
-
-    def _ensure_files(self) -> None:
-        """Fetch missing data/video files of the selected episodes (only those) when online."""
-        needed = [str(p) for p in self._data_files()]
-        if self.download_videos:
-            needed += sorted(
-                {
-                    str(self.meta.get_video_file_path(e, k))
-                    for e in self.episodes
-                    for k in self.meta.video_keys
-                }
-            )
-        missing = [p for p in needed if not (self.root / p).is_file()]
-        if missing:
-            ensure_local_files(
-                self.repo_id, self.root, self.revision, allow_patterns=missing, required=missing
-            )
 
     def _load_data(self) -> None:
         meta = self.meta
@@ -272,20 +244,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 f"metadata says {expected}. A data parquet is truncated or stale; re-download the dataset."
             )
         self.hf_dataset = table
-        self._numeric: dict[str, torch.Tensor] = {}
-        self._images: dict[str, pa.Array] = {}
-        self._strings: dict[str, list[str]] = {}
-        for key in columns:
-            ft = features[key]
-            col = table.column(key)
-            if ft["dtype"] == "image":
-                self._images[key] = col.combine_chunks().field("bytes")
-            elif ft["dtype"] in ("string", "language"):
-                self._strings[key] = col.to_pylist()
-            else:
-                self._numeric[key] = torch.from_numpy(
-                    np.require(_column_to_numpy(col, n), requirements=["C", "W"])
-                )
+        split = table_columns(table, features, columns)
+        self._numeric, self._images, self._strings = split.numeric, split.images, split.strings
         # Episode bounds per row, as row positions in the loaded table, for delta windows.
         ep_rows = self._numeric["episode_index"].numpy()
         lengths = meta.episodes.array("length")[self.episodes]
@@ -306,18 +266,6 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 self._video_paths[(key, e)] = self.root / meta.get_video_file_path(e, key)
 
     # ------------------------------------------------------------------ properties
-
-    @property
-    def fps(self) -> int:
-        return self.meta.fps
-
-    @property
-    def features(self) -> dict[str, dict]:
-        return self.meta.features
-
-    @property
-    def camera_keys(self) -> list[str]:
-        return self.meta.camera_keys
 
     @property
     def num_frames(self) -> int:
@@ -404,12 +352,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
     def _camera_item(self, key: str, rows: np.ndarray | int) -> torch.Tensor:
         if key in self._images:
             rows_arr = np.atleast_1d(rows)
-            frames = torch.stack(
-                [
-                    torch.from_numpy(_decode_png(self._images[key][int(r)].as_py())).permute(2, 0, 1)
-                    for r in rows_arr
-                ]
-            )
+            frames = torch.stack([png_to_chw(self._images[key][int(r)].as_py()) for r in rows_arr])
             frames = frames if np.ndim(rows) else frames[0]
         else:
             frames = self._decode_frames(key, rows)
@@ -463,6 +406,19 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """Upload this finished dataset to the Hub; see :func:`lerobot.datasets.hub.push_to_hub`."""
         return push_to_hub(self, repo_id, **kwargs)
 
+    def edit_source(self) -> tools.EditSource:
+        """This dataset's metadata and selected episodes, as the editing tools take them."""
+        if self.writer is not None:
+            raise DatasetError(f"{self.repo_id} is still being recorded; call finalize() before editing it.")
+        return tools.EditSource(self.meta, list(self.episodes), self.tolerance_s, self.video_backend)
+
+    @classmethod
+    def open_edited(cls, report: tools.EditReport, video_backend: str | None = None) -> LeRobotDataset:
+        """The dataset an edit wrote, with its ``edit_report`` (what was copied or re-encoded)."""
+        out = cls(report.repo_id, root=report.root, video_backend=video_backend)
+        out.edit_report = report
+        return out
+
     def delete_episodes(
         self,
         episode_indices: Sequence[int],
@@ -471,19 +427,19 @@ class LeRobotDataset(torch.utils.data.Dataset):
         in_place: bool = False,
     ) -> LeRobotDataset:
         """A new dataset without these episodes (default folder ``<root>_delete_episodes``)."""
-        from lerobot.datasets.tools import delete_episodes
-
-        return delete_episodes(
-            self, episode_indices, output_dir=output_dir, repo_id=repo_id, in_place=in_place
+        report = tools.delete_episodes(
+            self.edit_source(), episode_indices, output_dir=output_dir, repo_id=repo_id, in_place=in_place
         )
+        return self.open_edited(report, self.video_backend)
 
     def split(
         self, splits: Sequence[float] | dict[str, Any], output_dir: str | Path | None = None
     ) -> list[LeRobotDataset] | dict[str, LeRobotDataset]:
         """Split by episode: ``[0.8, 0.2]`` -> list, ``{"train": 0.8, "val": 0.2}`` -> dict of datasets."""
-        from lerobot.datasets.tools import split_dataset
-
-        return split_dataset(self, splits, output_dir=output_dir)
+        reports = tools.split_dataset(self.edit_source(), splits, output_dir=output_dir)
+        if isinstance(reports, dict):
+            return {name: self.open_edited(r, self.video_backend) for name, r in reports.items()}
+        return [self.open_edited(r, self.video_backend) for r in reports]
 
     def slice_frames(
         self,
@@ -493,9 +449,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
         repo_id: str | None = None,
     ) -> LeRobotDataset:
         """Frames ``[start, stop)`` as a new dataset; ``ds[start:stop]`` with a chosen folder."""
-        from lerobot.datasets.tools import slice_frames
-
-        return slice_frames(self, start, stop, output_dir=output_dir, repo_id=repo_id)
+        report = tools.slice_frames(self.edit_source(), start, stop, output_dir=output_dir, repo_id=repo_id)
+        return self.open_edited(report, self.video_backend)
 
     def add_feature(
         self,
@@ -509,10 +464,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
         in_place: bool = False,
     ) -> LeRobotDataset:
         """A new dataset with a per-frame feature (``values``: one row per frame, or ``f(frame) -> value``)."""
-        from lerobot.datasets.tools import add_feature
-
-        return add_feature(
-            self,
+        report = tools.add_feature(
+            self.edit_source(),
             name,
             dtype,
             shape,
@@ -522,6 +475,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
             repo_id=repo_id,
             in_place=in_place,
         )
+        return self.open_edited(report, self.video_backend)
 
     def remove_feature(
         self,
@@ -531,9 +485,21 @@ class LeRobotDataset(torch.utils.data.Dataset):
         in_place: bool = False,
     ) -> LeRobotDataset:
         """A new dataset without the feature(s); required index columns cannot be removed."""
-        from lerobot.datasets.tools import remove_feature
+        report = tools.remove_feature(
+            self.edit_source(), name, output_dir=output_dir, repo_id=repo_id, in_place=in_place
+        )
+        return self.open_edited(report, self.video_backend)
 
-        return remove_feature(self, name, output_dir=output_dir, repo_id=repo_id, in_place=in_place)
+    @classmethod
+    def merge(
+        cls,
+        datasets: Sequence[LeRobotDataset | LeRobotDatasetMetadata | str | Path],
+        output_repo_id: str,
+        output_dir: str | Path | None = None,
+    ) -> LeRobotDataset:
+        """One dataset holding the episodes of ``datasets`` in order; see ``tools.merge_datasets``."""
+        report = tools.merge_datasets(datasets, output_repo_id=output_repo_id, output_dir=output_dir)
+        return cls.open_edited(report)
 
     # ------------------------------------------------------------------ writing (see dataset_writer.py)
 
@@ -619,6 +585,15 @@ class LeRobotDataset(torch.utils.data.Dataset):
             video_backend=video_backend,
             _writer=writer,
         )
+
+    def recover(self) -> None:
+        """Merge the episodes an interrupted recording left staged (and clean an interrupted edit's
+        leftovers), then reload. Opening a dataset never does this; see ``dataset_writer.recover``."""
+        if self.writer is not None:
+            raise RuntimeError("This dataset is being recorded; finalize() merges its episodes.")
+        recover_root(self.root)
+        self.meta = LeRobotDatasetMetadata(self.repo_id, self.root, revision=self.revision)
+        self._load()
 
     def _ensure_loaded(self) -> None:
         """A dataset being recorded loads its frames on first read, after flushing the writer."""

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from packaging.version import InvalidVersion, Version
 
-from lerobot.datasets.compute_stats import deserialize_stats
+from lerobot.datasets.compute_stats import aggregate_stats, deserialize_stats
 from lerobot.datasets.hub import ensure_local_files
 from lerobot.datasets.paths import (
     check_template,
@@ -39,6 +39,8 @@ from lerobot.datasets.utils import (
     LEGACY_TASKS_PATH,
     NON_NUMERIC_DTYPES,
     NUMERIC_DTYPES,
+    PENDING_DIR,
+    PENDING_EPISODES_DIR,
     STATS_PATH,
     BackwardCompatibilityError,
     DatasetError,
@@ -46,7 +48,10 @@ from lerobot.datasets.utils import (
     camera_keys,
     features_from_disk,
     image_keys,
+    interrupted_edit_leftovers,
     load_json,
+    staged_data_path,
+    staged_video_path,
     video_keys,
 )
 
@@ -347,8 +352,6 @@ def load_episodes_v21(root: Path, info: dict) -> pa.Table:
 
 def load_stats(root: Path, version: str) -> dict[str, dict[str, np.ndarray]]:
     if version == "v2.1" and not (root / STATS_PATH).is_file():
-        from lerobot.datasets.compute_stats import aggregate_stats
-
         path = root / LEGACY_EPISODES_STATS_PATH
         if not path.is_file():
             return {}
@@ -360,8 +363,29 @@ def load_stats(root: Path, version: str) -> dict[str, dict[str, np.ndarray]]:
     return deserialize_stats(load_json(path))
 
 
+def pending_rows(root: Path) -> list[dict]:
+    """Episode rows a recording committed under ``.pending/`` (its commit points), by episode_index."""
+    paths = sorted((Path(root) / PENDING_EPISODES_DIR).glob("episode-*.json"))
+    return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: r["episode_index"])
+
+
+def episode_row_stats(row: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Per-episode stats from a row's ``stats/<feature>/<stat>`` columns (feature names hold no '/')."""
+    out: dict[str, dict] = {}
+    for col, value in row.items():
+        if col.startswith("stats/") and value is not None:
+            _, key, stat = col.split("/")
+            out.setdefault(key, {})[stat] = value
+    return deserialize_stats(out)
+
+
 class LeRobotDatasetMetadata:
-    """The ``meta/`` folder of one dataset: ``info``, ``tasks``, ``episodes`` and ``stats``."""
+    """The ``meta/`` folder of one dataset: ``info``, ``tasks``, ``episodes`` and ``stats``.
+
+    Episodes that an interrupted recording saved but did not merge (``.pending/``) are included,
+    read where they lie: loading never writes. ``staged_episodes`` lists them; ``recover(root)``
+    (or resuming the recording) merges them into the v3.0 files.
+    """
 
     def __init__(
         self,
@@ -373,6 +397,12 @@ class LeRobotDatasetMetadata:
         self.repo_id = repo_id
         self.revision = revision or CODEBASE_VERSION
         self.root = Path(root) if root is not None else dataset_root(repo_id)
+        aside = [p for p in interrupted_edit_leftovers(self.root) if p.suffix == ".old"]
+        if aside and not (self.root / INFO_PATH).is_file():
+            raise DatasetError(
+                f"{self.root} is missing because an in-place edit was interrupted; the original is intact at "
+                f"{aside[0]}. Put it back with lerobot.datasets.dataset_writer.recover({str(self.root)!r})."
+            )
         ensure_local_files(
             repo_id,
             self.root,
@@ -393,6 +423,7 @@ class LeRobotDatasetMetadata:
         )
         meta.episodes = EpisodesTable(EMPTY_EPISODES.empty_table())
         meta.stats = {}
+        meta.staged_episodes, meta._staged_files = [], {}
         return meta
 
     def load(self) -> None:
@@ -408,7 +439,66 @@ class LeRobotDatasetMetadata:
         table = load_episodes_v21(self.root, info) if version == "v2.1" else load_episodes_v30(self.root)
         self.episodes = EpisodesTable(table)
         self.stats = load_stats(self.root, version)
+        self.staged_episodes: list[int] = []
+        self._staged_files: dict[tuple[str, int], Path] = {}  # (stream, episode) -> staged file
+        if version == CODEBASE_VERSION:
+            self._include_staged()
         self._check_consistency()
+
+    def _include_staged(self) -> None:
+        """Add the episodes a recording committed but did not merge, pointing at their staged files.
+
+        A staged episode's data and videos sit in per-episode files until merged; a stream whose
+        merged v3.0 file already exists (a merge that was interrupted afterwards) is read from it.
+        info.json and stats.json may lag one episode behind the commit point, so the totals and
+        stats are recomputed here from the rows, as the merge would write them (in memory only).
+        """
+        rows = pending_rows(self.root)
+        if not rows:
+            return
+        merged = set(self.episodes.array("episode_index").tolist())
+        new = [r for r in rows if r["episode_index"] not in merged]
+        base = self.episodes.table
+
+        def table_with(extra: list[dict]) -> pa.Table:
+            if not extra:
+                return base
+            t = pa.Table.from_pylist(
+                [{k: v for k, v in r.items() if not k.startswith("stats/")} for r in extra]
+            )
+            return pa.concat_tables([base, t], promote_options="default").sort_by("episode_index")
+
+        self.episodes = EpisodesTable(table_with(new))
+        ep = self.episodes.array("episode_index")
+        if np.array_equal(ep, np.arange(len(ep))):  # else _check_consistency names the gap
+            for r in new:
+                e = r["episode_index"]
+                if not (self.root / self.get_data_file_path(e)).is_file():
+                    self._staged_files[("data", e)] = staged_data_path(Path(), e)
+                for key in self.video_keys:
+                    if not (self.root / self.get_video_file_path(e, key)).is_file():
+                        self._staged_files[(key, e)] = staged_video_path(Path(), key, e)
+                        r[f"videos/{key}/from_timestamp"] = 0.0  # a staged mp4 holds this episode alone
+                        r[f"videos/{key}/to_timestamp"] = r["length"] / self.fps
+            self.episodes = EpisodesTable(table_with(new))
+        self.staged_episodes = [r["episode_index"] for r in new]
+        lengths = self.episodes.array("length")
+        self.info["total_episodes"] = len(lengths)
+        self.info["total_frames"] = int(lengths.sum())
+        self.info["splits"] = {"train": f"0:{len(lengths)}"}
+        files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        merged_rows = [r for f in files for r in read_parquet(f).to_pylist()]
+        per_episode = [episode_row_stats(r) for r in merged_rows + new]
+        self.stats = aggregate_stats(per_episode) if per_episode else self.stats
+        if new:
+            logger.warning(
+                "%s: episodes %s were saved by a recording that did not finish and are not yet merged; "
+                "they are read in place from %s. Merge them with LeRobotDataset.resume(...), "
+                "`lerobot-record --resume=true` or `lerobot.datasets.dataset_writer.recover(root)`.",
+                self.root,
+                self.staged_episodes,
+                self.root / PENDING_DIR,
+            )
 
     def _check_consistency(self) -> None:
         """Episode rows must be 0..N-1 and tile the global frame index without gaps."""
@@ -499,10 +589,14 @@ class LeRobotDatasetMetadata:
 
     def get_data_file_path(self, ep_index: int) -> Path:
         """Data parquet of an episode, relative to the root (checked to stay inside it)."""
+        if ("data", ep_index) in self._staged_files:
+            return self._staged_files[("data", ep_index)]
         return self._file_path(ep_index, "data", None)
 
     def get_video_file_path(self, ep_index: int, video_key: str) -> Path:
         """Video file of an episode's camera stream, relative to the root (checked to stay inside it)."""
+        if (video_key, ep_index) in self._staged_files:
+            return self._staged_files[(video_key, ep_index)]
         if self.video_path is None:
             raise DatasetError(f"{self.root / INFO_PATH} has no video_path; this dataset stores no videos.")
         if video_key not in self.features or self.features[video_key]["dtype"] != "video":
@@ -530,6 +624,17 @@ class LeRobotDatasetMetadata:
             cache[key] = Path(rel)
         return cache[key]
 
+    def ensure_episode_files(self, episodes: Sequence[int], videos: bool = True) -> None:
+        """Fetch the data (and video) files of ``episodes`` missing on disk, only those, when online."""
+        needed = list(dict.fromkeys(str(self.get_data_file_path(e)) for e in episodes))
+        if videos:
+            needed += sorted({str(self.get_video_file_path(e, k)) for e in episodes for k in self.video_keys})
+        missing = [p for p in needed if not (self.root / p).is_file()]
+        if missing:
+            ensure_local_files(
+                self.repo_id, self.root, self.revision, allow_patterns=missing, required=missing
+            )
+
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None
 
@@ -555,3 +660,21 @@ class LeRobotDatasetMetadata:
             f"episodes={self.total_episodes}, frames={self.total_frames}, fps={self.fps}, "
             f"features={list(self.features)})"
         )
+
+
+class MetadataView:
+    """What a reader of a dataset answers from its ``meta`` alone (the map-style and streaming readers)."""
+
+    meta: LeRobotDatasetMetadata
+
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return self.meta.camera_keys

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from lerobot.datasets.columns import png_to_chw, table_columns
 from lerobot.datasets.hub import hub_offline
-from lerobot.datasets.lerobot_dataset import _column_to_numpy, _decode_png
 from lerobot.datasets.metadata import (
     LeRobotDatasetMetadata,
+    MetadataView,
     check_frame_size,
     check_stored_shape,
     read_parquet,
@@ -33,7 +34,7 @@ from lerobot.datasets.video import decode_video_frames, get_safe_default_video_b
 logger = logging.getLogger(__name__)
 
 
-class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
+class StreamingLeRobotDataset(MetadataView, torch.utils.data.IterableDataset):
     """Frames of a LeRobotDataset, streamed file by file from the Hub (or read from ``root``).
 
     ``shuffle=True`` visits data files in a seeded random order and mixes frames through a buffer of
@@ -153,14 +154,6 @@ class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
     # ------------------------------------------------------------------ iteration
 
     @property
-    def fps(self) -> int:
-        return self.meta.fps
-
-    @property
-    def features(self) -> dict[str, dict]:
-        return self.meta.features
-
-    @property
     def num_frames(self) -> int:
         return int(sum(self.meta.episodes.array("length")[self.episodes])) if self.episodes else 0
 
@@ -220,27 +213,16 @@ class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
             raise DatasetError(
                 f"{self.repo_id}: episode {ep} has {n} frames in its data file but the metadata says {expected}."
             )
-        columns: dict[str, Any] = {}
-        for key in rows.column_names:
-            dtype = self.meta.features[key]["dtype"]
-            col = rows.column(key)
-            if dtype == "image":
-                columns[key] = col.combine_chunks().field("bytes")
-            elif dtype in ("string", "language"):
-                columns[key] = col.to_pylist()
-            else:
-                columns[key] = torch.from_numpy(np.require(_column_to_numpy(col, n), requirements=["C", "W"]))
+        columns = table_columns(rows, self.meta.features, rows.column_names)
         videos = {
-            key: self._episode_video(ep, key, columns["timestamp"].numpy()) for key in self.meta.video_keys
+            key: self._episode_video(ep, key, columns.numeric["timestamp"].numpy())
+            for key in self.meta.video_keys
         }
         for j in range(n):
-            item: dict[str, Any] = {}
-            for key, col in columns.items():
-                dtype = self.meta.features[key]["dtype"]
-                if dtype == "image":
-                    item[key] = self._camera(torch.from_numpy(_decode_png(col[j].as_py())).permute(2, 0, 1))
-                else:
-                    item[key] = col[j]
+            item: dict[str, Any] = {key: col[j] for key, col in columns.numeric.items()}
+            item.update({key: col[j] for key, col in columns.strings.items()})
+            for key, col in columns.images.items():
+                item[key] = self._camera(png_to_chw(col[j].as_py()))
             for key, frames in videos.items():
                 item[key] = self._camera(frames[j])
             item["task"] = self._tasks[int(item["task_index"])]

@@ -1,4 +1,4 @@
-"""Editing LeRobotDatasets: delete episodes, split, slice frames, add/remove features, merge.
+"""Editing EditSources: delete episodes, split, slice frames, add/remove features, merge.
 
 Every operation is one plan -- an ordered list of (source dataset, episode, frame range) -- written
 by one writer (``write_plan``), so they all share the same guarantees:
@@ -16,7 +16,12 @@ by one writer (``write_plan``), so they all share the same guarantees:
   and renamed into place when complete. ``in_place=True`` swaps the finished folder with the
   original by two renames; a kill before them leaves the original untouched, and a kill between
   them (microseconds) leaves it whole as ``.<name>.<operation>-*.old`` next to the finished
-  ``.<name>.<operation>-*.tmp``, so nothing is ever lost.
+  ``.<name>.<operation>-*.tmp``, so nothing is ever lost. A split's parts appear together or not
+  at all. Whatever a killed edit left is removed (an original put back) by the next edit of the
+  same target, by ``resume`` or by ``recover`` (``utils.clean_interrupted_edits``).
+
+The tools work from paths and metadata (``EditSource``), not from the reader: they return an
+``EditReport`` naming the folder written, which ``LeRobotDataset``'s editing methods open.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -38,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lerobot.datasets.columns import column_to_numpy, decode_png
 from lerobot.datasets.compute_stats import (
     aggregate_stats,
     auto_downsample_image,
@@ -46,7 +52,7 @@ from lerobot.datasets.compute_stats import (
     serialize_stats,
 )
 from lerobot.datasets.dataset_writer import _to_arrow, data_schema, file_path, write_tasks
-from lerobot.datasets.metadata import read_parquet
+from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
 from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import (
     CAMERA_DTYPES,
@@ -58,7 +64,9 @@ from lerobot.datasets.utils import (
     STATS_PATH,
     DatasetError,
     atomic_dir,
+    atomic_dirs,
     atomic_path,
+    clean_interrupted_edits,
     features_for_disk,
     next_chunk_file,
     to_jsonable,
@@ -72,9 +80,6 @@ from lerobot.datasets.video import (
     encode_video_frames,
     get_video_duration_s,
 )
-
-if TYPE_CHECKING:
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,7 @@ class EditReport:
 
     operation: str
     root: Path
+    repo_id: str = ""
     episodes: int = 0
     frames: int = 0
     seconds: float = 0.0
@@ -106,10 +112,98 @@ class EditReport:
 
 
 @dataclass
-class EpisodePart:
-    """One output episode: frames ``[start, stop)`` of episode ``episode`` of ``dataset``."""
+class EditSource:
+    """One input of an edit: a dataset's loaded metadata and the episodes taken from it, in order."""
 
-    dataset: LeRobotDataset
+    meta: LeRobotDatasetMetadata
+    episodes: list[int]
+    tolerance_s: float = 1e-4  # for frames decoded from a cut episode's video
+    video_backend: str | None = None  # what the edited dataset is opened with
+
+    @classmethod
+    def of(cls, meta: LeRobotDatasetMetadata) -> EditSource:
+        """Every episode of ``meta``."""
+        return cls(meta, list(range(meta.total_episodes)))
+
+    @property
+    def root(self) -> Path:
+        return self.meta.root
+
+    @property
+    def repo_id(self) -> str:
+        return self.meta.repo_id
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @functools.cached_property
+    def starts(self) -> dict[int, int]:
+        """Position of each episode's first frame among the selected frames (``ds[i]`` numbering)."""
+        lengths = self.meta.episodes.array("length")[self.episodes] if self.episodes else np.zeros(0, int)
+        return dict(zip(self.episodes, np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()))
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.meta.episodes.array("length")[self.episodes].sum()) if self.episodes else 0
+
+    @functools.cached_property
+    def tasks(self) -> list[str]:
+        return self.meta.task_strings()
+
+
+class HasEditSource(Protocol):
+    """What an edit accepts besides paths and metadata: an opened dataset (``LeRobotDataset``)."""
+
+    def edit_source(self) -> EditSource: ...
+
+
+EditInput = EditSource | LeRobotDatasetMetadata | HasEditSource | str | Path
+
+
+def as_source(dataset: EditInput) -> EditSource:
+    """An edit's input as an ``EditSource``: a folder, a repo id, metadata or an opened dataset.
+
+    A folder or repo id is opened as metadata (fetching the episodes' files when missing and online).
+    """
+    if isinstance(dataset, EditSource):
+        source = dataset
+    elif isinstance(dataset, LeRobotDatasetMetadata):
+        source = EditSource.of(dataset)
+    elif isinstance(dataset, (str, Path)):
+        # A folder (or a repo id's cache folder) that an in-place edit killed mid-way put aside comes back.
+        path = Path(dataset)
+        clean_interrupted_edits(path)
+        if (path / INFO_PATH).is_file():
+            meta = LeRobotDatasetMetadata(path.name, root=path)
+        else:
+            clean_interrupted_edits(dataset_root(str(dataset)))
+            meta = LeRobotDatasetMetadata(str(dataset))
+        source = EditSource.of(meta)
+    else:
+        source = dataset.edit_source()
+    if source.meta.version != "v3.0":
+        raise DatasetError(
+            f"{source.root} is a {source.meta.version} dataset; convert it first with `lerobot-convert-dataset`."
+        )
+    if source.meta.staged_episodes:
+        raise DatasetError(
+            f"{source.root} holds episodes {source.meta.staged_episodes} of an unfinished recording that are "
+            "not merged yet; merge them first with LeRobotDataset.resume(...) or recover(root), then edit."
+        )
+    source.meta.ensure_episode_files(source.episodes)
+    return source
+
+
+@dataclass
+class EpisodePart:
+    """One output episode: frames ``[start, stop)`` of episode ``episode`` of ``source``."""
+
+    source: EditSource
     episode: int
     start: int = 0
     stop: int | None = None
@@ -120,7 +214,7 @@ class EpisodePart:
 
     @property
     def full_length(self) -> int:
-        return int(self.dataset.meta.episodes.array("length")[self.episode])
+        return int(self.source.meta.episodes.array("length")[self.episode])
 
     @property
     def is_whole(self) -> bool:
@@ -134,14 +228,14 @@ FeatureValues = np.ndarray | Callable[[dict[str, Any]], Any]
 
 
 def delete_episodes(
-    dataset: LeRobotDataset,
+    dataset: EditInput,
     episode_indices: Sequence[int],
     output_dir: str | Path | None = None,
     repo_id: str | None = None,
     in_place: bool = False,
-) -> LeRobotDataset:
+) -> EditReport:
     """A copy of ``dataset`` without ``episode_indices`` (the others are renumbered 0..N-1)."""
-    _check_editable(dataset)
+    dataset = as_source(dataset)
     drop = set(int(i) for i in episode_indices)
     unknown = sorted(drop - set(dataset.episodes))
     if unknown:
@@ -156,45 +250,48 @@ def delete_episodes(
 
 
 def split_dataset(
-    dataset: LeRobotDataset,
+    dataset: EditInput,
     splits: Sequence[float] | Mapping[str, float | Sequence[int]],
     output_dir: str | Path | None = None,
-) -> list[LeRobotDataset] | dict[str, LeRobotDataset]:
+) -> list[EditReport] | dict[str, EditReport]:
     """Split by episode: ``[0.8, 0.2]`` -> list of datasets, ``{"train": 0.8, "val": 0.2}`` or
     ``{"train": [0, 1, 2], "val": [3]}`` -> dict of datasets.
 
     Fractions take consecutive episodes in order (shuffle by passing episode lists); each part gets
     ``floor(fraction * episodes)``, leftovers go to the largest fractional remainders, so
     ``[0.8, 0.2]`` of 10 episodes is exactly 8 + 2. Part ``name`` is written to
-    ``<output_dir or root>_<name>`` (list parts are named ``split0``, ``split1``, ...).
+    ``<output_dir or root>_<name>`` (list parts are named ``split0``, ``split1``, ...). The parts
+    appear together: a split killed mid-way leaves none of them (see ``atomic_dirs``).
     """
-    _check_editable(dataset)
+    dataset = as_source(dataset)
     named = dict(splits) if isinstance(splits, Mapping) else {f"split{i}": f for i, f in enumerate(splits)}
     if not named:
         raise DatasetError("split needs at least one part, e.g. [0.8, 0.2] or {'train': 0.8, 'val': 0.2}.")
     parts = _split_episodes(dataset.episodes, named)
     base = Path(output_dir) if output_dir is not None else dataset.root
-    out = {
-        name: _run(
-            "split",
-            [EpisodePart(dataset, e) for e in eps],
-            dataset,
-            Path(f"{base}_{name}"),
-            f"{dataset.repo_id}_{name}",
-            False,
-        )  # fmt: skip
-        for name, eps in parts.items()
-    }
+    targets = {name: Path(f"{base}_{name}") for name in parts}
+    for target in targets.values():
+        clean_interrupted_edits(target)
+    _check_new(list(targets.values()))
+    started = time.perf_counter()
+    out = {}
+    with atomic_dirs(list(targets.values()), "split") as tmps:
+        for (name, eps), tmp in zip(parts.items(), tmps):
+            plan = [EpisodePart(dataset, e) for e in eps]
+            out[name] = write_plan(plan, tmp, dataset.features, {}, "split")
+    for name, report in out.items():
+        report.root, report.repo_id = targets[name], f"{dataset.repo_id}_{name}"
+        report.seconds = time.perf_counter() - started
     return out if isinstance(splits, Mapping) else list(out.values())
 
 
 def slice_frames(
-    dataset: LeRobotDataset,
+    dataset: EditInput,
     start: int | None,
     stop: int | None,
     output_dir: str | Path | None = None,
     repo_id: str | None = None,
-) -> LeRobotDataset:
+) -> EditReport:
     """Frames ``[start, stop)`` (positions as in ``ds[i]``) as a new dataset, like a list slice.
 
     The rule: every frame in the range is kept, no other. Episodes wholly inside keep their
@@ -203,13 +300,13 @@ def slice_frames(
     video is re-encoded, which the ``edit_report`` records. Slice at episode boundaries (see
     ``ds.meta.episodes["dataset_from_index"]``) to avoid any re-encoding.
     """
-    _check_editable(dataset)
+    dataset = as_source(dataset)
     lo, hi, step = slice(start, stop).indices(dataset.num_frames)
     if hi <= lo:
         raise DatasetError(f"Slice [{start}:{stop}] of a {dataset.num_frames}-frame dataset holds no frames.")
     plan = []
     for e in dataset.episodes:
-        first = dataset._episode_start[e]
+        first = dataset.starts[e]
         n = int(dataset.meta.episodes.array("length")[e])
         a, b = max(lo, first), min(hi, first + n)
         if a < b:
@@ -219,7 +316,7 @@ def slice_frames(
 
 
 def add_feature(
-    dataset: LeRobotDataset,
+    dataset: EditInput,
     name: str,
     dtype: str,
     shape: Sequence[int],
@@ -228,14 +325,14 @@ def add_feature(
     output_dir: str | Path | None = None,
     repo_id: str | None = None,
     in_place: bool = False,
-) -> LeRobotDataset:
+) -> EditReport:
     """A copy of ``dataset`` with a new per-frame feature stored in the data parquet.
 
     ``values`` is an array of ``num_frames`` rows of ``shape`` (in ``ds[i]`` order), or a function
     called on each frame (a dict of the non-camera features as numpy values, plus ``"task"``) that
     returns that frame's value. Camera features cannot be added this way (they need encoding).
     """
-    _check_editable(dataset)
+    dataset = as_source(dataset)
     if name in dataset.features:
         raise DatasetError(
             f"Feature {name!r} already exists in {dataset.repo_id}; remove it first or pick a new name."
@@ -274,14 +371,14 @@ def add_feature(
 
 
 def remove_feature(
-    dataset: LeRobotDataset,
+    dataset: EditInput,
     names: str | Sequence[str],
     output_dir: str | Path | None = None,
     repo_id: str | None = None,
     in_place: bool = False,
-) -> LeRobotDataset:
+) -> EditReport:
     """A copy of ``dataset`` without the named features (a camera's videos are dropped with it)."""
-    _check_editable(dataset)
+    dataset = as_source(dataset)
     names = [names] if isinstance(names, str) else list(names)
     required = [n for n in names if n in DEFAULT_FEATURES]
     if required:
@@ -300,21 +397,19 @@ def remove_feature(
 
 
 def merge_datasets(
-    datasets: Sequence[LeRobotDataset | str | Path],
+    datasets: Sequence[EditInput],
     output_repo_id: str,
     output_dir: str | Path | None = None,
-) -> LeRobotDataset:
+) -> EditReport:
     """One dataset holding the episodes of ``datasets`` in order (repo ids, folders or datasets).
 
     They must agree on fps, robot_type and features (dtype, shape, names, and for videos codec,
     pixel format and size, so streams can be stream-copied); the error lists every difference.
     Tasks are unioned in order of first appearance and re-indexed.
     """
-    opened = [_open(d) for d in datasets]
+    opened = [as_source(d) for d in datasets]
     if len(opened) < 2:
         raise DatasetError(f"merge_datasets needs at least two datasets, got {len(opened)}.")
-    for ds in opened:
-        _check_editable(ds)
     _check_mergeable(opened)
     features = _merged_features(opened)
     plan = [EpisodePart(ds, e) for ds in opened for e in ds.episodes]
@@ -323,26 +418,6 @@ def merge_datasets(
 
 
 # ------------------------------------------------------------------------------------ planning
-
-
-def _open(d: LeRobotDataset | str | Path) -> LeRobotDataset:
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    if isinstance(d, LeRobotDataset):
-        return d
-    path = Path(d)
-    if (path / INFO_PATH).is_file():
-        return LeRobotDataset(path.name, root=path)
-    return LeRobotDataset(str(d))
-
-
-def _check_editable(ds: LeRobotDataset) -> None:
-    if ds.writer is not None:
-        raise DatasetError(f"{ds.repo_id} is still being recorded; call finalize() before editing it.")
-    if ds.meta.version != "v3.0":
-        raise DatasetError(
-            f"{ds.root} is a {ds.meta.version} dataset; convert it first with `lerobot-convert-dataset`."
-        )
 
 
 def _span(eps: Sequence[int]) -> str:
@@ -378,11 +453,11 @@ def _split_episodes(episodes: list[int], named: dict[str, Any]) -> dict[str, lis
     return out
 
 
-def _check_mergeable(datasets: list[LeRobotDataset]) -> None:
+def _check_mergeable(datasets: list[EditSource]) -> None:
     ref = datasets[0]
     problems = []
 
-    def describe(ds: LeRobotDataset, i: int) -> str:
+    def describe(ds: EditSource, i: int) -> str:
         return f"datasets[{i}] ({ds.repo_id} at {ds.root})"
 
     for i, ds in enumerate(datasets[1:], start=1):
@@ -416,7 +491,7 @@ def _check_mergeable(datasets: list[LeRobotDataset]) -> None:
         )
 
 
-def _merged_features(datasets: list[LeRobotDataset]) -> dict[str, dict]:
+def _merged_features(datasets: list[EditSource]) -> dict[str, dict]:
     """Features of the first dataset; encoder settings that disagree between inputs become unknown."""
     features = {k: dict(ft) for k, ft in datasets[0].features.items()}
     for key in video_keys(features):
@@ -461,16 +536,14 @@ def _check_array(name: str, ft: dict, values: Any, n: int) -> np.ndarray:
 def _run(
     operation: str,
     plan: list[EpisodePart],
-    source: LeRobotDataset,
+    source: EditSource,
     output_dir: str | Path | None,
     repo_id: str | None,
     in_place: bool,
     features: dict[str, dict] | None = None,
     new_values: dict[str, FeatureValues] | None = None,
-) -> LeRobotDataset:
+) -> EditReport:
     """Write ``plan`` into a temporary sibling of the target, then rename it into place."""
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
     started = time.perf_counter()
     if in_place:
         if output_dir is not None and Path(output_dir).resolve() != source.root.resolve():
@@ -478,15 +551,13 @@ def _run(
         target = source.root
     else:
         target = Path(output_dir) if output_dir is not None else Path(f"{source.root}_{operation}")
-        if target.exists():
-            raise FileExistsError(
-                f"{target} already exists; pass another output_dir (or delete it), or in_place=True to replace "
-                "the input."
-            )
+    clean_interrupted_edits(target)
+    if not in_place:
+        _check_new([target])
     repo_id = repo_id or (source.repo_id if in_place else f"{source.repo_id}_{operation}")
     with atomic_dir(target, operation, replace=in_place) as tmp:
         report = write_plan(plan, tmp, features or source.features, new_values or {}, operation)
-    report.root, report.seconds = target, time.perf_counter() - started
+    report.root, report.repo_id, report.seconds = target, repo_id, time.perf_counter() - started
     if report.reencoded_episodes:
         logger.warning(
             "%s re-encoded the video of output episodes %s (%d bytes): they were cut inside an episode or "
@@ -495,9 +566,16 @@ def _run(
             report.reencoded_episodes,
             report.video_bytes_reencoded,
         )
-    out = LeRobotDataset(repo_id, root=target, video_backend=source.video_backend)
-    out.edit_report = report
-    return out
+    return report
+
+
+def _check_new(targets: list[Path]) -> None:
+    existing = [t for t in targets if t.exists()]
+    if existing:
+        raise FileExistsError(
+            f"{', '.join(map(str, existing))} already exists; pass another output_dir (or delete it), or "
+            "in_place=True to replace the input."
+        )
 
 
 class _SourceCache:
@@ -508,7 +586,7 @@ class _SourceCache:
         self._table: tuple[Path, pa.Table, np.ndarray] | None = None
         self._file_rows: dict[Path, tuple[int, int]] = {}
 
-    def episode_row(self, ds: LeRobotDataset, episode: int) -> dict:
+    def episode_row(self, ds: EditSource, episode: int) -> dict:
         if ds.root not in self._rows:
             files = sorted((ds.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
             rows = pa.concat_tables([read_parquet(f) for f in files], promote_options="default").to_pylist()
@@ -517,7 +595,7 @@ class _SourceCache:
 
     def estimate_bytes(self, part: EpisodePart) -> float:
         """The episode's share of its source data file, for size-based rollover."""
-        path = part.dataset.root / part.dataset.meta.get_data_file_path(part.episode)
+        path = part.source.root / part.source.meta.get_data_file_path(part.episode)
         if path not in self._file_rows:
             self._file_rows[path] = (path.stat().st_size, max(pq.read_metadata(path).num_rows, 1))
         size, rows = self._file_rows[path]
@@ -525,7 +603,7 @@ class _SourceCache:
 
     def episode_table(self, part: EpisodePart) -> pa.Table:
         """The part's rows; each data file is read once (episodes come in file order) and sliced."""
-        ds = part.dataset
+        ds = part.source
         path = ds.root / ds.meta.get_data_file_path(part.episode)
         if self._table is None or self._table[0] != path:
             table = read_parquet(path)
@@ -554,7 +632,7 @@ def write_plan(
     if not plan:
         raise DatasetError(f"{operation} would produce a dataset without episodes.")
     root.mkdir(parents=True)
-    first = plan[0].dataset
+    first = plan[0].source
     fps = first.fps
     # The output keeps the source's file-name templates (the spec's defaults where it has none).
     info_src = {
@@ -602,15 +680,21 @@ def _task_table(plan: list[EpisodePart]) -> pd.DataFrame:
     seen: set[str] = set()
     by_dataset: dict[Path, list[EpisodePart]] = {}
     for part in plan:
-        by_dataset.setdefault(part.dataset.root, []).append(part)
+        by_dataset.setdefault(part.source.root, []).append(part)
     for parts in by_dataset.values():
-        ds = parts[0].dataset
+        ds = parts[0].source
         used: set[int] = set()
+        by_file: dict[Path, list[EpisodePart]] = {}
         for part in parts:
-            rows = ds._episode_start[part.episode] + np.arange(part.start, part.start + part.length)
-            used.update(np.unique(ds._numeric["task_index"].numpy()[rows]).tolist())
+            by_file.setdefault(ds.root / ds.meta.get_data_file_path(part.episode), []).append(part)
+        for path, in_file in by_file.items():  # two int columns per file, not the frames
+            table = read_parquet(path, columns=["episode_index", "task_index"])
+            episodes, task_index = table["episode_index"].to_numpy(), table["task_index"].to_numpy()
+            for part in in_file:
+                rows = np.flatnonzero(episodes == part.episode)[part.start : part.start + part.length]
+                used.update(np.unique(task_index[rows]).tolist())
         for t in sorted(used):
-            task = ds._tasks[t]
+            task = ds.tasks[t]
             if task not in seen:
                 seen.add(task)
                 ordered.append(task)
@@ -630,7 +714,7 @@ def _write_data(
 ) -> tuple[list[dict], list[dict]]:
     """Data parquet files (size-based rollover, one row group per episode) and per-episode stats."""
     schema = data_schema(features)
-    fps = plan[0].dataset.fps
+    fps = plan[0].source.fps
     limit = info.get("data_files_size_in_mb", 100) * MB
     chunks_size = int(info.get("chunks_size", 1000))
     rows: list[dict] = []
@@ -643,11 +727,11 @@ def _write_data(
     task_names = list(task_lookup)
     try:
         for ep, part in enumerate(plan):
-            ds = part.dataset
+            ds = part.source
             src = cache.episode_table(part)
             n = part.length
             if id(ds) not in task_maps:  # source task_index -> output task_index, once per source
-                task_maps[id(ds)] = np.array([task_lookup.get(t, -1) for t in ds._tasks], dtype=np.int64)
+                task_maps[id(ds)] = np.array([task_lookup.get(t, -1) for t in ds.tasks], dtype=np.int64)
             task_map = task_maps[id(ds)]
             frame_index = np.arange(n, dtype=np.int64)
             cols: dict[str, pa.Array | np.ndarray] = {
@@ -707,16 +791,14 @@ def _as_arrow(value: Any, typ: pa.DataType) -> pa.Array | pa.ChunkedArray:
 
 
 def _new_column(
-    name: str, ft: dict, values: FeatureValues, src: pa.Table, ds: LeRobotDataset, offset: int, n: int
+    name: str, ft: dict, values: FeatureValues, src: pa.Table, ds: EditSource, offset: int, n: int
 ) -> np.ndarray | list:
     """The new feature's values for one episode: a slice of the given array, or the function applied."""
     if not callable(values):
         out = values[offset : offset + n]
         return out.tolist() if ft["dtype"] == "string" else out
-    from lerobot.datasets.lerobot_dataset import _column_to_numpy
-
     numeric = {
-        c: _column_to_numpy(src[c], n)
+        c: column_to_numpy(src[c], n)
         for c in src.column_names
         if ds.features[c]["dtype"] not in CAMERA_DTYPES + ("string", "language")
     }
@@ -724,15 +806,13 @@ def _new_column(
     out = []
     for i in range(n):
         frame = {c: v[i] for c, v in numeric.items()} | {c: v[i] for c, v in strings.items()}
-        frame["task"] = ds._tasks[int(frame["task_index"])]
+        frame["task"] = ds.tasks[int(frame["task_index"])]
         out.append(frame)
     return _check_array(name, ft, [values(f) for f in out], n)
 
 
 def _episode_stats(part: EpisodePart, table: pa.Table, features: dict, fps: int, cache: _SourceCache) -> dict:
     """Stats of every feature, recomputed from the written rows; camera stats of whole episodes carried over."""
-    from lerobot.datasets.lerobot_dataset import _column_to_numpy, _decode_png
-
     n = table.num_rows
     data: dict[str, np.ndarray] = {}
     for key, ft in features.items():
@@ -742,15 +822,15 @@ def _episode_stats(part: EpisodePart, table: pa.Table, features: dict, fps: int,
             if not part.is_whole:
                 data[key] = np.stack(
                     [
-                        auto_downsample_image(_decode_png(b))
+                        auto_downsample_image(decode_png(b))
                         for b in table[key].combine_chunks().field("bytes").to_pylist()
                     ]
                 )
             continue
-        data[key] = _column_to_numpy(table[key], n)
+        data[key] = column_to_numpy(table[key], n)
     data["timestamp"] = table["frame_index"].to_numpy() / fps  # as the recorder does (float64)
     stats = compute_episode_stats(data, features)
-    row = cache.episode_row(part.dataset, part.episode)
+    row = cache.episode_row(part.source, part.episode)
     carried = {}
     for key in (k for k, ft in features.items() if ft["dtype"] in CAMERA_DTYPES and k not in stats):
         carried[key] = {
@@ -834,7 +914,7 @@ def _write_videos(
     report: EditReport,
 ) -> None:
     """The mp4 files of camera ``key``: whole source files copied, episodes stream-copied, cut ones re-encoded."""
-    fps = plan[0].dataset.fps
+    fps = plan[0].source.fps
     limit = info.get("video_files_size_in_mb", 200) * MB
     chunks_size = int(info.get("chunks_size", 1000))
     scratch = root / ".reencode" / key
@@ -867,7 +947,7 @@ def _write_videos(
 
 
 def _segment(part: EpisodePart, ep: int, key: str, cache: _SourceCache) -> _Segment:
-    ds = part.dataset
+    ds = part.source
     row = cache.episode_row(ds, part.episode)
     path = ds.root / ds.meta.get_video_file_path(part.episode, key)
     start, end = row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"]
@@ -906,7 +986,7 @@ def _reencode(
     part: EpisodePart, ep: int, key: str, ft: dict, scratch: Path, ep_stats: list[dict], report: EditReport
 ) -> _Segment:
     """Decode the kept frames of a cut episode and encode them alone (its camera stats come from them)."""
-    ds = part.dataset
+    ds = part.source
     fps = ds.fps
     row_from = float(ds.meta.episodes.array(f"videos/{key}/from_timestamp")[part.episode])
     src = ds.root / ds.meta.get_video_file_path(part.episode, key)
@@ -942,17 +1022,17 @@ def _write_video_file(
         return whole
     while True:
         try:
-            _remux(group, path, plan[0].dataset.fps)
+            _remux(group, path, plan[0].source.fps)
             if not all(s.reencoded for s in group):
                 report.video_bytes_remuxed += path.stat().st_size
-            fps = plan[0].dataset.fps
+            fps = plan[0].source.fps
             return [float(x) for x in np.cumsum([0] + [s.n for s in group[:-1]]) / fps]
         except _NotOnKeyframe as e:
             # A segment that does not start on a keyframe cannot be cut out of its file by copying.
             i = next(i for i, s in enumerate(group) if s.episode == e.episode)
             part = plan[e.episode]
             logger.info("Episode %d of %s does not start on a keyframe; re-encoding it.", part.episode, key)
-            group[i] = _reencode(EpisodePart(part.dataset, part.episode, 0, part.full_length), e.episode, key, ft,
+            group[i] = _reencode(EpisodePart(part.source, part.episode, 0, part.full_length), e.episode, key, ft,
                                  scratch, ep_stats, report)  # fmt: skip
 
 
@@ -961,7 +1041,7 @@ def _whole_source_file(group: list[_Segment], plan: list[EpisodePart], key: str)
     keys = {s.file_key for s in group}
     if len(keys) != 1 or None in keys:
         return None
-    ds = plan[group[0].episode].dataset
+    ds = plan[group[0].episode].source
     src_eps = [plan[s.episode].episode for s in group]
     meta = ds.meta.episodes
     chunk, file = group[0].file_key[1:]

@@ -7,7 +7,9 @@ converters and the dataset tools agree by construction (see ``reference/lerobot-
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 CODEBASE_VERSION = "v3.0"
 
@@ -30,6 +34,21 @@ DEFAULT_EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:
 DEFAULT_TASKS_PATH = "meta/tasks.parquet"
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
+
+# Where a recording stages each saved episode until it is merged into the v3.0 files above.
+PENDING_DIR = ".pending"
+PENDING_EPISODES_DIR = f"{PENDING_DIR}/episodes"
+
+
+def staged_data_path(root: Path, ep: int) -> Path:
+    """The staged data parquet of episode ``ep`` (one file per episode, until merged)."""
+    return Path(root) / PENDING_DIR / "data" / f"episode-{ep:06d}.parquet"
+
+
+def staged_video_path(root: Path, video_key: str, ep: int) -> Path:
+    """The staged mp4 of camera ``video_key`` for episode ``ep`` (starts at 0 s, until merged)."""
+    return Path(root) / PENDING_DIR / "videos" / video_key / f"episode-{ep:06d}.mp4"
+
 
 # v2.1 (legacy) layout
 LEGACY_EPISODES_PATH = "meta/episodes.jsonl"
@@ -84,11 +103,6 @@ def hf_lerobot_home() -> Path:
     return hf_home / "lerobot"
 
 
-def chunk_file_of(index: int, chunks_size: int) -> tuple[int, int]:
-    """(chunk_index, file_index) of the ``index``-th file of a stream, ``chunks_size`` files per chunk."""
-    return divmod(index, chunks_size)
-
-
 def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
     """The file after (chunk, file): file indices run 0..chunks_size-1, then the chunk advances."""
     if file_index == chunks_size - 1:
@@ -122,6 +136,86 @@ def atomic_dir(target: Path, label: str, replace: bool = False) -> Iterator[Path
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_dirs(targets: list[Path], label: str) -> Iterator[list[Path]]:
+    """``atomic_dir`` for several new folders that must appear together or not at all (a split's parts).
+
+    All are built at hidden siblings first. Then a journal beside the first target lists the
+    renames and they are done one by one; a kill during them leaves the journal, and
+    ``clean_interrupted_edits(targets[0])`` (run by the next edit of that target) undoes the
+    renames already made, so a half output never blocks the next run.
+    """
+    targets = [Path(t) for t in targets]
+    token = secrets.token_hex(4)
+    tmps = [t.parent / f".{t.name}.{label}-{token}.tmp" for t in targets]
+    journal = targets[0].parent / f".{targets[0].name}.{label}-{token}.journal"
+    for t in targets:
+        t.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmps
+        moves = [
+            {"tmp": str(tmp), "target": str(t), "inode": tmp.stat().st_ino} for tmp, t in zip(tmps, targets)
+        ]
+        write_json(moves, journal)
+        for tmp, t in zip(tmps, targets):
+            os.rename(tmp, t)
+        journal.unlink()
+    finally:
+        if journal.exists():
+            _undo_renames(journal)
+        for tmp in tmps:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _undo_renames(journal: Path) -> None:
+    """Take back the renames an interrupted ``atomic_dirs`` made (only folders it made: same inode)."""
+    for move in reversed(load_json(journal)):
+        target, tmp = Path(move["target"]), Path(move["tmp"])
+        if target.is_dir() and target.stat().st_ino == move["inode"]:
+            shutil.rmtree(target)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    journal.unlink()
+
+
+def interrupted_edit_leftovers(target: Path) -> list[Path]:
+    """What killed edits of ``target`` left beside it (journals first, then originals set aside)."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.[\w-]+-[0-9a-f]{{8}}\.(tmp|old|journal)$")
+    return sorted(
+        (p for p in target.parent.iterdir() if pattern.match(p.name)),
+        key=lambda p: (p.suffix != ".journal", p.suffix != ".old", p.name),
+    )
+
+
+def clean_interrupted_edits(target: Path) -> list[Path]:
+    """Remove what an edit of ``target`` that was killed left beside it; returns what it found.
+
+    ``atomic_dir`` / ``atomic_dirs`` leave ``.<name>.<operation>-<token>.tmp`` (a partial build),
+    ``.journal`` (renames to undo) and, for an in-place edit killed between its two renames,
+    ``.old``: the whole original, which is put back when ``target`` is missing. Either way the
+    interrupted edit did not happen, as for a kill at any other moment, and the next one starts clean.
+    Called by every edit, split, resume and ``recover``; opening a dataset never calls it.
+    """
+    found = interrupted_edit_leftovers(target)
+    for p in found:
+        if not os.path.lexists(p):
+            continue
+        if p.suffix == ".journal":
+            _undo_renames(p)
+        elif p.suffix == ".old" and not target.exists():
+            os.rename(p, target)
+            logger.warning("Restored %s from %s, left by an in-place edit that was interrupted.", target, p)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+    if found:
+        logger.info("Removed %d leftover(s) of an interrupted edit next to %s.", len(found), target)
+    return found
 
 
 @contextmanager
@@ -255,9 +349,9 @@ def features_from_disk(features: dict[str, dict]) -> dict[str, dict]:
 def merge_datasets(datasets, output_repo_id: str, output_dir: str | Path | None = None):
     """Merge datasets (repo ids, folders or ``LeRobotDataset`` objects) into one; see ``tools.merge_datasets``.
 
-    Defined here because the guide imports it from ``lerobot.datasets.utils``; the work is in
-    ``tools`` (imported lazily, since ``tools`` itself builds on this module).
+    Kept here only because the guide imports it from ``lerobot.datasets.utils``: the one upward
+    import inside ``datasets/`` (this module is the bottom layer; the work is ``LeRobotDataset.merge``).
     """
-    from lerobot.datasets.tools import merge_datasets as _merge
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    return _merge(datasets, output_repo_id=output_repo_id, output_dir=output_dir)
+    return LeRobotDataset.merge(datasets, output_repo_id=output_repo_id, output_dir=output_dir)

@@ -27,6 +27,7 @@ import numpy as np
 
 from lerobot.configs.parser import ConfigError, config_help, parse_config
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.datasets.paths import dataset_root
 from lerobot.datasets.utils import DatasetError
 from lerobot.utils.registry import Registry
@@ -122,8 +123,6 @@ def run(cfg: EditDatasetConfig) -> list[LeRobotDataset]:
         out_dir = dataset_root(cfg.new_repo_id)
     edit = {"output_dir": out_dir, "repo_id": cfg.new_repo_id, "in_place": in_place}
     if isinstance(op, MergeConfig):
-        from lerobot.datasets.tools import merge_datasets
-
         if not cfg.new_repo_id:
             raise ConfigError("merge needs --new_repo_id (the merged dataset's id).")
         if op.roots is not None and len(op.roots) != len(op.repo_ids):
@@ -131,8 +130,8 @@ def run(cfg: EditDatasetConfig) -> list[LeRobotDataset]:
                 f"--operation.roots has {len(op.roots)} entries for {len(op.repo_ids)} repo_ids."
             )
         roots = op.roots or [None] * len(op.repo_ids)
-        sources = [LeRobotDataset(r, root=root) for r, root in zip(op.repo_ids, roots)]
-        return [merge_datasets(sources, output_repo_id=cfg.new_repo_id, output_dir=out_dir)]
+        sources = [LeRobotDatasetMetadata(r, root=root) for r, root in zip(op.repo_ids, roots)]
+        return [LeRobotDataset.merge(sources, output_repo_id=cfg.new_repo_id, output_dir=out_dir)]
     ds = _open(cfg.repo_id, cfg.root)
     if isinstance(op, DeleteEpisodesConfig):
         if not op.episode_indices:

@@ -112,7 +112,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     def open_dataset(eps: list[int]) -> LeRobotDataset:
         return LeRobotDataset(
             cfg.dataset.repo_id,
-            root=cfg.dataset.root,
+            meta=meta,  # read once above, shared by the train and val datasets
             episodes=eps,
             delta_timestamps=delta_timestamps,
             revision=cfg.dataset.revision,
