@@ -1,0 +1,36 @@
+"""G1 (guide line 122): install, then check the installation with ``lerobot-info``.
+
+pip install lerobot
+lerobot-info
+"""
+
+import subprocess
+import sys
+
+import pytest
+from tests.guide.conftest import REPO_ROOT, console_script
+
+
+@pytest.mark.slow
+def test_g01_install(tmp_path, guidea_cli_env):
+    target = tmp_path / "site"
+    # SUBSTITUTION: `pip install lerobot` installs this project; here from this checkout (the PyPI
+    # name belongs to another project), offline, without dependencies, into a temporary folder.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--quiet", "--target", str(target), str(REPO_ROOT)],
+        check=True, env=guidea_cli_env, timeout=300,
+    )  # fmt: skip
+    assert (target / "lerobot" / "scripts" / "info.py").is_file()
+    env = {**guidea_cli_env, "PYTHONPATH": str(target)}  # the installed copy, not the checkout
+    out = subprocess.run(
+        [sys.executable, "-c", "import lerobot; print(lerobot.__file__)"],
+        check=True, env=env, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert out.startswith(str(target))
+
+    result = subprocess.run(
+        [console_script("lerobot-info")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "lerobot" in result.stdout and "torch" in result.stdout
