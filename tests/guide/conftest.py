@@ -117,3 +117,22 @@ def console_script(name: str) -> str:
     if not path.is_file():
         pytest.fail(f"{name} is not installed next to {sys.executable}; run `pip install -e .`.")
     return str(path)
+
+
+@pytest.fixture
+def guidea_hub(monkeypatch):
+    """The in-memory Hub of tests/hub_server.py, with the real client pointed at it and online."""
+    from huggingface_hub import constants
+    from tests.hub_server import HubServer
+
+    with HubServer() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.setattr(constants, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        yield server.hub

@@ -486,13 +486,13 @@ class LeRobotDataset(torch.utils.data.Dataset):
         name: str,
         dtype: str,
         shape: Sequence[int],
-        values: Any,
+        values: Any = None,
         names: list[str] | None = None,
         output_dir: str | Path | None = None,
         repo_id: str | None = None,
         in_place: bool = False,
     ) -> LeRobotDataset:
-        """A new dataset with a per-frame feature (``values``: one row per frame, or ``f(frame) -> value``)."""
+        """A new dataset with a per-frame feature (``values``: one row per frame, ``f(frame) -> value``, or zeros)."""
         from lerobot.datasets.tools import add_feature
 
         return add_feature(
