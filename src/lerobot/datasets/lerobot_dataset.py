@@ -30,6 +30,7 @@ from PIL import Image
 from lerobot.datasets.dataset_writer import DatasetWriter, data_schema, recover_pending
 from lerobot.datasets.hub import ensure_local_files, push_to_hub
 from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.text import Text
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
     DatasetError,
@@ -432,13 +433,13 @@ class LeRobotDataset(torch.utils.data.Dataset):
             if pad is not None:
                 item[f"{key}_is_pad"] = pad
         for key, values in self._strings.items():
-            item[key] = values[row]
+            item[key] = Text(values[row])
         for key in self.camera_keys:
             rows, pad = self._rows_for(key, row)
             item[key] = self._camera_item(key, rows)
             if pad is not None:
                 item[f"{key}_is_pad"] = pad
-        item["task"] = self._tasks[int(item["task_index"])]
+        item["task"] = Text(self._tasks[int(item["task_index"])])
         return item
 
     # ------------------------------------------------------------------ editing (see tools.py)

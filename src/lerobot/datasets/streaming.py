@@ -22,6 +22,7 @@ import torch
 from lerobot.datasets.hub import hub_offline
 from lerobot.datasets.lerobot_dataset import _column_to_numpy, _decode_png
 from lerobot.datasets.metadata import LeRobotDatasetMetadata, read_parquet
+from lerobot.datasets.text import Text
 from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, DatasetError, hf_lerobot_home
 from lerobot.datasets.video import decode_video_frames, get_safe_default_video_backend
 
@@ -235,7 +236,7 @@ class StreamingLeRobotDataset(torch.utils.data.IterableDataset):
                     item[key] = col[j]
             for key, frames in videos.items():
                 item[key] = self._camera(frames[j])
-            item["task"] = self._tasks[int(item["task_index"])]
+            item["task"] = Text(self._tasks[int(item["task_index"])])
             yield item
 
     def _episode_video(self, ep: int, key: str, timestamps: np.ndarray) -> torch.Tensor:
