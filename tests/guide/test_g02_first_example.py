@@ -1,7 +1,9 @@
 """G2 (guide line 149): the first example, reading a dataset."""
 
+from pathlib import Path
 
-def test_g02_first_example(guidea_datasets):
+
+def test_g02_first_example(guidea_datasets, monkeypatch):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     # � Hugging Face Hub 加载数�集
@@ -21,3 +23,6 @@ def test_g02_first_example(guidea_datasets):
     # Checks (not in the guide): what the prints above show.
     assert dataset[0]["action"].shape == (14,)
     assert {"observation.state", "observation.images.front", "action"} <= set(dataset[0].keys())
+    folder = Path(guidea_datasets["aloha_mobile_cabinet"])
+    monkeypatch.chdir(folder.parent)  # a relative folder works as well (not $HF_LEROBOT_HOME/<id>)
+    assert LeRobotDataset(f"./{folder.name}").root == Path(f"./{folder.name}")

@@ -34,6 +34,7 @@ from lerobot.datasets.text import Text
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
     DatasetError,
+    dataset_root,
     hf_lerobot_home,
 )
 from lerobot.datasets.video import (
@@ -162,7 +163,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         """
         super().__init__()
         self.repo_id = repo_id
-        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        self.root = dataset_root(repo_id, root)
         self.revision = revision or CODEBASE_VERSION
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps

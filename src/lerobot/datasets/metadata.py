@@ -32,8 +32,8 @@ from lerobot.datasets.utils import (
     DatasetError,
     ForwardCompatibilityError,
     camera_keys,
+    dataset_root,
     features_from_disk,
-    hf_lerobot_home,
     image_keys,
     load_json,
     video_keys,
@@ -238,7 +238,7 @@ class LeRobotDatasetMetadata:
     ):
         self.repo_id = repo_id
         self.revision = revision or CODEBASE_VERSION
-        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        self.root = dataset_root(repo_id, root)
         ensure_local_files(
             repo_id,
             self.root,

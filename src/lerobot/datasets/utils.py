@@ -79,6 +79,19 @@ def hf_lerobot_home() -> Path:
     return hf_home / "lerobot"
 
 
+def dataset_root(repo_id: str, root: str | Path | None = None) -> Path:
+    """Where a dataset lives: ``root`` if given; ``repo_id`` itself when it names a local dataset folder
+    (one holding ``meta/info.json``: the guide passes folders where LeRobot takes Hub ids); else
+    ``$HF_LEROBOT_HOME/<repo_id>``.
+    """
+    if root is not None:
+        return Path(root)
+    local = Path(repo_id).expanduser()
+    if (local / INFO_PATH).is_file():
+        return local
+    return hf_lerobot_home() / repo_id
+
+
 def chunk_file_of(index: int, chunks_size: int) -> tuple[int, int]:
     """(chunk_index, file_index) of the ``index``-th file of a stream, ``chunks_size`` files per chunk."""
     return divmod(index, chunks_size)
