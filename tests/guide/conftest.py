@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.guide._guidea_helpers import REPO_ROOT
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -107,16 +106,6 @@ def guidea_cli_env(tmp_path) -> dict[str, str]:
     )
     env.update(HF_HUB_OFFLINE="1", WANDB_MODE="offline", MUJOCO_GL="egl", WANDB_DIR=str(tmp_path))
     return env
-
-
-def console_script(name: str) -> str:
-    """A ``lerobot-*`` command installed next to this Python (the venv's ``bin``), as a user runs it."""
-    import sys
-
-    path = Path(sys.executable).parent / name
-    if not path.is_file():
-        pytest.fail(f"{name} is not installed next to {sys.executable}; run `pip install -e .`.")
-    return str(path)
 
 
 @pytest.fixture

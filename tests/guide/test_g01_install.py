@@ -4,21 +4,26 @@ pip install lerobot
 lerobot-info
 """
 
+import shutil
 import subprocess
 import sys
 
 import pytest
-from tests.guide.conftest import REPO_ROOT, console_script
+from tests.guide._guidea_helpers import REPO_ROOT, console_script
 
 
 @pytest.mark.slow
 def test_g01_install(tmp_path, guidea_cli_env):
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "source"
+    # A copy of the sources: building writes build/ and *.egg-info next to them, not into the checkout.
+    shutil.copytree(REPO_ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
     # SUBSTITUTION: `pip install lerobot` installs this project; here from this checkout (the PyPI
     # name belongs to another project), offline, without dependencies, into a temporary folder.
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--quiet", "--target", str(target), str(REPO_ROOT)],
+         "--quiet", "--target", str(target), str(source)],
         check=True, env=guidea_cli_env, timeout=300,
     )  # fmt: skip
     assert (target / "lerobot" / "scripts" / "info.py").is_file()

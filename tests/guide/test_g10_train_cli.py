@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.guide.conftest import console_script
+from tests.guide._guidea_helpers import console_script
 
 
 @pytest.mark.slow

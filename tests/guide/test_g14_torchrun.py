@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.guide.conftest import console_script
+from tests.guide._guidea_helpers import console_script
 
 
 @pytest.mark.slow
