@@ -312,7 +312,6 @@ class FileCursor:
 class _EpisodeBuffer:
     values: dict[str, list] = field(default_factory=dict)
     tasks: list[str | None] = field(default_factory=list)
-    timestamps: list[float | None] = field(default_factory=list)
     encoders: dict[str, StreamingVideoEncoder] = field(default_factory=dict)
     stats_frames: dict[str, list[np.ndarray]] = field(default_factory=dict)
     pngs: dict[str, list[Future]] = field(default_factory=dict)
@@ -467,7 +466,8 @@ class DatasetWriter:
         values = {key: self._validate_value(key, ft, frame[key]) for key, ft in self.user_features.items()}
         buf = self.buffer
         index = buf.size
-        timestamp = self._check_timestamp(frame["timestamp"], index) if "timestamp" in frame else None
+        if "timestamp" in frame:
+            self._check_timestamp(frame["timestamp"], index)
         for key, ft in self.user_features.items():
             value = values[key]
             if ft["dtype"] == "video":
@@ -484,15 +484,14 @@ class DatasetWriter:
             else:
                 buf.values.setdefault(key, []).append(value)
         buf.tasks.append(frame_task)
-        buf.timestamps.append(timestamp)
         assert buf.size == index + 1
 
-    def _check_timestamp(self, value: Any, index: int) -> float:
-        """A frame's own ``"timestamp"`` (LeRobot's and the guide's frames carry one), checked.
+    def _check_timestamp(self, value: Any, index: int) -> None:
+        """Check a frame's own ``"timestamp"`` (LeRobot's and the guide's frames carry one).
 
         Frames are stored, and their video encoded, at ``fps``: frame ``i`` of an episode is at
         ``i / fps``. A given timestamp must say the same to within half a frame period; the exact
-        ``i / fps`` is stored, so that data and video always agree.
+        ``i / fps`` is what is stored (as for frames without one), so data and video always agree.
         """
         try:
             ts = float(np.asarray(value, dtype=np.float64).reshape(()))
@@ -505,7 +504,6 @@ class DatasetWriter:
                 f"{expected:.6f} s: frames are stored at a fixed rate. Omit 'timestamp' to have it filled in, or "
                 "resample the frames to the dataset's fps."
             )
-        return expected
 
     def _validate_value(self, key: str, ft: dict, value: Any) -> Any:
         """One error naming the key, what was expected and what was found; returns the stored form."""

@@ -20,9 +20,8 @@ def FollowerRobot(  # noqa: N802
     if config is not None:
         if port is not None or config_kwargs:
             raise TypeError("FollowerRobot takes either config=... or port=... with fields, not both.")
-        return make_robot_from_config(
-            getattr(config, "robot_config", config)
-        )  # guide RobotConfig or registered
+        registered = getattr(config, "robot_config", config)  # the guide's RobotConfig wraps one
+        return make_robot_from_config(registered)
     if port is None:
         raise TypeError("FollowerRobot needs port=... (with robot_type=...) or config=....")
     known = [name.removesuffix("_follower") for name in ROBOT_CONFIGS.names() if name.endswith("_follower")]
