@@ -19,6 +19,7 @@ def test_g01_install(tmp_path, guidea_cli_env):
     shutil.copytree(REPO_ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, source / name)
+    # 基础安装
     # SUBSTITUTION: `pip install lerobot` installs this project; here from this checkout (the PyPI
     # name belongs to another project), offline, without dependencies, into a temporary folder.
     subprocess.run(
@@ -34,6 +35,7 @@ def test_g01_install(tmp_path, guidea_cli_env):
     ).stdout  # fmt: skip
     assert out.startswith(str(target))
 
+    # 验�安装
     result = subprocess.run(
         [console_script("lerobot-info")], env=env, capture_output=True, text=True, timeout=120
     )

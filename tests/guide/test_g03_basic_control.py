@@ -30,8 +30,8 @@ def test_g03_basic_control():
 
     # 4. ��动作
     action = {
-        "joint_positions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-        "gripper": 1.0,  # 打开夹爪
+        'joint_positions': [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        'gripper': 1.0  # 打开夹爪
     }
     robot.send_action(action)
 

@@ -43,12 +43,12 @@ def test_g04_teleoperation(tmp_path):
             for _ in range(30):  # SUBSTITUTION: 30 cycles (1 s) instead of 1000
                 # �主�设备读�动作
                 leader_obs = leader.get_observation()
-                action = leader_obs["joint_positions"]
+                action = leader_obs['joint_positions']
 
                 # ��到�动机器人
-                follower.send_action({"joint_positions": action})
+                follower.send_action({'joint_positions': action})
 
-                time.sleep(1 / 30)  # 30Hz �制频�
+                time.sleep(1/30)  # 30Hz �制频�
 
         finally:
             leader.disconnect()

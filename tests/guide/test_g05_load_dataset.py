@@ -25,8 +25,8 @@ def test_g05_load_dataset(guidea_datasets):
     print(f"状�形状: {sample['observation.state'].shape}")
 
     # 4. 访问图�数�
-    if "observation.images.front" in sample:
-        image = sample["observation.images.front"]
+    if 'observation.images.front' in sample:
+        image = sample['observation.images.front']
         print(f"图�形状: {image.shape}")  # [H, W, C]
 
     # 5. 按��访问
@@ -36,11 +36,16 @@ def test_g05_load_dataset(guidea_datasets):
     # 6. 批�加载
     from torch.utils.data import DataLoader
 
-    dataloader = DataLoader(dataset, batch_size=32, shuffle=True, num_workers=4)
+    dataloader = DataLoader(
+        dataset,
+        batch_size=32,
+        shuffle=True,
+        num_workers=4
+    )
 
     for batch in dataloader:
-        actions = batch["action"]
-        states = batch["observation.state"]
+        actions = batch['action']
+        states = batch['observation.state']
         # �练模�...
         break
 

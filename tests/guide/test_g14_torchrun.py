@@ -15,6 +15,7 @@ from tests.guide._guidea_helpers import console_script
 
 @pytest.mark.slow
 def test_g14_torchrun(guidea_datasets, guidea_cli_env, tmp_path):
+    # 使用 torchrun 进行分布��练
     command = [
         console_script("torchrun"),
         "--nproc_per_node=2",  # SUBSTITUTION: 2 processes instead of 4
