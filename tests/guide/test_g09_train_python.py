@@ -35,3 +35,4 @@ def test_g09_train_python(guidea_datasets, tmp_path, monkeypatch):
 
     log = pd.read_csv(run / "train_log.csv")
     assert log["step"].iloc[-1] == 2 and log["learning_rate"].iloc[-1] == pytest.approx(1e-4)
+    assert log["inference_ms"].iloc[-1] > 0  # the inference time the guide monitors

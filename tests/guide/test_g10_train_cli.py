@@ -25,5 +25,6 @@ def test_g10_train_cli(guidea_datasets, guidea_cli_env, tmp_path):
     result = subprocess.run(command, cwd=tmp_path, env=guidea_cli_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Trained policy: outputs/act_aloha/checkpoints/last/pretrained_model" in result.stdout
+    assert "inference" in result.stderr and "ms" in result.stderr  # logged with each step's loss
     assert (tmp_path / "outputs/act_aloha/checkpoints/last/pretrained_model/model.safetensors").is_file()
     assert Path(tmp_path / "outputs/act_aloha/train_log.csv").read_text().splitlines()[-1].startswith("2,")
