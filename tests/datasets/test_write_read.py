@@ -288,13 +288,25 @@ def test_bad_frame_leaves_saved_data_untouched(writer):
     assert before == after
 
 
-def test_missing_task_and_empty_episode(writer):
+def test_missing_task_and_empty_episode(writer, caplog):
     with pytest.raises(DatasetError, match="no frames"):
         writer.save_episode()
     writer.add_frame(make_frame(0, 0))
-    with pytest.raises(DatasetError, match="no task"):
-        writer.save_episode()
     assert writer.save_episode(task="given later") == 0
+    writer.add_frame(make_frame(1, 0))  # no task anywhere (the guide's frames): the empty task, said once
+    assert writer.save_episode() == 1
+    assert "1 frames have no task; they are stored with the empty task ''" in caplog.text
+    assert [writer[i]["task"] for i in range(2)] == ["given later", ""]
+
+
+def test_frames_may_carry_their_timestamp(writer):
+    """LeRobot's and the guide's frames carry "timestamp"; it must agree with the frame's place at fps."""
+    writer.add_episode([{**make_frame(0, f), "timestamp": f / FPS + 1e-3} for f in range(3)], task="t")
+    assert writer[2]["timestamp"].item() == np.float32(2 / FPS)
+    with pytest.raises(
+        DatasetError, match=r"Frame 1 of this episode has timestamp 0.5, but at fps=10 it is at 0.1"
+    ):
+        writer.add_episode([{**make_frame(1, f), "timestamp": f * 0.5} for f in range(3)], task="t")
 
 
 def test_create_refuses_existing_root_and_bad_features(tmp_path):

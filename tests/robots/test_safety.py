@@ -100,7 +100,9 @@ def arm_action(**joints: float) -> dict[str, float]:
 
 
 def my_robot() -> MyRobot:
-    robot = MyRobot(id="safe", max_speed_deg_s=0.0)  # stays at 0: a fixed present position
+    robot = MyRobot(
+        id="safe", max_speed_deg_s=0.0, joints=["joint_1", "joint_2", "joint_3", "gripper"]
+    )  # stays at 0: a fixed present position
     robot.connect()
     return robot
 

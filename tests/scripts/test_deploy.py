@@ -49,7 +49,9 @@ class OffsetPolicy:
 
 
 def fast_robot() -> MyRobot:
-    return MyRobot(MyRobotConfig(id="deploy", max_speed_deg_s=1e7))
+    return MyRobot(
+        MyRobotConfig(id="deploy", max_speed_deg_s=1e7, joints=["joint_1", "joint_2", "joint_3", "gripper"])
+    )
 
 
 def test_sync_deploy_runs_the_policy_and_disconnects():

@@ -15,7 +15,7 @@ from lerobot.teleoperators import TELEOPERATOR_CONFIGS, TELEOPERATORS, Teleopera
 @TELEOPERATOR_CONFIGS.register("test_sine")
 @dataclass(kw_only=True)
 class SineTeleopConfig(TeleoperatorConfig):
-    joints: tuple[str, ...] = ("joint_1", "joint_2", "joint_3", "gripper")
+    joints: tuple[str, ...] = (*(f"joint_{i}" for i in range(1, 7)), "gripper")  # myrobot's
 
 
 @TELEOPERATORS.register("test_sine")
@@ -77,10 +77,10 @@ def test_record_writes_a_valid_dataset(tmp_path):
     validate_v30(root)
     ds = LeRobotDataset("me/sine", root=root)
     assert ds.num_episodes == 2 and len(ds) == 40 and ds.fps == 20
-    assert ds.features["action"]["names"] == ["joint_1.pos", "joint_2.pos", "joint_3.pos", "gripper.pos"]
+    assert ds.features["action"]["names"] == [*(f"joint_{i}.pos" for i in range(1, 7)), "gripper.pos"]
     assert ds[0]["task"] == "wave" and ds.meta.robot_type == "myrobot"
     # the action stored at frame t is what the teleoperator sent: sin(0.1 * (t + 1) + joint)
-    np.testing.assert_allclose(ds[5]["action"].numpy(), np.sin(0.6 + np.arange(4)), rtol=1e-5)
+    np.testing.assert_allclose(ds[5]["action"].numpy(), np.sin(0.6 + np.arange(7)), rtol=1e-5)
 
 
 def test_resume_continues_to_the_requested_count(tmp_path):

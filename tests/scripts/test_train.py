@@ -238,7 +238,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(dataset_root, t
     full, resumed = run_then_resume_from_half(flags, tmp_path, 20)
     import pandas as pd
 
-    timing = ["samples_per_s"]  # wall-clock speed is the one column that may differ
+    timing = ["samples_per_s", "inference_ms"]  # wall-clock times are the columns that may differ
     full_log = pd.read_csv(full / "train_log.csv").drop(columns=timing)
     assert full_log["step"].tolist() == [5, 10, 15, 20]
     for killed in resumed:
@@ -337,15 +337,24 @@ def test_python_api_with_eval_in_sim_and_wandb_offline(dataset_root, tmp_path):
     )
 
 
-def test_train_policy_takes_a_dataset_object(dataset_root, tmp_path, monkeypatch):
+def test_train_policy_takes_a_dataset_object(dataset_root, tmp_path, monkeypatch, caplog):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     monkeypatch.chdir(tmp_path)  # the default output_dir is relative: outputs/train/...
     ds = LeRobotDataset("test/point_reach", root=dataset_root)
     policy = train_policy(policy_type="act", dataset=ds, training_steps=3, batch_size=4, num_workers=0, device="cpu",
-                          policy=TINY_ACT, log_freq=1)  # fmt: skip
+                          policy=TINY_ACT, log_freq=1, learning_rate=2e-4)  # fmt: skip
     assert isinstance(policy, ACTPolicy)
-    assert list((tmp_path / "outputs" / "train").glob("*/*_act/train_log.csv"))
+    (log,) = (tmp_path / "outputs" / "train").glob("*/*_act/train_log.csv")
+    run = log.parent
+    assert f"the run (final checkpoint, train_log.csv) goes to {run.relative_to(tmp_path)}" in caplog.text
+    # the caller holds the policy: on disk only the final checkpoint (no per-save_freq copies)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["000003", "last"]
+    import pandas as pd
+
+    logged = pd.read_csv(log)
+    assert logged["learning_rate"].iloc[0] == pytest.approx(2e-4)  # the guide's keyword name
+    assert (logged["inference_ms"] > 0).all()  # one select_action timed at every logging step
 
 
 def test_wandb_missing_says_how_to_install(dataset_root, tmp_path, monkeypatch):

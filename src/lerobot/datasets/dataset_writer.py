@@ -87,6 +87,7 @@ from lerobot.datasets.video import (
 
 logger = logging.getLogger(__name__)
 
+NO_TASK = ""  # the task of frames recorded without one (the guide's frames name none)
 MB = 1024**2
 
 
@@ -459,18 +460,21 @@ class DatasetWriter:
         frame_task = frame.get("task", task)
         if frame_task is not None and not isinstance(frame_task, str):
             raise DatasetError(f"'task' must be a string, found {type(frame_task).__name__}.")
-        given = set(frame) - {"task"}
+        given = set(frame) - {"task", "timestamp"}
         expected = set(self.user_features)
         if given != expected:
             defaults = sorted(given & set(DEFAULT_FEATURES))
             hint = f" {defaults} are filled in by the dataset; do not pass them." if defaults else ""
             raise DatasetError(
                 f"Frame keys do not match the dataset features: missing {sorted(expected - given)}, "
-                f"unexpected {sorted(given - expected)}.{hint} Expected {sorted(expected)} (plus optional 'task')."
+                f"unexpected {sorted(given - expected)}.{hint} Expected {sorted(expected)} (plus optional 'task' "
+                "and 'timestamp')."
             )
         values = {key: self._validate_value(key, ft, frame[key]) for key, ft in self.user_features.items()}
         buf = self.buffer
         index = buf.size
+        if "timestamp" in frame:
+            self._check_timestamp(frame["timestamp"], index)
         for key, ft in self.user_features.items():
             value = values[key]
             if ft["dtype"] == "video":
@@ -488,6 +492,25 @@ class DatasetWriter:
                 buf.values.setdefault(key, []).append(value)
         buf.tasks.append(frame_task)
         assert buf.size == index + 1
+
+    def _check_timestamp(self, value: Any, index: int) -> None:
+        """Check a frame's own ``"timestamp"`` (LeRobot's and the guide's frames carry one).
+
+        Frames are stored, and their video encoded, at ``fps``: frame ``i`` of an episode is at
+        ``i / fps``. A given timestamp must say the same to within half a frame period; the exact
+        ``i / fps`` is what is stored (as for frames without one), so data and video always agree.
+        """
+        try:
+            ts = float(np.asarray(value, dtype=np.float64).reshape(()))
+        except (TypeError, ValueError) as e:
+            raise DatasetError(f"'timestamp' must be a number of seconds, found {value!r}.") from e
+        expected = index / self.meta.fps
+        if not abs(ts - expected) <= 0.5 / self.meta.fps:
+            raise DatasetError(
+                f"Frame {index} of this episode has timestamp {ts}, but at fps={self.meta.fps} it is at "
+                f"{expected:.6f} s: frames are stored at a fixed rate. Omit 'timestamp' to have it filled in, or "
+                "resample the frames to the dataset's fps."
+            )
 
     def _validate_value(self, key: str, ft: dict, value: Any) -> Any:
         """One error naming the key, what was expected and what was found; returns the stored form."""
@@ -534,9 +557,14 @@ class DatasetWriter:
             raise DatasetError("save_episode() called with no frames; add_frame(...) at least once first.")
         tasks = [t if t is not None else task for t in buf.tasks]
         if any(t is None for t in tasks):
-            raise DatasetError(
-                "Some frames have no task: pass frame['task'], add_frame(frame, task=...) or save_episode(task=...)."
+            logger.warning(
+                "Episode %d: %d frames have no task; they are stored with the empty task %r. Name it with "
+                "frame['task'], add_frame(frame, task=...) or save_episode(task=...).",
+                self.total_episodes,
+                sum(t is None for t in tasks),
+                NO_TASK,
             )
+            tasks = [NO_TASK if t is None else t for t in tasks]
         ep = self.total_episodes
         durations = {key: enc.close() for key, enc in buf.encoders.items()}
         for key, enc in buf.encoders.items():

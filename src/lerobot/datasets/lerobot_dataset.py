@@ -38,6 +38,7 @@ from lerobot.datasets.metadata import (
     read_parquet,
 )
 from lerobot.datasets.paths import dataset_root
+from lerobot.datasets.text import Text
 from lerobot.datasets.utils import (
     CODEBASE_VERSION,
     DatasetError,
@@ -391,13 +392,13 @@ class LeRobotDataset(MetadataView, torch.utils.data.Dataset):
             if pad is not None:
                 item[f"{key}_is_pad"] = pad
         for key, values in self._strings.items():
-            item[key] = values[row]
+            item[key] = Text(values[row])
         for key in self.camera_keys:
             rows, pad = self._rows_for(key, row)
             item[key] = self._camera_item(key, rows)
             if pad is not None:
                 item[f"{key}_is_pad"] = pad
-        item["task"] = self._tasks[int(item["task_index"])]
+        item["task"] = Text(self._tasks[int(item["task_index"])])
         return item
 
     # ------------------------------------------------------------------ editing (see tools.py)
@@ -457,13 +458,13 @@ class LeRobotDataset(MetadataView, torch.utils.data.Dataset):
         name: str,
         dtype: str,
         shape: Sequence[int],
-        values: Any,
+        values: Any = None,
         names: list[str] | None = None,
         output_dir: str | Path | None = None,
         repo_id: str | None = None,
         in_place: bool = False,
     ) -> LeRobotDataset:
-        """A new dataset with a per-frame feature (``values``: one row per frame, or ``f(frame) -> value``)."""
+        """A new dataset with a per-frame feature (``values``: one row per frame, ``f(frame) -> value``, or zeros)."""
         report = tools.add_feature(
             self.edit_source(),
             name,

@@ -28,7 +28,7 @@ import string
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
-from lerobot.datasets.utils import DatasetError, hf_lerobot_home
+from lerobot.datasets.utils import INFO_PATH, DatasetError, hf_lerobot_home
 
 # The fields each template may use, per codebase version; every field listed must appear (else two
 # files, or two cameras, would share one path).
@@ -205,6 +205,14 @@ def validate_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def dataset_root(repo_id: str) -> Path:
-    """The folder a dataset known only by its repo id lives in: ``hf_lerobot_home() / repo_id``."""
+def dataset_root(repo_id: str, root: str | Path | None = None) -> Path:
+    """Where a dataset lives: ``root`` if given; ``repo_id`` itself when it names a local dataset folder
+    (one holding ``meta/info.json``: the guide passes folders where LeRobot takes Hub ids; a path the
+    user passes is trusted); else ``$HF_LEROBOT_HOME/<repo_id>`` for a valid Hub-style id.
+    """
+    if root is not None:
+        return Path(root)
+    local = Path(repo_id).expanduser()
+    if (local / INFO_PATH).is_file():
+        return local
     return hf_lerobot_home() / validate_repo_id(repo_id)

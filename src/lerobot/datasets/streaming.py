@@ -28,6 +28,7 @@ from lerobot.datasets.metadata import (
     check_stored_shape,
     read_parquet,
 )
+from lerobot.datasets.text import Text
 from lerobot.datasets.utils import CODEBASE_VERSION, INFO_PATH, DatasetError, hf_lerobot_home
 from lerobot.datasets.video import decode_video_frames, get_safe_default_video_backend
 
@@ -225,7 +226,7 @@ class StreamingLeRobotDataset(MetadataView, torch.utils.data.IterableDataset):
                 item[key] = self._camera(png_to_chw(col[j].as_py()))
             for key, frames in videos.items():
                 item[key] = self._camera(frames[j])
-            item["task"] = self._tasks[int(item["task_index"])]
+            item["task"] = Text(self._tasks[int(item["task_index"])])
             yield item
 
     def _episode_video(self, ep: int, key: str, timestamps: np.ndarray) -> torch.Tensor:

@@ -320,7 +320,7 @@ def add_feature(
     name: str,
     dtype: str,
     shape: Sequence[int],
-    values: FeatureValues,
+    values: FeatureValues | None = None,
     names: list[str] | None = None,
     output_dir: str | Path | None = None,
     repo_id: str | None = None,
@@ -330,7 +330,9 @@ def add_feature(
 
     ``values`` is an array of ``num_frames`` rows of ``shape`` (in ``ds[i]`` order), or a function
     called on each frame (a dict of the non-camera features as numpy values, plus ``"task"``) that
-    returns that frame's value. Camera features cannot be added this way (they need encoding).
+    returns that frame's value. Without ``values`` (the guide declares a sensor to be recorded from
+    now on) every existing frame holds zeros (``""`` for strings). Camera features cannot be added
+    this way (they need encoding).
     """
     dataset = as_source(dataset)
     if name in dataset.features:
@@ -352,6 +354,12 @@ def add_feature(
             ) from e
     shape = tuple(int(s) for s in shape)
     ft = {"dtype": dtype, "shape": shape, "names": names}
+    if values is None:
+        values = np.full(
+            (dataset.num_frames, *shape),
+            "" if dtype == "string" else 0,
+            dtype=object if dtype == "string" else dtype,
+        )
     if not callable(values):
         values = _check_array(name, ft, values, dataset.num_frames)
     features = {k: v for k, v in dataset.features.items() if k not in DEFAULT_FEATURES}
@@ -398,10 +406,13 @@ def remove_feature(
 
 def merge_datasets(
     datasets: Sequence[EditInput],
-    output_repo_id: str,
+    output_repo_id: str | None = None,
     output_dir: str | Path | None = None,
 ) -> EditReport:
     """One dataset holding the episodes of ``datasets`` in order (repo ids, folders or datasets).
+
+    It is written to ``output_dir``, else ``$HF_LEROBOT_HOME/<output_repo_id>``, else (the guide's
+    ``merge_datasets([...])`` names neither) next to the first dataset as ``<its folder>_merge``.
 
     They must agree on fps, robot_type and features (dtype, shape, names, and for videos codec,
     pixel format and size, so streams can be stream-copied); the error lists every difference.
@@ -413,8 +424,9 @@ def merge_datasets(
     _check_mergeable(opened)
     features = _merged_features(opened)
     plan = [EpisodePart(ds, e) for ds in opened for e in ds.episodes]
-    out = Path(output_dir) if output_dir is not None else dataset_root(output_repo_id)
-    return _run("merge", plan, opened[0], out, output_repo_id, False, features=features)
+    if output_dir is None and output_repo_id is not None:
+        output_dir = dataset_root(output_repo_id)
+    return _run("merge", plan, opened[0], output_dir, output_repo_id, False, features=features)
 
 
 # ------------------------------------------------------------------------------------ planning

@@ -346,7 +346,7 @@ def features_from_disk(features: dict[str, dict]) -> dict[str, dict]:
     return {k: {**ft, "shape": tuple(ft["shape"])} for k, ft in features.items()}
 
 
-def merge_datasets(datasets, output_repo_id: str, output_dir: str | Path | None = None):
+def merge_datasets(datasets, output_repo_id: str | None = None, output_dir: str | Path | None = None):
     """Merge datasets (repo ids, folders or ``LeRobotDataset`` objects) into one; see ``tools.merge_datasets``.
 
     Kept here only because the guide imports it from ``lerobot.datasets.utils``: the one upward

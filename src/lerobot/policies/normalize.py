@@ -31,6 +31,7 @@ On disk (LeRobot 0.6 "processor" layout, which is also ours): ``policy_preproces
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ class _Normalizer(nn.Module):
             if stat_names:
                 self.add_module(buffer_name(name), _FeatureStats(stats_shape(ft), stat_names))
         self._ready = False
+        self._unset: list[str] = []  # features without statistics, passed through (see _check_ready)
         if stats is not None:
             self.load_stats(stats, strict=True)
 
@@ -140,17 +142,38 @@ class _Normalizer(nn.Module):
         return out
 
     def _check_ready(self) -> None:
+        """Features without any statistics pass through unchanged (said once); half-set ones are an error.
+
+        A policy built without ``dataset_stats`` (``ACTPolicy(config)``, as in the guide's own
+        training loop and in LeRobot 0.6, whose policies leave normalisation to processors) then
+        trains and acts on raw values, consistently; statistics loaded later take effect.
+        """
         if self._ready:
             return
+        unset = []
         for name in self.features:
             holder = self.feature_stats(name)
-            for stat, buf in holder.named_buffers() if holder is not None else ():
-                if torch.isinf(buf).any():
-                    raise RuntimeError(
-                        f"No normalisation statistics for '{name}' ({stat} is unset). Build the policy with "
-                        "dataset_stats=dataset.meta.stats (make_policy(cfg, ds_meta=...) does this), or load "
-                        "a trained checkpoint with from_pretrained."
-                    )
+            buffers = dict(holder.named_buffers()) if holder is not None else {}
+            missing = [stat for stat, buf in buffers.items() if torch.isinf(buf).any()]
+            if (
+                missing
+                and len(missing) == len(buffers)
+                and all(torch.isinf(b).all() for b in buffers.values())
+            ):
+                unset.append(name)
+            elif missing:
+                raise RuntimeError(
+                    f"Normalisation statistics for '{name}' are incomplete ({missing[0]} is unset). Build the "
+                    "policy with dataset_stats=dataset.meta.stats (make_policy(cfg, ds_meta=...) does this), "
+                    "or load a trained checkpoint with from_pretrained."
+                )
+        if unset and self._unset != unset:
+            warnings.warn(
+                f"No normalisation statistics for {unset}: they are used unnormalised. Pass "
+                "dataset_stats=dataset.meta.stats when building the policy to normalise them.",
+                stacklevel=4,
+            )
+        self._unset = unset
         self._ready = True
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,7 +181,7 @@ class _Normalizer(nn.Module):
         out = dict(batch)
         for name in self.features:
             holder = self.feature_stats(name)
-            if holder is None or name not in out:
+            if holder is None or name not in out or name in self._unset:
                 continue
             x = out[name]
             x = x.float() if not torch.is_floating_point(x) else x

@@ -272,6 +272,33 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             out[name] = x
         return out
 
+    def single_action_as_chunk(self, batch: dict[str, Any], chunk_size: int) -> dict[str, Any]:
+        """A batch of one action per sample ``(B, A)`` as a chunk ``(B, chunk_size, A)`` of which only
+        the first step counts (the rest is marked in ``action_is_pad``); other batches unchanged.
+
+        That is what a ``LeRobotDataset`` opened without ``delta_timestamps`` gives, as in the
+        guide's own training loop. Training on it supervises the first step of each chunk only,
+        so it is said once, with the fix.
+        """
+        action, ft = batch.get("action"), self.config.output_features.get("action")
+        if not isinstance(action, Tensor) or ft is None or tuple(action.shape[1:]) != tuple(ft.shape):
+            return batch
+        if not getattr(self, "_warned_single_action", False):
+            self._warned_single_action = True
+            warnings.warn(
+                f"{type(self).__name__}: batch['action'] holds one action per sample {tuple(action.shape)}, "
+                f"but the policy predicts chunks of {chunk_size}: only the first step of each chunk is "
+                f"trained. Open the dataset with delta_timestamps={{'action': [i / fps for i in "
+                f"range({chunk_size})]}} (lerobot-train does) to train whole chunks.",
+                stacklevel=3,
+            )
+        steps = torch.arange(chunk_size, device=action.device)
+        return {
+            **batch,
+            "action": action.unsqueeze(1).expand(-1, chunk_size, *action.shape[1:]),
+            "action_is_pad": (steps > 0).expand(action.shape[0], chunk_size),
+        }
+
     def check_features(
         self, batch: Mapping[str, Any], features: Mapping[str, PolicyFeature], time_steps: int | None = None
     ) -> None:

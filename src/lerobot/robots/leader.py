@@ -4,6 +4,9 @@
     follower = FollowerRobot(port="/dev/ttyACM0", robot_type="so100")
     teleoperate_leader_follower(leader, follower, fps=30, duration_s=60)
 
+or, as the guide's own loop, ``LeaderRobot(config=SO100LeaderConfig(port=...))`` and
+``follower.send_action({"joint_positions": leader.get_observation()["joint_positions"]})``.
+
 The leader is a ``Teleoperator`` (its joint positions are the action); the loop is the one
 ``lerobot-record`` / ``lerobot-teleoperate`` use, so the follower behaves identically in all three.
 """
@@ -16,6 +19,7 @@ from lerobot.robots.robot import Robot
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
     Teleoperator,
+    TeleoperatorConfig,
     make_teleoperator_from_config,
 )
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
@@ -23,8 +27,27 @@ from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 UNTIL_STOPPED_S = 1e9  # "forever": until Esc or Ctrl-C
 
 
-def LeaderRobot(port: str, robot_type: str = "so100", **config_kwargs: Any) -> Teleoperator:  # noqa: N802
-    """The leader arm of ``robot_type`` (``so100``, ``so101``, ``koch``) on ``port`` (not connected)."""
+def LeaderRobot(  # noqa: N802
+    port: str | None = None,
+    robot_type: str = "so100",
+    config: TeleoperatorConfig | None = None,
+    **config_kwargs: Any,
+) -> Teleoperator:
+    """The leader arm of ``robot_type`` (``so100``, ``so101``, ``koch``) on ``port``, or of ``config``.
+
+    Not connected. ``config`` is a registered leader config (``SO100LeaderConfig(port=..., id=...)``).
+    """
+    if config is not None:
+        if port is not None or config_kwargs:
+            raise TypeError("LeaderRobot takes either config=... or port=... with fields, not both.")
+        if not isinstance(config, TeleoperatorConfig):
+            raise TypeError(
+                f"LeaderRobot(config=...) takes a leader config such as SO100LeaderConfig(port=...), "
+                f"got {type(config).__name__}."
+            )
+        return make_teleoperator_from_config(config)
+    if port is None:
+        raise TypeError("LeaderRobot needs port=... (with robot_type=...) or config=....")
     known = [  # leader arms on a serial bus (the simulated leader has no port)
         name.removesuffix("_leader")
         for name in TELEOPERATOR_CONFIGS.names()

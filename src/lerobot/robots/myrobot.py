@@ -6,8 +6,10 @@ features, and the flat ``_get_observation`` / ``_send_action``. The base class a
 structured view (``obs["joint_positions"]``, ``send_action({"joint_positions": ..., "gripper": ...})``),
 the action checks, and ``make_robot_from_config``.
 
-So that the template runs (and is tested) without hardware, its "hardware" is a kinematic model:
-each joint moves toward its goal at most ``max_speed_deg_s`` per second.
+So that the template runs (and is tested) without hardware, its "hardware" is a kinematic model
+of a 6-joint arm with a gripper (the guide's ``joint_positions`` has six values): each joint moves
+toward its goal at most ``max_speed_deg_s`` per second. Cameras are real ``config.cameras``
+(``"type": "sim"`` for a simulated one), read without blocking the control loop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lerobot.cameras import make_cameras_from_configs
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
 
 
@@ -24,7 +27,7 @@ from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
 @dataclass(kw_only=True)
 class MyRobotConfig(RobotConfig):
     port: str | None = None  # where your hardware is (unused by the kinematic stand-in)
-    joints: list[str] = field(default_factory=lambda: ["joint_1", "joint_2", "joint_3", "gripper"])
+    joints: list[str] = field(default_factory=lambda: [*(f"joint_{i}" for i in range(1, 7)), "gripper"])
     max_speed_deg_s: float = 180.0
 
 
@@ -41,10 +44,7 @@ class MyRobot(Robot):
         self._position = np.zeros(len(config.joints))
         self._goal = np.zeros(len(config.joints))
         self._last = time.monotonic()
-
-    @property
-    def observation_features(self) -> dict[str, type]:
-        return {f"{j}.pos": float for j in self.config.joints}
+        self.cameras = make_cameras_from_configs(config.cameras)
 
     @property
     def action_features(self) -> dict[str, type]:
@@ -58,6 +58,15 @@ class MyRobot(Robot):
         if self._connected:
             raise ConnectionError(f"{self.name} is already connected.")
         # HARDWARE 1/3: open your port / SDK session here (self.config.port).
+        opened = []
+        try:
+            for camera in self.cameras.values():
+                camera.connect()
+                opened.append(camera)
+        except BaseException:
+            for camera in opened:
+                camera.disconnect()
+            raise
         self._connected = True
         self._last = time.monotonic()
 
@@ -72,7 +81,10 @@ class MyRobot(Robot):
             raise ConnectionError(f"{self.name} is not connected; call connect() first.")
         # HARDWARE 2/3: read your joint positions here.
         self._advance()
-        return {f"{j}.pos": float(p) for j, p in zip(self.config.joints, self._position)}
+        obs = {f"{j}.pos": float(p) for j, p in zip(self.config.joints, self._position)}
+        for name, camera in self.cameras.items():
+            obs[name] = camera.read_latest()  # the newest frame: never waits for the camera
+        return obs
 
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
         if not self._connected:
@@ -84,3 +96,6 @@ class MyRobot(Robot):
 
     def disconnect(self) -> None:
         self._connected = False
+        for camera in self.cameras.values():
+            if camera.is_connected:
+                camera.disconnect()

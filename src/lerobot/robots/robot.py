@@ -113,8 +113,21 @@ class Robot(Device):
         return RobotObservation(self._get_observation(), self.joint_keys, self.camera_keys)
 
     def send_action(self, action: dict[str, Any]) -> dict[str, float]:
-        """Send an action (flat or structured); returns the action actually sent (after clipping)."""
-        return self._send_action(self.flat_action(action))
+        """Send an action (flat or structured); returns the action actually sent (after clipping).
+
+        A structured action without ``"gripper"`` (the guide's ``{"joint_positions": ...}``) leaves
+        the gripper where it was last sent, or where it is now if it was never sent.
+        """
+        sent = self._send_action(self.flat_action(action))
+        self._last_sent = sent
+        return sent
+
+    def _held_gripper(self, key: str) -> float:
+        """The gripper target that keeps it still: the last one sent, else its present position."""
+        last = getattr(self, "_last_sent", None)
+        if last and key in last:
+            return float(last[key])
+        return float(self._get_observation()[key])
 
     def read_present(self) -> dict[str, float]:
         """The present value of every action key, read now: what a relative step is measured from.
@@ -146,9 +159,7 @@ class Robot(Device):
                 )
             flat = dict(zip(arm, joints.tolist()))
             if grip:
-                if GRIPPER not in action:
-                    raise ValueError(f"{self.name} also needs action['gripper'] (a float for {grip[0]}).")
-                flat[grip[0]] = float(action[GRIPPER])
+                flat[grip[0]] = float(action[GRIPPER]) if GRIPPER in action else self._held_gripper(grip[0])
             rest = [k for k in keys if k not in flat]  # e.g. a mobile base's x.vel, given flat
             missing = [k for k in rest if k not in action]
             if missing:

@@ -246,10 +246,12 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
                 samples_per_s=window_steps * samples_per_step / elapsed,
             )
             if dist_info.is_main:
+                metrics["inference_ms"] = inference_time_ms(policy, batch)
                 eta = (cfg.steps - step) * elapsed / window_steps
                 logger.info(
-                    "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.0f samples/s  eta %s",
-                    step, cfg.steps, final_loss, lr, grad_norm, metrics["samples_per_s"], format_duration(eta),
+                    "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.0f samples/s  inference %.1f ms  eta %s",
+                    step, cfg.steps, final_loss, lr, grad_norm, metrics["samples_per_s"], metrics["inference_ms"],
+                    format_duration(eta),
                 )  # fmt: skip
             window_losses, window_start, window_steps = [], time.perf_counter(), 0
 
@@ -307,6 +309,32 @@ def validation_loss(
             losses.append(policy(_to_device(batch, device))["loss"].item())
     policy.train()
     return sum(losses) / len(losses)
+
+
+def inference_time_ms(policy: PreTrainedPolicy, batch: dict[str, Any]) -> float:
+    """Milliseconds of one ``select_action`` on the first sample of ``batch``, as a robot would call it.
+
+    Eval mode and a fresh action queue (so the policy really runs, not pops a queued action); the
+    training run's random streams are left as they were.
+    """
+    observation = {}
+    for key, ft in policy.config.input_features.items():
+        if key in batch:
+            x = batch[key][:1]
+            observation[key] = x[:, -1] if x.dim() == len(ft.shape) + 2 else x  # last of an obs history
+    sync = torch.cuda.synchronize if policy.config.device.startswith("cuda") else (lambda: None)
+    policy.eval()
+    try:
+        with torch.no_grad(), preserved_rng():
+            policy.reset()
+            sync()
+            start = time.perf_counter()
+            policy.select_action(observation)
+            sync()
+            return (time.perf_counter() - start) * 1000
+    finally:
+        policy.reset()
+        policy.train()
 
 
 def _make_eval_env(cfg: TrainPipelineConfig) -> Any:
@@ -390,26 +418,36 @@ def train(
     ``**{"dataset.root": "data/demo"}``, ``log_freq=50``, ``env={"type": "pusht"}``.
     """
     if cfg is None:
-        tree: dict[str, Any] = {}
-        flags = {
+        cfg = _config_from_keywords({
             "policy.type": policy_name,
             "dataset.repo_id": dataset_repo_id,
             "output_dir": output_dir,
             "steps": training_steps,
             "batch_size": batch_size,
-            "optimizer.lr": learning_rate,
+            "learning_rate": learning_rate,
             "eval_freq": eval_freq,
             "save_freq": save_freq,
             "num_workers": num_workers,
-            "policy.device": device,
+            "device": device,
             "seed": seed,
             **more,
-        }
-        for key, value in flags.items():
-            if value is not None:
-                _set_nested(tree, key, value)
-        cfg = config_from_tree(tree)
+        })  # fmt: skip
     return run_training(cfg)
+
+
+# The guide's keyword names that are not flag names.
+_TRAIN_KEYWORDS = {"learning_rate": "optimizer.lr", "device": "policy.device"}
+
+
+def _config_from_keywords(flags: dict[str, Any]) -> TrainPipelineConfig:
+    """A validated config from ``{flag or guide keyword (dotted or nested): value}``; None means default."""
+    tree: dict[str, Any] = {}
+    for key, value in flags.items():
+        if value is not None:
+            _set_nested(tree, _TRAIN_KEYWORDS.get(key, key), value)
+    cfg = config_from_tree(tree)
+    cfg.validate()
+    return cfg
 
 
 def train_policy(
@@ -418,13 +456,22 @@ def train_policy(
     """The guide's one call: ``train_policy(policy_type="act", dataset=ds, training_steps=5000)`` -> the policy.
 
     ``dataset`` is a LeRobotDataset (its folder is used) or a repo id; ``kwargs`` are those of :func:`train`.
+    The caller gets the policy, so on disk only what is needed to use or continue it is kept: the
+    final checkpoint (no intermediate ones unless ``save_freq`` is given) and the training log, in
+    ``output_dir`` (default ``outputs/train/<date>_<time>_<policy>``), which is logged at the start.
     """
     if isinstance(dataset, LeRobotDataset):
         kwargs.setdefault("dataset.root", str(dataset.root))
         dataset = dataset.repo_id
-    return train(
-        policy_name=policy_type, dataset_repo_id=dataset, training_steps=training_steps, **kwargs
-    ).policy
+    kwargs.setdefault("save_freq", 0)
+    cfg = _config_from_keywords(
+        {"policy.type": policy_type, "dataset.repo_id": dataset, "steps": training_steps, **kwargs}
+    )
+    logger.warning(
+        "train_policy: the run (final checkpoint, train_log.csv) goes to %s; pass output_dir=... to choose.",
+        cfg.output_dir,
+    )
+    return train(cfg).policy
 
 
 def _set_nested(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lerobot.utils.device import Device, DeviceConfig
 from lerobot.utils.registry import Registry
+
+if TYPE_CHECKING:
+    from lerobot.robots.robot import RobotObservation
 
 
 @dataclass(kw_only=True)
@@ -41,6 +44,16 @@ class Teleoperator(Device):
 
     @abc.abstractmethod
     def get_action(self) -> dict[str, float]: ...
+
+    def get_observation(self) -> RobotObservation:
+        """The current action read as an observation: the guide's ``leader.get_observation()``.
+
+        A leader arm's action is its joint positions, so ``["joint_positions"]`` (arm joints) and
+        ``["gripper"]`` read as on a robot, and the flat ``"<motor>.pos"`` keys are there too.
+        """
+        from lerobot.robots.robot import RobotObservation
+
+        return RobotObservation(self.get_action(), list(self.action_features), [])
 
     def send_feedback(self, feedback: dict[str, Any]) -> None:  # noqa: B027
         """Forward feedback to the device; most devices have none."""

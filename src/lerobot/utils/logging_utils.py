@@ -2,7 +2,8 @@
 
 ``train_log.csv`` has one row per step that logged anything, with the columns of :data:`CSV_COLUMNS`
 (empty cells where a metric was not measured at that step: ``val_loss`` only every ``val_freq`` steps,
-``success_rate`` -- a fraction in [0, 1] -- only every ``eval_freq`` steps). It reads straight into
+``success_rate`` -- a fraction in [0, 1] -- only every ``eval_freq`` steps; ``inference_ms``, the time
+of one ``select_action`` on one sample at each logging step, as on a robot). It reads straight into
 pandas (``pd.read_csv(path)``). A resumed run drops the rows after its checkpoint and appends.
 """
 
@@ -30,6 +31,7 @@ CSV_COLUMNS = [
     "grad_norm",
     "samples_per_s",
     "avg_sum_reward",
+    "inference_ms",
 ]
 
 

@@ -97,6 +97,7 @@ class ACTPolicy(PreTrainedPolicy):
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         """Raw training batch -> ``{"loss": scalar, "l1_loss": float, "kld_loss": float}``."""
+        batch = self.single_action_as_chunk(batch, self.config.chunk_size)
         self.check_features(batch, self.config.input_features)
         self.check_features(batch, self.config.output_features, time_steps=self.config.chunk_size)
         batch = self.normalize_targets(self.normalize_inputs(batch))
