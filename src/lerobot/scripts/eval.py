@@ -48,9 +48,14 @@ class FeatureMismatchError(ValueError):
 
 
 def check_policy_fits_env(policy: PreTrainedPolicy, env: gym.vector.VectorEnv) -> None:
-    """One clear error when the policy's inputs / action do not match what the env gives / takes."""
+    """One clear error when the policy's inputs / action do not match what the env gives / takes.
+
+    The env's keys are compared under their dataset names (:func:`lerobot.envs.utils.dataset_keys`).
+    """
+    from lerobot.envs.utils import dataset_keys
+
     obs_space = env.single_observation_space
-    provided = dict(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
+    provided = dataset_keys(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
     missing = [k for k in policy.config.input_features if k not in provided]
     if missing:
         raise FeatureMismatchError(
