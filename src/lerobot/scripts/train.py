@@ -300,7 +300,7 @@ def validation_loss(
     policy.eval()
     with torch.no_grad(), preserved_rng():
         for _, batch in zip(range(cfg.val_batches), loader):
-            losses.append(policy(_to_device(batch, device))["loss"].item())
+            losses.append(policy.forward(_to_device(batch, device))["loss"].item())
     policy.train()
     return sum(losses) / len(losses)
 
