@@ -37,6 +37,17 @@ ROBOT_CONFIGS: Registry[type[RobotConfig]] = Registry("robot")
 RobotConfig.choices = ROBOT_CONFIGS  # lets the CLI parser resolve --robot.type
 ROBOTS: Registry[type[Robot]] = Registry("robot")
 
+# The user guide's robot names (``--robot-type=so100``, ``RobotConfig(robot_type="koch")``).
+GUIDE_ROBOT_NAMES = {
+    "so100": "so100_follower",
+    "so101": "so101_follower",
+    "koch": "koch_follower",
+    "openarm": "openarm_follower",
+    "hope_jr": "hope_jr_arm",
+}
+for _alias, _name in GUIDE_ROBOT_NAMES.items():
+    ROBOT_CONFIGS.register_alias(_alias, _name)
+
 
 def split_arm_gripper(keys: list[str]) -> tuple[list[str], list[str]]:
     """Position keys of the arm joints and of the gripper (``gripper.pos``, ``arm_gripper.pos``).

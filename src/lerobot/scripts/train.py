@@ -263,6 +263,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
             last_eval = evaluate_during_training(policy, env, cfg, step)
             metrics["success_rate"] = last_eval["aggregated"]["pc_success"] / 100
             metrics["avg_sum_reward"] = last_eval["aggregated"]["avg_sum_reward"]
+            metrics["inference_ms"] = last_eval["aggregated"]["inference_ms"]
 
         if tracker is not None and metrics:
             tracker.log(step, metrics)
@@ -333,8 +334,9 @@ def evaluate_during_training(
     policy.train()
     write_json(info, eval_dir / f"eval_info_step_{name}.json")
     agg = info["aggregated"]
-    logger.info("step %d  eval: success %.1f%%  avg sum reward %.3f (%d episodes, %.1f s)",
-                step, agg["pc_success"], agg["avg_sum_reward"], agg["n_episodes"], agg["eval_s"])  # fmt: skip
+    logger.info("step %d  eval: success %.1f%%  avg sum reward %.3f  inference %.1f ms/step (%d episodes, %.1f s)",
+                step, agg["pc_success"], agg["avg_sum_reward"], agg["inference_ms"], agg["n_episodes"],
+                agg["eval_s"])  # fmt: skip
     return info
 
 

@@ -2,8 +2,10 @@
 
 ``train_log.csv`` has one row per step that logged anything, with the columns of :data:`CSV_COLUMNS`
 (empty cells where a metric was not measured at that step: ``val_loss`` only every ``val_freq`` steps,
-``success_rate`` -- a fraction in [0, 1] -- only every ``eval_freq`` steps). It reads straight into
-pandas (``pd.read_csv(path)``). A resumed run drops the rows after its checkpoint and appends.
+``success_rate`` -- a fraction in [0, 1] -- and ``inference_ms``, the policy's mean time per
+``select_action`` call in that evaluation, only every ``eval_freq`` steps). ``loss`` repeats
+``train_loss`` under the short name the user guide plots. It reads straight into pandas
+(``pd.read_csv(path)``). A resumed run drops the rows after its checkpoint and appends.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ CSV_COLUMNS = [
     "grad_norm",
     "samples_per_s",
     "avg_sum_reward",
+    "inference_ms",
+    "loss",
 ]
 
 
@@ -62,8 +66,11 @@ class TrainLogger:
 
     def log(self, step: int, metrics: dict[str, float | None]) -> None:
         row = {k: v for k, v in metrics.items() if v is not None}
+        csv_row = {"step": step, **row}
+        if "train_loss" in row:
+            csv_row["loss"] = row["train_loss"]
         with self.csv_path.open("a", newline="") as f:
-            csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore").writerow({"step": step, **row})
+            csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore").writerow(csv_row)
         if self.tb is not None:
             for key, value in row.items():
                 self.tb.add_scalar(f"train/{key}", value, step)
