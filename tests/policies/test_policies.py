@@ -231,3 +231,12 @@ def test_unnormalised_environment_state_is_flagged_and_diffusion_normalises_it()
     }
     normalised = policy.normalize_inputs(raw)["observation.environment_state"]
     torch.testing.assert_close(normalised, torch.tensor([[-1.0] * 3, [1.0] * 3]))
+
+
+def test_a_training_output_folder_loads_its_last_checkpoint(tmp_path):
+    """``--policy.path=./models/run`` (the guide passes lerobot-train's --output_dir) = its last checkpoint."""
+    config, policy = build("act_env_state")
+    policy.save_pretrained(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
+    loaded = get_policy_class("act").from_pretrained(tmp_path / "run")
+    obs = make_observation(config, batch_size=1)
+    torch.testing.assert_close(loaded.predict_action_chunk(obs), policy.predict_action_chunk(obs))

@@ -35,6 +35,10 @@ def _image(size: tuple[int, int]) -> dict[str, Any]:
     return {"dtype": "video", "shape": (int(size[0]), int(size[1]), 3), "names": list(IMAGE_NAMES)}
 
 
+class UnknownTaskError(ValueError):
+    """``--env.task`` names no task of that env type (the message lists the ones it has)."""
+
+
 @dataclass(kw_only=True)
 class EnvConfig:
     """Fields every simulated environment has (``--env.task``, ``--env.fps``, ...)."""
@@ -54,7 +58,7 @@ class EnvConfig:
         self.task = self.task or self.TASKS[0]
         self.task = self.TASK_ALIASES.get(self.task, self.task)
         if self.task not in self.TASKS:
-            raise ValueError(
+            raise UnknownTaskError(
                 f"Unknown task {self.task!r} for env type {self.type!r}. "
                 f"Tasks we have: {', '.join(self.TASKS)} (e.g. --env.task={self.TASKS[0]})."
             )

@@ -443,11 +443,17 @@ def resolve_checkpoint_dir(
 ) -> Path:
     """A local folder as is; otherwise a Hub repo id, from the local cache or downloaded.
 
-    Offline (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``) only the Hub cache is read; a repo
-    that is not cached gets one error that says so.
+    A training run's output folder (``lerobot-train --output_dir=./models/run``, as the guide then
+    passes it to ``--policy.path``) stands for its last checkpoint,
+    ``checkpoints/last/pretrained_model``. Offline (``HF_HUB_OFFLINE=1`` or
+    ``local_files_only=True``) only the Hub cache is read; a repo that is not cached gets one error
+    that says so.
     """
     path = Path(pretrained_name_or_path).expanduser()
     if path.is_dir():
+        last = path / "checkpoints" / "last" / "pretrained_model"
+        if not (path / CONFIG_NAME).is_file() and (last / CONFIG_NAME).is_file():
+            return last
         return path
     name = str(pretrained_name_or_path)
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
