@@ -167,6 +167,28 @@ class Robot(Device):
             f"{self.name} cannot tell whether a task is complete (only simulated robots can)."
         )
 
+    def forward_kinematics(self, joint_positions: Any) -> np.ndarray:
+        """(x, y, z) of the tool point, in metres in the base frame, for the given joint positions.
+
+        ``joint_positions`` is the guide's arm-joint vector (``obs["joint_positions"]``, a policy's
+        action; list, array or tensor) or a flat ``{"<joint>.pos": degrees}`` dict. Uses the arm's
+        kinematic chain (:mod:`lerobot.robots.kinematics`); a robot without one gets an error naming
+        the chains there are.
+        """
+        from lerobot.robots.kinematics import chain_for_robot, forward_kinematics
+
+        chain = chain_for_robot(self, None, "forward_kinematics")
+        if isinstance(joint_positions, dict):
+            angles = {j: float(joint_positions[f"{j}.pos"]) for j in chain.joint_names}
+        else:
+            arm, _ = split_arm_gripper(list(self.action_features))
+            values = np.asarray(joint_positions, dtype=np.float64).reshape(-1)
+            if len(values) != len(arm):
+                raise ValueError(f"{self.name} has {len(arm)} arm joints ({', '.join(arm)}), got {len(values)} values.")
+            by_key = dict(zip(arm, values))
+            angles = {j: float(by_key[f"{j}.pos"]) for j in chain.joint_names}
+        return forward_kinematics(chain, angles)[:3, 3]
+
 
 class RobotWrapper(Robot):
     """A robot in front of another one (the safety layer, end-effector control): same name and config.
