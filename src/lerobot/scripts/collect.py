@@ -17,6 +17,7 @@ from lerobot.robots.robot import ROBOT_CONFIGS
 from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.scripts.record import check_teleop_fits_robot, record_session, sim_leader_for
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.teleoperators.keyboard import EE_ACTION_KEYS
 
 CONTROL_DEVICES = ("keyboard", "gamepad", "leader", "phone", "expert")
 
@@ -108,7 +109,7 @@ def collect_demonstrations(
 
     ``robot``: a robot, its config or a registered type (``"so100_sim"``). ``control_device``: keyboard,
     gamepad, leader (a simulated leader arm for a twin; a real robot needs ``leader=<leader config>``),
-    phone or expert (a scripted expert, simulated robots only). ``task`` is the instruction stored with
+    phone (it moves the end effector: the arm follows through its kinematic chain) or expert (a scripted expert, simulated robots only). ``task`` is the instruction stored with
     every frame (and picks a twin's scene when it names one, e.g. ``pick_and_place``). The dataset goes
     to ``root`` (default ``$HF_LEROBOT_HOME/<repo_id>``, ``repo_id`` defaulting to
     ``local/<robot>_<task>``, then ``..._2``, ``..._3`` on later calls, so a second call adds a dataset
@@ -125,6 +126,11 @@ def collect_demonstrations(
     robot = _make_robot(robot, task, fps, realtime)
     fps = fps or getattr(robot.config, "fps", None) or 30
     teleop = _make_teleop(control_device, robot, leader)
+    if set(teleop.action_features) == set(EE_ACTION_KEYS) and set(robot.action_features) != set(EE_ACTION_KEYS):
+        # a phone moves the gripper in space: the arm follows through its inverse kinematics
+        from lerobot.robots.end_effector import EndEffectorControl
+
+        robot = EndEffectorControl(robot)
     check_teleop_fits_robot(teleop, robot)
     repo_id = repo_id or _free_default_repo_id(f"local/{robot.name}_{task.replace(' ', '_')}", root)
     dataset = LeRobotDataset.create(
