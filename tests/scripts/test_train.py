@@ -239,7 +239,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(dataset_root, t
     full, resumed = run_then_resume_from_half(flags, tmp_path, 20)
     import pandas as pd
 
-    timing = ["samples_per_s", "inference_ms"]  # wall-clock speeds are the columns that may differ
+    timing = ["samples_per_s", "inference_ms"]  # wall-clock times are the columns that may differ
     full_log = pd.read_csv(full / "train_log.csv").drop(columns=timing)
     assert full_log["step"].tolist() == [5, 10, 15, 20]
     for killed in resumed:
@@ -329,7 +329,6 @@ def test_python_api_with_eval_in_sim_and_wandb_offline(dataset_root, tmp_path):
 
     log = pd.read_csv(result.log_path)
     assert log["step"].tolist() == [3, 6] and log["success_rate"].between(0, 1).all()
-    assert (log["inference_ms"] > 0).all()  # eval rows report the policy's time per select_action call
     assert (tmp_path / "api" / "eval" / "eval_info_step_000003.json").is_file()
     assert list((tmp_path / "api" / "eval" / "videos_step_000006").glob("*.mp4"))
     assert (tmp_path / "api" / "wandb").is_dir()

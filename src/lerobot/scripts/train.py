@@ -263,7 +263,6 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
             last_eval = evaluate_during_training(policy, env, cfg, step)
             metrics["success_rate"] = last_eval["aggregated"]["pc_success"] / 100
             metrics["avg_sum_reward"] = last_eval["aggregated"]["avg_sum_reward"]
-            metrics["inference_ms"] = last_eval["aggregated"]["inference_ms"]
 
         if tracker is not None and metrics:
             tracker.log(step, metrics)

@@ -2,10 +2,9 @@
 
 ``train_log.csv`` has one row per step that logged anything, with the columns of :data:`CSV_COLUMNS`
 (empty cells where a metric was not measured at that step: ``val_loss`` only every ``val_freq`` steps,
-``success_rate`` -- a fraction in [0, 1] -- and ``inference_ms``, the policy's mean time per
-``select_action`` call in that evaluation, only every ``eval_freq`` steps). ``loss`` repeats
-``train_loss`` under the short name the user guide plots. It reads straight into pandas
-(``pd.read_csv(path)``). A resumed run drops the rows after its checkpoint and appends.
+``success_rate`` -- a fraction in [0, 1] -- only every ``eval_freq`` steps). It reads straight into
+pandas (``pd.read_csv(path)``). ``loss`` repeats ``train_loss`` under the short name the user guide
+plots (``logs["loss"]``). A resumed run drops the rows after its checkpoint and appends.
 """
 
 from __future__ import annotations
