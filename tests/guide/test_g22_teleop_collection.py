@@ -21,13 +21,13 @@ def test_g22_teleop_collection(tmp_path, monkeypatch, guidea_hub):
     # --- prelude: names the guide uses without importing, and the user's own configs and helper ---
     import time
 
-    from lerobot.robots.myrobot import MyRobotConfig
+    from lerobot.common.robot_config import RobotConfig
     from lerobot.teleoperators.sim_leader import SimLeaderConfig
 
     leader_config = SimLeaderConfig(action_keys=[f"{j}.pos" for j in JOINTS])
-    follower_config = MyRobotConfig(joints=JOINTS, max_speed_deg_s=1e4, cameras={
-        "front": {"type": "sim", "width": 64, "height": 48, "fps": 30},
-        "wrist": {"type": "sim", "width": 32, "height": 24, "fps": 30},
+    follower_config = RobotConfig(robot_type="myrobot", joints=JOINTS, max_speed_deg_s=1e4, cameras={
+        "front": {"type": "sim", "resolution": (64, 48), "fps": 30},
+        "wrist": {"type": "sim", "resolution": (32, 24), "fps": 30},
     })  # fmt: skip
     frames_seen = []
 
