@@ -87,13 +87,13 @@ def tiny_act(name: str) -> ACTPolicy:
     return ACTPolicy(config, dataset_stats=stats)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def act_checkpoint(name: str) -> Path:
     """A checkpoint folder (``config.json``, ``model.safetensors``, processor files), made once per process."""
     return tiny_act(name).save_pretrained(_SCRATCH / f"act_{name}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pusht_dataset() -> Path:
     """A PushT-like dataset (2 episodes of 12 frames, 32x32 video), standing for ``lerobot/pusht``."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -101,7 +101,11 @@ def pusht_dataset() -> Path:
     root = _SCRATCH / "pusht_dataset"
     features = {
         "observation.state": {"dtype": "float32", "shape": (2,), "names": ["x", "y"]},
-        "observation.image": {"dtype": "video", "shape": (32, 32, 3), "names": ["height", "width", "channels"]},
+        "observation.image": {
+            "dtype": "video",
+            "shape": (32, 32, 3),
+            "names": ["height", "width", "channels"],
+        },
         "action": {"dtype": "float32", "shape": (2,), "names": ["x", "y"]},
     }
     ds = LeRobotDataset.create("lerobot/pusht", fps=10, features=features, root=root, robot_type="2d pointer")

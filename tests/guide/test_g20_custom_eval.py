@@ -5,7 +5,6 @@ as a uint8 CHW tensor; the policy must treat it exactly as the same image in [0,
 """
 
 import pytest
-import torch
 from tests.guide._guideb_fixtures import act_checkpoint, in_tmp_dir  # noqa: F401
 
 from lerobot.policies.act.modeling_act import ACTPolicy as _ACTPolicy
@@ -77,7 +76,7 @@ def test_g20_custom_eval(in_tmp_dir, capsys):  # noqa: F811
 
     # 3. 运行评估
     results = evaluate_policy(policy, env, n_episodes=2)  # SUBSTITUTION: smaller size, 2 episodes for 50
-    print(f"\n评估结果:")
+    print(f"\n评估结果:")  # noqa: F541
     print(f"成功率: {results['success_rate']:.2%}")
     print(f"平均奖励: {results['mean_reward']:.2f} ± {results['std_reward']:.2f}")
 

@@ -39,7 +39,7 @@ def test_g22_teleop_collection(tmp_path, monkeypatch, guidea_hub):
     from lerobot.robots.leader import LeaderRobot
     from lerobot.robots.follower import FollowerRobot
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    import numpy as np
+    import numpy as np  # noqa: F401
 
     # 1. 初始化机器人
     leader = LeaderRobot(config=leader_config)

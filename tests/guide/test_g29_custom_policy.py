@@ -2,7 +2,6 @@
 
 import types
 
-import torch
 from tests.guide._guideb_fixtures import in_tmp_dir  # noqa: F401
 
 

@@ -7,7 +7,6 @@ of the block (fusion, loss) is torch's own.
 import types
 
 import pytest
-import torch
 
 
 @pytest.mark.network

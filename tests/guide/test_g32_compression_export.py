@@ -21,7 +21,7 @@ def test_g32_compression_export(in_tmp_dir):  # noqa: F811
 
     # 1. 动态量化
     policy = ACTPolicy.from_pretrained(act_checkpoint("aloha_front"))  # SUBSTITUTION: local checkpoint folder for lerobot/act_aloha_mobile_cabinet
-    quantized_policy = quantize_dynamic(
+    quantized_policy = quantize_dynamic(  # noqa: F841
         policy,
         {torch.nn.Linear},
         dtype=torch.qint8
@@ -53,7 +53,7 @@ def test_g32_compression_export(in_tmp_dir):  # noqa: F811
     # 4. 使用 TensorRT 优化（需要安装 torch-tensorrt）
     import torch_tensorrt
 
-    trt_policy = torch_tensorrt.compile(
+    trt_policy = torch_tensorrt.compile(  # noqa: F841
         policy,
         inputs=[
             torch_tensorrt.Input(shape=[1, 14]),

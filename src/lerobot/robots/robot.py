@@ -184,7 +184,9 @@ class Robot(Device):
             arm, _ = split_arm_gripper(list(self.action_features))
             values = np.asarray(joint_positions, dtype=np.float64).reshape(-1)
             if len(values) != len(arm):
-                raise ValueError(f"{self.name} has {len(arm)} arm joints ({', '.join(arm)}), got {len(values)} values.")
+                raise ValueError(
+                    f"{self.name} has {len(arm)} arm joints ({', '.join(arm)}), got {len(values)} values."
+                )
             by_key = dict(zip(arm, values))
             angles = {j: float(by_key[f"{j}.pos"]) for j in chain.joint_names}
         return forward_kinematics(chain, angles)[:3, 3]

@@ -126,7 +126,9 @@ def collect_demonstrations(
     robot = _make_robot(robot, task, fps, realtime)
     fps = fps or getattr(robot.config, "fps", None) or 30
     teleop = _make_teleop(control_device, robot, leader)
-    if set(teleop.action_features) == set(EE_ACTION_KEYS) and set(robot.action_features) != set(EE_ACTION_KEYS):
+    if set(teleop.action_features) == set(EE_ACTION_KEYS) and set(robot.action_features) != set(
+        EE_ACTION_KEYS
+    ):
         # a phone moves the gripper in space: the arm follows through its inverse kinematics
         from lerobot.robots.end_effector import EndEffectorControl
 
