@@ -42,13 +42,8 @@ def test_g20_custom_eval(in_tmp_dir, capsys):  # noqa: F811
             while not done:
                 # 准备观察
                 observation = {
-                    "observation.state": torch.tensor(obs["agent_pos"])
-                    .unsqueeze(0)
-                    .to("cpu"),  # SUBSTITUTION: cpu
-                    "observation.images.top": torch.tensor(obs["pixels"])
-                    .permute(2, 0, 1)
-                    .unsqueeze(0)
-                    .to("cpu"),  # SUBSTITUTION: cpu
+                    "observation.state": torch.tensor(obs["agent_pos"]).unsqueeze(0).to("cpu"),  # SUBSTITUTION: "cpu" for "cuda"
+                    "observation.images.top": torch.tensor(obs["pixels"]).permute(2, 0, 1).unsqueeze(0).to("cpu"),  # SUBSTITUTION: "cpu" for "cuda"
                 }
 
                 # 推理
@@ -64,9 +59,7 @@ def test_g20_custom_eval(in_tmp_dir, capsys):  # noqa: F811
             if info.get("is_success", False):
                 success_count += 1
 
-            print(
-                f"Episode {episode + 1}: Reward={episode_reward:.2f}, Success={info.get('is_success', False)}"
-            )
+            print(f"Episode {episode+1}: Reward={episode_reward:.2f}, Success={info.get('is_success', False)}")
 
         return {
             "success_rate": success_count / n_episodes,
