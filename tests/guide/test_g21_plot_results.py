@@ -4,6 +4,7 @@
 library's own training logger (the columns step, train_loss, val_loss, success_rate, learning_rate).
 """
 
+import pytest
 from tests.guide._guideb_fixtures import headless_plots, in_tmp_dir  # noqa: F401
 
 from lerobot.utils.logging_utils import TrainLogger
@@ -20,6 +21,7 @@ def _training_log(folder):
     return log.csv_path
 
 
+@pytest.mark.filterwarnings("ignore:Glyph")  # the default font has no CJK glyphs: boxes, not an error
 def test_g21_plot_results(in_tmp_dir, headless_plots):  # noqa: F811
     # --- the block ---
     import matplotlib.pyplot as plt
