@@ -1,4 +1,5 @@
-"""make_env / configs / preprocess_observation: observations match the declared dataset features."""
+"""make_env / configs / preprocess_observation: env keys as the simulators name them, and once renamed
+(``dataset_observation``, the one renaming step) they match the declared dataset features."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 from lerobot.configs.parser import build
 from lerobot.envs import EnvConfig, make_env, preprocess_observation, resolve_env_config
+from lerobot.envs.utils import dataset_keys, dataset_observation
 
 # Small images keep rendering cheap on CPU; the shapes still come from the config.
 CASES = [
@@ -20,7 +22,10 @@ CASES = [
 ]
 
 
-def check_obs(obs: dict, features: dict, batch: tuple[int, ...] = ()) -> None:
+def check_obs(raw: dict, features: dict, batch: tuple[int, ...] = ()) -> None:
+    """The env's own keys (``agent_pos``, ...), which rename to exactly the declared features."""
+    assert "agent_pos" in raw and not any(k.startswith("observation.") for k in raw)
+    obs = dataset_observation(raw)
     expected = {k for k in features if k != "action"}
     assert set(obs) == expected
     for key, value in obs.items():
@@ -43,6 +48,7 @@ def test_single_env_obs_match_features(name, overrides):
         check_obs(obs, cfg.features)
         assert isinstance(info["is_success"], bool)
         assert env.observation_space.contains(obs)
+        assert set(dataset_keys(env.observation_space.spaces)) == set(cfg.features) - {"action"}
     finally:
         env.close()
 
@@ -57,9 +63,7 @@ def test_vector_env_obs_match_features(name):
         obs, *_ = env.step(env.action_space.sample())
         check_obs(obs, cfg.features, batch=(2,))
         # different seeds give different scenes
-        assert not np.allclose(
-            obs["observation.environment_state"][0], obs["observation.environment_state"][1]
-        )
+        assert not np.allclose(obs["environment_state"][0], obs["environment_state"][1])
     finally:
         env.close()
 
@@ -67,8 +71,11 @@ def test_vector_env_obs_match_features(name):
 def test_guide_call_and_gym_id():
     env = make_env("pusht", render_mode="rgb_array")
     try:
-        env.reset(seed=0)
+        obs, _ = env.reset(seed=0)
         assert env.render().ndim == 3
+        # the guide reads the env's own keys (G20), as in gym-pusht
+        assert obs["agent_pos"].shape == (2,) and obs["pixels"].shape == (96, 96, 3)
+        assert obs["pixels"].dtype == np.uint8
     finally:
         env.close()
     assert resolve_env_config("gym_aloha/AlohaTransferCube-v0").task == "AlohaTransferCube-v0"
@@ -115,3 +122,18 @@ def test_preprocess_observation_single_and_batched():
     batched = {k: np.stack([v, v, v]) for k, v in single.items()}
     out = preprocess_observation(batched)
     assert out["observation.state"].shape == (3, 6) and out["observation.images.front"].shape == (3, 3, 8, 10)
+
+
+def test_preprocess_observation_renames_env_keys():
+    """The one renaming step: env keys -> dataset names, single images and camera dicts alike."""
+    raw = {
+        "agent_pos": np.arange(2.0),
+        "environment_state": np.ones(3),
+        "pixels": {"top": np.zeros((4, 5, 3), np.uint8)},
+    }
+    out = preprocess_observation(raw)
+    assert sorted(out) == ["observation.environment_state", "observation.images.top", "observation.state"]
+    assert out["observation.images.top"].shape == (1, 3, 4, 5)
+    single = dataset_observation({"agent_pos": [1.0, 2.0], "pixels": np.zeros((4, 5, 3))})
+    assert single["observation.state"].dtype == np.float32 and single["observation.image"].dtype == np.uint8
+    assert dataset_observation(single).keys() == single.keys()  # applying it twice changes nothing

@@ -19,7 +19,7 @@ def rollout(name: str, seed: int, **overrides) -> tuple[bool, np.ndarray, np.nda
         while not done:
             action = expert.select_action(obs, env)
             obs, _, terminated, truncated, info = env.step(action)
-            states.append(obs["observation.state"])
+            states.append(obs["agent_pos"])
             actions.append(action)
             done = terminated or truncated
         return info["is_success"], np.array(states), np.array(actions)

@@ -21,7 +21,7 @@ def test_recorded_actions_replay_to_success(tmp_path, capsys):
     env = make_env("so100", obs_type="state")
     obs, info = env.reset(seed=8)
     ep = ds.get_episode(1)
-    np.testing.assert_allclose(obs["observation.state"], ds[ep.start]["observation.state"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(obs["agent_pos"], ds[ep.start]["observation.state"].numpy(), atol=1e-6)
     for i in range(ep.start, ep.stop):
         obs, _, terminated, _, info = env.step(ds[i]["action"].numpy())
     env.close()

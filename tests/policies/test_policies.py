@@ -66,6 +66,42 @@ def test_select_action_and_chunk_shapes(name):
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
+def test_call_in_eval_mode_returns_the_action_chunk(name):
+    """``policy.eval(); policy(batch)["action"]`` (the guide's output check): the chunk, and the loss when
+    the batch has targets; training mode's output is unchanged."""
+    config, policy = build(name)
+    obs = make_observation(config, batch_size=2)
+    policy.eval()
+    torch.manual_seed(0)  # Diffusion samples its noise
+    out = policy(obs)
+    assert set(out) == {"action"}
+    torch.manual_seed(0)
+    torch.testing.assert_close(out["action"], policy.predict_action_chunk(obs))
+    with_targets = policy(make_batch(config, batch_size=2))
+    assert torch.isfinite(with_targets["loss"]) and with_targets["action"].shape[:1] == (2,)
+    policy.train()
+    assert "action" not in policy(make_batch(config))
+
+
+@pytest.mark.parametrize("name", ["act", "diffusion"])  # the configs with a camera
+def test_uint8_chw_image_acts_as_the_same_image_in_unit_range(name):
+    """A camera frame handed over as uint8 (0-255, CHW, as the guide's loops do) gives exactly the actions
+    of the same frame as float in [0, 1]."""
+    config, policy = build(name)
+    obs = make_observation(config, batch_size=1)
+    as_bytes = {k: (v * 255).round().to(torch.uint8) if v.dim() == 4 else v for k, v in obs.items()}
+    as_unit = {k: v.float() / 255 if v.dtype == torch.uint8 else v for k, v in as_bytes.items()}
+    assert any(v.dtype == torch.uint8 for v in as_bytes.values())
+    torch.manual_seed(0)
+    policy.reset()
+    a = policy.select_action(as_bytes)["action"]
+    torch.manual_seed(0)
+    policy.reset()
+    b = policy.select_action(as_unit)["action"]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
 def test_save_load_gives_identical_actions(name, tmp_path):
     config, policy = build(name)
     policy.save_pretrained(tmp_path)
@@ -195,3 +231,12 @@ def test_unnormalised_environment_state_is_flagged_and_diffusion_normalises_it()
     }
     normalised = policy.normalize_inputs(raw)["observation.environment_state"]
     torch.testing.assert_close(normalised, torch.tensor([[-1.0] * 3, [1.0] * 3]))
+
+
+def test_a_training_output_folder_loads_its_last_checkpoint(tmp_path):
+    """``--policy.path=./models/run`` (the guide passes lerobot-train's --output_dir) = its last checkpoint."""
+    config, policy = build("act_env_state")
+    policy.save_pretrained(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
+    loaded = get_policy_class("act").from_pretrained(tmp_path / "run")
+    obs = make_observation(config, batch_size=1)
+    torch.testing.assert_close(loaded.predict_action_chunk(obs), policy.predict_action_chunk(obs))

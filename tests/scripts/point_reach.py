@@ -14,6 +14,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.envs import make_env
 from lerobot.envs.configs import ENV_CONFIGS, EnvConfig
+from lerobot.envs.utils import dataset_observation
 from lerobot.policies.act.configuration_act import ACTConfig
 
 MAX_STEP = 0.2
@@ -54,7 +55,8 @@ class PointReachEnv(gym.Env):
 
 
 def expert_action(obs: dict) -> np.ndarray:
-    return np.clip(obs["observation.environment_state"] - obs["observation.state"], -MAX_STEP, MAX_STEP)
+    """From the env's own observation keys (as ``make_env`` returns them)."""
+    return np.clip(obs["environment_state"] - obs["agent_pos"], -MAX_STEP, MAX_STEP)
 
 
 @ENV_CONFIGS.register("test_point_reach")
@@ -86,7 +88,7 @@ def record_point_dataset(root, n_episodes: int = 10, seed: int = 0) -> LeRobotDa
         obs, _ = env.reset(seed=seed + e)
         for _ in range(env.spec.max_episode_steps if env.spec else 20):
             action = expert_action(obs).astype(np.float32)
-            ds.add_frame({**obs, "action": action}, task="reach the target")
+            ds.add_frame({**dataset_observation(obs), "action": action}, task="reach the target")
             obs, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 break

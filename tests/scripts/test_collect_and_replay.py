@@ -112,6 +112,41 @@ def test_collect_demonstrations_with_the_expert(tmp_path):
         collect_demonstrations(robot="so100_sim", control_device="telepathy")
 
 
+def test_collect_leaves_a_caller_connected_robot_connected_and_a_second_call_adds_a_dataset():
+    """The guide connects and calibrates the robot, collects, then trains and deploys on the same robot;
+    collecting twice with the default id gives two datasets (``..._2``) instead of an error."""
+    robot = SO100Sim(cameras={}, realtime=False)
+    robot.connect()
+    try:
+        kwargs = dict(
+            robot=robot, control_device="expert", num_episodes=1, task="pick_cube", episode_time_s=0.2
+        )
+        first = collect_demonstrations(**kwargs, use_videos=False)
+        assert robot.is_connected
+        second = collect_demonstrations(**kwargs, use_videos=False)
+        assert robot.is_connected
+    finally:
+        robot.disconnect()
+    assert first.repo_id == "local/so100_sim_pick_cube" and second.repo_id == "local/so100_sim_pick_cube_2"
+    assert first.num_episodes == second.num_episodes == 1
+
+
+def test_teleoperation_mode_alone_picks_the_leader_arm(tmp_path):
+    """``--control-mode=teleoperation`` without --teleop: a twin gets its simulated leader; a real arm's
+    error names the leader flags."""
+    ds = record(parse_record_config([
+        "--robot.type=so100_sim", "--robot.cameras={}", "--control-mode=teleoperation", "--repo-id=me/lead",
+        f"--dataset.root={tmp_path / 'lead'}", "--num-episodes=1", "--episode-length=0.2", "--realtime=false",
+        "--dataset.video=false",
+    ]))  # fmt: skip
+    assert ds.num_episodes == 1 and len(ds) == 6
+    with pytest.raises(ValueError, match="--teleop.type=so100_leader --teleop.port="):
+        record(parse_record_config([
+            "--robot-type=so100", "--robot.port=/dev/null", "--control-mode=teleoperation", "--repo-id=me/x",
+            f"--dataset.root={tmp_path / 'x'}",
+        ]))  # fmt: skip
+
+
 def test_policy_driven_recording(recorded, tmp_path):
     """--control-mode=policy: a checkpoint drives the twin and the rollout is stored as a dataset."""
     from lerobot.configs.types import FeatureType, dataset_to_policy_features

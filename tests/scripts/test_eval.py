@@ -36,7 +36,17 @@ def test_eval_policy_vectorised_schema_and_videos(act_checkpoint, tmp_path):
         assert set(e) >= {"episode_ix", "seed", "sum_reward", "max_reward", "success"}
         assert 1 <= e["n_steps"] <= 20 and e["sum_reward"] <= e["max_reward"] <= 0
     agg = info["aggregated"]
-    assert set(agg) >= {"pc_success", "avg_sum_reward", "avg_max_reward", "eval_s", "eval_ep_s"}
+    assert set(agg) >= {
+        "pc_success",
+        "avg_sum_reward",
+        "avg_max_reward",
+        "eval_s",
+        "eval_ep_s",
+        "inference_ms",
+    }
+    assert (
+        0 < agg["inference_ms"] < 1e3 * agg["eval_s"]
+    )  # the time the guide monitors, per select_action call
     assert agg["avg_sum_reward"] == pytest.approx(np.mean([e["sum_reward"] for e in info["per_episode"]]))
     assert len(info["overall"]["video_paths"]) == 2
     from lerobot.datasets.video import get_video_info

@@ -157,6 +157,7 @@ def test_tiny_act_overfits_and_writes_checkpoints_logs_and_plots(dataset_root, t
 
     log = pd.read_csv(out / "train_log.csv")
     assert list(log.columns[:5]) == ["step", "train_loss", "val_loss", "success_rate", "learning_rate"]
+    assert (log["loss"] == log["train_loss"]).all()  # the guide's short name (G42 plots logs["loss"])
     assert log["step"].tolist() == list(range(25, 201, 25))
     first, last = log["train_loss"].iloc[0], log["train_loss"].iloc[-1]
     assert last < first / 10, f"loss only went from {first} to {last}"

@@ -17,17 +17,11 @@ from typing import Any
 
 from lerobot.cameras import CAMERA_CONFIGS, CameraConfig
 from lerobot.configs.parser import build
-from lerobot.robots.robot import ROBOT_CONFIGS, Robot, make_robot_from_config
+from lerobot.robots.robot import GUIDE_ROBOT_NAMES, ROBOT_CONFIGS, Robot, make_robot_from_config
 from lerobot.robots.robot import RobotConfig as RegisteredRobotConfig
 from lerobot.utils.registry import unknown_choice_message
 
-GUIDE_NAMES = {
-    "so100": "so100_follower",
-    "so101": "so101_follower",
-    "koch": "koch_follower",
-    "openarm": "openarm_follower",
-    "hope_jr": "hope_jr_arm",
-}
+GUIDE_NAMES = GUIDE_ROBOT_NAMES
 
 
 def resolve_robot_type(robot_type: str) -> str:

@@ -1,8 +1,9 @@
-"""Simulated environments (PushT, ALOHA, our SO-100 tasks) with dataset-named observations, and experts.
+"""Simulated environments (PushT, ALOHA, our SO-100 tasks) and their scripted experts.
 
 ``make_env("pusht", render_mode="rgb_array")`` returns a Gymnasium env; ``make_env(cfg, n_envs=N)`` a
-vector env. Observation keys are dataset feature names (see :mod:`lerobot.envs.factory`), and
-``cfg.features`` lists them without building the simulator.
+vector env. Observations carry the simulator's own keys (``agent_pos``, ``pixels``,
+``environment_state``); :func:`lerobot.envs.utils.dataset_observation` renames them to dataset feature
+names, and ``cfg.features`` lists those without building the simulator.
 """
 
 import os

@@ -4,7 +4,7 @@ A config answers three questions without building the simulator: which tasks exi
 recording or a policy will see (``features``: dataset-style specs keyed by ``observation.state``,
 ``observation.images.<cam>``, ``observation.environment_state``, ``action``), and how raw env
 observation keys map onto those names (``features_map``, applied in exactly one place:
-:class:`lerobot.envs.factory.DatasetKeysObservation`). ``make_raw_env()`` builds the simulator itself.
+:func:`lerobot.envs.utils.dataset_observation`). ``make_raw_env()`` builds the simulator itself.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ OBS_ENV_STATE = "observation.environment_state"
 OBS_IMAGES = "observation.images"
 OBS_IMAGE = "observation.image"
 ACTION = "action"
+# Env observation key -> dataset key; a ``pixels`` dict of cameras maps to ``observation.images.<camera>``.
+ENV_TO_DATASET_KEYS = {"agent_pos": OBS_STATE, "environment_state": OBS_ENV_STATE, "pixels": OBS_IMAGE}
 IMAGE_NAMES = ["height", "width", "channels"]
 
 
@@ -31,6 +33,10 @@ def _vector(names: list[str]) -> dict[str, Any]:
 
 def _image(size: tuple[int, int]) -> dict[str, Any]:
     return {"dtype": "video", "shape": (int(size[0]), int(size[1]), 3), "names": list(IMAGE_NAMES)}
+
+
+class UnknownTaskError(ValueError):
+    """``--env.task`` names no task of that env type (the message lists the ones it has)."""
 
 
 @dataclass(kw_only=True)
@@ -57,7 +63,7 @@ class EnvConfig:
         self.task = self.task or self.TASKS[0]
         self.task = self.TASK_ALIASES.get(self.task, self.task)
         if self.task not in self.TASKS:
-            raise ValueError(
+            raise UnknownTaskError(
                 f"Unknown task {self.task!r} for env type {self.type!r}. "
                 f"Tasks we have: {', '.join(self.TASKS)} (e.g. --env.task={self.TASKS[0]})."
             )
@@ -77,13 +83,13 @@ class EnvConfig:
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
-        """Dataset feature specs of the observations ``make_env`` returns, plus ``action``."""
+        """Dataset feature specs of the env's observations once renamed (``dataset_observation``), plus ``action``."""
         raise NotImplementedError
 
     @property
     def features_map(self) -> dict[str, str]:
-        """Raw env observation key -> dataset key (``pixels`` maps to a prefix for multi-camera dicts)."""
-        return {"agent_pos": OBS_STATE, "environment_state": OBS_ENV_STATE, "pixels": OBS_IMAGES}
+        """Raw env observation key -> dataset key (a ``pixels`` dict of cameras -> ``observation.images.<cam>``)."""
+        return dict(ENV_TO_DATASET_KEYS)
 
     @property
     def gym_id(self) -> str:
@@ -204,10 +210,6 @@ class PushtEnvConfig(EnvConfig):
             feats[OBS_ENV_STATE] = _vector([f"keypoint_{i}_{c}" for i in range(8) for c in ("x", "y")])
         feats[ACTION] = _vector(["x", "y"])
         return feats
-
-    @property
-    def features_map(self) -> dict[str, str]:
-        return {**super().features_map, "pixels": OBS_IMAGE}
 
     def make_raw_env(self) -> gym.Env:
         try:

@@ -1,10 +1,11 @@
-"""``make_env``: a config (or name) -> a Gymnasium env whose observations carry dataset feature names.
+"""``make_env``: a config (or name) -> a Gymnasium env with the simulator's own observation keys.
 
-This module is the one place where raw simulator observation keys become dataset names:
-``agent_pos`` -> ``observation.state``, ``environment_state`` -> ``observation.environment_state``,
-``pixels`` (a dict of cameras) -> ``observation.images.<camera>`` (or a single image -> the config's
-single-camera key, e.g. PushT's ``observation.image``). States are float32, images H x W x 3 uint8.
-Every env reports ``info["is_success"]`` on each step and is truncated after ``episode_length`` steps.
+As in gym-aloha, gym-pusht and LeRobot, observations are ``{"agent_pos": ..., "pixels": ...}``
+(``pixels`` a single image or a dict of cameras, H x W x 3 uint8; ``environment_state`` with
+``obs_type="state"``), so code written for those envs runs unchanged. Turning them into dataset
+feature names is one step, :func:`lerobot.envs.utils.dataset_observation`, which ``lerobot-eval``,
+training's evaluation and expert recording apply. Every env reports ``info["is_success"]`` on each
+step and is truncated after ``episode_length`` steps.
 """
 
 from __future__ import annotations
@@ -12,42 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
 from lerobot.envs.configs import EnvConfig, resolve_env_config
-
-
-class DatasetKeysObservation(gym.ObservationWrapper):
-    """Rename raw observation keys to dataset feature names using ``cfg.features_map``."""
-
-    def __init__(self, env: gym.Env, cfg: EnvConfig):
-        super().__init__(env)
-        self.cfg = cfg
-        self.features_map = cfg.features_map
-        feats = cfg.features
-        self.observation_space = spaces.Dict(
-            {
-                key: spaces.Box(0, 255, ft["shape"], np.uint8)
-                if ft["dtype"] in ("video", "image")
-                else spaces.Box(-np.inf, np.inf, ft["shape"], np.float32)
-                for key, ft in feats.items()
-                if key != "action"
-            }
-        )
-
-    def observation(self, observation: dict[str, Any]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for raw_key, value in observation.items():
-            key = self.features_map[raw_key]
-            if isinstance(value, dict):
-                out.update({f"{key}.{cam}": np.asarray(img, dtype=np.uint8) for cam, img in value.items()})
-            elif raw_key == "pixels":
-                out[key] = np.asarray(value, dtype=np.uint8)
-            else:
-                out[key] = np.asarray(value, dtype=np.float32)
-        return out
 
 
 class SuccessInfo(gym.Wrapper):
@@ -67,7 +35,6 @@ class SuccessInfo(gym.Wrapper):
 def make_single_env(cfg: EnvConfig) -> gym.Env:
     env = cfg.make_raw_env()
     env = SuccessInfo(env)
-    env = DatasetKeysObservation(env, cfg)
     return TimeLimit(env, max_episode_steps=cfg.episode_length)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from lerobot.envs.configs import EnvConfig, resolve_env_config
 from lerobot.envs.experts import make_expert
 from lerobot.envs.factory import make_env
+from lerobot.envs.utils import dataset_observation
 from lerobot.utils.cli import console_main
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def record_expert_dataset(
     rng = np.random.default_rng(first_seed)
 
     def store_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:
-        dataset.add_frame({**obs, "action": action}, task=instruction)
+        dataset.add_frame({**dataset_observation(obs), "action": action}, task=instruction)
         if not action_noise:
             return action
         return action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)

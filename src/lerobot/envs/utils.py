@@ -1,25 +1,76 @@
-"""The policy-side half of the observation mapping: numpy env observations -> batched torch tensors."""
+"""Env observations -> policy inputs: the one renaming step to dataset names, then batched torch tensors.
+
+``make_env`` returns each simulator's own observation keys (as gym-aloha / gym-pusht and LeRobot do):
+``agent_pos``, ``environment_state``, ``pixels`` (one image, or a dict of cameras). Whatever hands
+them to a policy or a dataset -- ``lerobot-eval``, training's evaluation, expert recording -- goes
+through :func:`dataset_observation` (or :func:`preprocess_observation`, which calls it), the only
+place that maps them onto dataset feature names:
+
+============================ =========================================
+env key                      dataset key
+============================ =========================================
+``agent_pos``                ``observation.state``
+``environment_state``        ``observation.environment_state``
+``pixels`` (one image)       ``observation.image``
+``pixels[<camera>]`` (dict)  ``observation.images.<camera>``
+============================ =========================================
+
+Keys that are already dataset names pass through unchanged, so applying the step twice is harmless.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+
+from lerobot.envs.configs import ENV_TO_DATASET_KEYS, OBS_IMAGE, OBS_IMAGES
+
+PIXELS = "pixels"
+
+V = TypeVar("V")
+
+
+def _renamed(observation: Mapping[str, V]) -> Iterator[tuple[str, V, bool]]:
+    """``(dataset key, value, is_image)`` for each entry (cameras of a ``pixels`` dict one by one)."""
+    for key, value in observation.items():
+        if key == PIXELS and isinstance(value, Mapping):
+            for camera, image in value.items():
+                yield f"{OBS_IMAGES}.{camera}", image, True
+        else:
+            name = ENV_TO_DATASET_KEYS.get(key, key)
+            yield name, value, name == OBS_IMAGE or name.startswith(OBS_IMAGES + ".")
+
+
+def dataset_keys(observation: Mapping[str, V]) -> dict[str, V]:
+    """Rename env keys to dataset names, values untouched (works on observations and on ``spaces.Dict``)."""
+    return {name: value for name, value, _ in _renamed(observation)}
+
+
+def dataset_observation(observation: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """An env observation (one env or a vector of envs) as a dataset frame: dataset names, float32
+    vectors, uint8 H x W x C images -- what ``LeRobotDataset.add_frame`` and the policies expect."""
+    return {
+        name: np.asarray(value, dtype=np.uint8 if is_image else np.float32)
+        for name, value, is_image in _renamed(observation)
+    }
 
 
 def _is_image(value: np.ndarray) -> bool:
     return value.dtype == np.uint8 and value.ndim in (3, 4) and value.shape[-1] in (1, 3)
 
 
-def preprocess_observation(observation: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Dataset-keyed numpy observations (one env or a vector of envs) -> torch with a batch dim.
+def preprocess_observation(observation: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Env observations (one env or a vector of envs) -> dataset-named torch tensors with a batch dim.
 
-    Images (H x W x C uint8, or N x H x W x C) become float32 N x C x H x W in [0, 1]; everything else
-    becomes float32 with a leading batch dim (added when the input has none).
+    Env keys are renamed first (:func:`dataset_observation`); images (H x W x C uint8, or
+    N x H x W x C) become float32 N x C x H x W in [0, 1]; everything else becomes float32 with a
+    leading batch dim (added when the input has none).
     """
     out: dict[str, torch.Tensor] = {}
-    for key, value in observation.items():
+    for key, value in dataset_keys(observation).items():
         arr = np.asarray(value)
         if _is_image(arr):
             img = torch.from_numpy(np.ascontiguousarray(arr))

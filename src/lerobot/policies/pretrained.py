@@ -4,6 +4,8 @@ The contract (shapes for a batch of B; ``A`` = action dim, ``T`` = chunk length)
 
     out = policy(batch)                    # training: {"loss": scalar tensor, <float metrics>...}
     out["loss"].backward()
+    out = policy.eval()(batch)             # eval mode: also {"action": (B, T, A)}; the loss only when
+                                           # the batch carries the "action" target
     out = policy.select_action(obs)        # {"action": (B, A)} in robot units, one step at a time
     chunk = policy.predict_action_chunk(obs)   # (B, T, A) in robot units
     policy.reset()                         # at every episode start (clears action queues)
@@ -245,6 +247,20 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def __call__(self, batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``forward`` in training mode; in eval mode the predicted action chunk as well.
+
+        ``policy.eval(); policy(batch)["action"]`` is how the user guide inspects a model's output:
+        in eval mode the result holds ``"action"`` (B, chunk, A) in robot units, from
+        :meth:`predict_action_chunk`, plus ``forward``'s loss and metrics when the batch carries the
+        ``"action"`` target. A validation loop that wants only the loss calls ``forward``.
+        """
+        if self.training:
+            return super().__call__(batch, *args, **kwargs)
+        out = dict(super().__call__(batch, *args, **kwargs)) if "action" in batch else {}
+        out["action"] = self.predict_action_chunk(batch)
+        return out
 
     # ---- shared helpers -------------------------------------------------------------------------
     @property
@@ -496,11 +512,17 @@ def resolve_checkpoint_dir(
 ) -> Path:
     """A local folder as is; otherwise a Hub repo id, from the local cache or downloaded.
 
-    Offline (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``) only the Hub cache is read; a repo
-    that is not cached gets one error that says so.
+    A training run's output folder (``lerobot-train --output_dir=./models/run``, as the guide then
+    passes it to ``--policy.path``) stands for its last checkpoint,
+    ``checkpoints/last/pretrained_model``. Offline (``HF_HUB_OFFLINE=1`` or
+    ``local_files_only=True``) only the Hub cache is read; a repo that is not cached gets one error
+    that says so.
     """
     path = Path(pretrained_name_or_path).expanduser()
     if path.is_dir():
+        last = path / "checkpoints" / "last" / "pretrained_model"
+        if not (path / CONFIG_NAME).is_file() and (last / CONFIG_NAME).is_file():
+            return last
         return path
     name = str(pretrained_name_or_path)
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:

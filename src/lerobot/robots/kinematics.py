@@ -94,6 +94,8 @@ CHAINS: dict[str, KinematicChain] = {
     "so100_follower": SO100_CHAIN,
     "so101_follower": SO100_CHAIN,
     "so_follower": SO100_CHAIN,
+    "so100_sim": SO100_CHAIN,  # the simulated twins speak their real arm's units (degrees)
+    "so101_sim": SO100_CHAIN,
     "koch": KOCH_CHAIN,
     "koch_v1_1": KOCH_CHAIN,
     "koch_follower": KOCH_CHAIN,

@@ -38,6 +38,17 @@ ROBOT_CONFIGS: Registry[type[RobotConfig]] = Registry("robot")
 RobotConfig.choices = ROBOT_CONFIGS  # lets the CLI parser resolve --robot.type
 ROBOTS: Registry[type[Robot]] = Registry("robot")
 
+# The user guide's robot names (``--robot-type=so100``, ``RobotConfig(robot_type="koch")``).
+GUIDE_ROBOT_NAMES = {
+    "so100": "so100_follower",
+    "so101": "so101_follower",
+    "koch": "koch_follower",
+    "openarm": "openarm_follower",
+    "hope_jr": "hope_jr_arm",
+}
+for _alias, _name in GUIDE_ROBOT_NAMES.items():
+    ROBOT_CONFIGS.register_alias(_alias, _name)
+
 
 def split_arm_gripper(keys: list[str]) -> tuple[list[str], list[str]]:
     """Position keys of the arm joints and of the gripper (``gripper.pos``, ``arm_gripper.pos``).
@@ -179,6 +190,30 @@ class Robot(Device):
         raise NotImplementedError(
             f"{self.name} cannot tell whether a task is complete (only simulated robots can)."
         )
+
+    def forward_kinematics(self, joint_positions: Any) -> np.ndarray:
+        """(x, y, z) of the tool point, in metres in the base frame, for the given joint positions.
+
+        ``joint_positions`` is the guide's arm-joint vector (``obs["joint_positions"]``, a policy's
+        action; list, array or tensor) or a flat ``{"<joint>.pos": degrees}`` dict. Uses the arm's
+        kinematic chain (:mod:`lerobot.robots.kinematics`); a robot without one gets an error naming
+        the chains there are.
+        """
+        from lerobot.robots.kinematics import chain_for_robot, forward_kinematics
+
+        chain = chain_for_robot(self, None, "forward_kinematics")
+        if isinstance(joint_positions, dict):
+            angles = {j: float(joint_positions[f"{j}.pos"]) for j in chain.joint_names}
+        else:
+            arm, _ = split_arm_gripper(list(self.action_features))
+            values = np.asarray(joint_positions, dtype=np.float64).reshape(-1)
+            if len(values) != len(arm):
+                raise ValueError(
+                    f"{self.name} has {len(arm)} arm joints ({', '.join(arm)}), got {len(values)} values."
+                )
+            by_key = dict(zip(arm, values))
+            angles = {j: float(by_key[f"{j}.pos"]) for j in chain.joint_names}
+        return forward_kinematics(chain, angles)[:3, 3]
 
 
 class RobotWrapper(Robot):

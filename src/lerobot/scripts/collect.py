@@ -11,11 +11,13 @@ from pathlib import Path
 
 from lerobot.datasets.feature_utils import hw_to_dataset_features
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.utils import hf_lerobot_home
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.robot import ROBOT_CONFIGS
 from lerobot.robots.sim.config import SimTwinConfig
-from lerobot.scripts.record import check_teleop_fits_robot, record_session
+from lerobot.scripts.record import check_teleop_fits_robot, record_session, sim_leader_for
 from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.teleoperators.keyboard import EE_ACTION_KEYS
 
 CONTROL_DEVICES = ("keyboard", "gamepad", "leader", "phone", "expert")
 
@@ -64,10 +66,9 @@ def _make_teleop(control_device: str, robot: Robot, leader: TeleoperatorConfig |
     if control_device == "leader":
         if leader is not None:
             return make_teleoperator_from_config(leader)
-        if isinstance(robot.config, SimTwinConfig):
-            from lerobot.teleoperators.sim_leader import SimLeaderConfig
-
-            return make_teleoperator_from_config(SimLeaderConfig(action_keys=keys, fps=robot.config.fps))
+        sim_leader = sim_leader_for(robot)
+        if sim_leader is not None:
+            return sim_leader
         raise ValueError(
             f"control_device='leader' with the real {robot.name} needs your leader arm: pass "
             "leader=SO100LeaderConfig(port='/dev/ttyACM1', id='my_leader') (or KochLeaderConfig(...)) "
@@ -76,6 +77,17 @@ def _make_teleop(control_device: str, robot: Robot, leader: TeleoperatorConfig |
     raise ValueError(
         f"Unknown control_device {control_device!r}; choose one of {', '.join(CONTROL_DEVICES)}."
     )
+
+
+def _free_default_repo_id(base: str, root: str | Path | None) -> str:
+    """``base``, or ``base_2``, ``base_3``... when an earlier call already recorded under that id."""
+    if root is not None:  # the caller chose the folder; the id only names the dataset
+        return base
+    candidate, n = base, 1
+    while (hf_lerobot_home() / candidate).exists():
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
 
 
 def collect_demonstrations(
@@ -97,10 +109,12 @@ def collect_demonstrations(
 
     ``robot``: a robot, its config or a registered type (``"so100_sim"``). ``control_device``: keyboard,
     gamepad, leader (a simulated leader arm for a twin; a real robot needs ``leader=<leader config>``),
-    phone or expert (a scripted expert, simulated robots only). ``task`` is the instruction stored with
+    phone (it moves the end effector: the arm follows through its kinematic chain) or expert (a scripted expert, simulated robots only). ``task`` is the instruction stored with
     every frame (and picks a twin's scene when it names one, e.g. ``pick_and_place``). The dataset goes
     to ``root`` (default ``$HF_LEROBOT_HOME/<repo_id>``, ``repo_id`` defaulting to
-    ``local/<robot>_<task>``). ``realtime`` (default: paced unless the expert drives) paces the loop at
+    ``local/<robot>_<task>``, then ``..._2``, ``..._3`` on later calls, so a second call adds a dataset
+    instead of failing). A robot the caller connected stays connected afterwards (to train and deploy
+    on next); one connected here is disconnected. ``realtime`` (default: paced unless the expert drives) paces the loop at
     ``fps`` (default: a twin's rate, else 30).
     """
     if control_device not in CONTROL_DEVICES:
@@ -112,8 +126,15 @@ def collect_demonstrations(
     robot = _make_robot(robot, task, fps, realtime)
     fps = fps or getattr(robot.config, "fps", None) or 30
     teleop = _make_teleop(control_device, robot, leader)
+    if set(teleop.action_features) == set(EE_ACTION_KEYS) and set(robot.action_features) != set(
+        EE_ACTION_KEYS
+    ):
+        # a phone moves the gripper in space: the arm follows through its inverse kinematics
+        from lerobot.robots.end_effector import EndEffectorControl
+
+        robot = EndEffectorControl(robot)
     check_teleop_fits_robot(teleop, robot)
-    repo_id = repo_id or f"local/{robot.name}_{task.replace(' ', '_')}"
+    repo_id = repo_id or _free_default_repo_id(f"local/{robot.name}_{task.replace(' ', '_')}", root)
     dataset = LeRobotDataset.create(
         repo_id,
         fps=fps,

@@ -10,7 +10,8 @@ Episode i is reset with seed ``seed + i``, ``batch_size`` episodes run side by s
 Writes ``eval_info.json``::
 
     {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps"}, ...],
-     "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s"},
+     "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s",
+                    "inference_ms"},   # inference_ms: mean time of one select_action call (all envs at once)
      "overall": {... the aggregated numbers + "video_paths"}}   # "overall": LeRobot's key for the same
 
 plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
@@ -48,9 +49,14 @@ class FeatureMismatchError(ValueError):
 
 
 def check_policy_fits_env(policy: PreTrainedPolicy, env: gym.vector.VectorEnv) -> None:
-    """One clear error when the policy's inputs / action do not match what the env gives / takes."""
+    """One clear error when the policy's inputs / action do not match what the env gives / takes.
+
+    The env's keys are compared under their dataset names (:func:`lerobot.envs.utils.dataset_keys`).
+    """
+    from lerobot.envs.utils import dataset_keys
+
     obs_space = env.single_observation_space
-    provided = dict(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
+    provided = dataset_keys(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
     missing = [k for k in policy.config.input_features if k not in provided]
     if missing:
         raise FeatureMismatchError(
@@ -79,8 +85,9 @@ def rollout(
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """Run one batch of episodes to their ends (or ``max_steps``); an env that finished is ignored after.
 
-    Returns per-env ``sum_reward``, ``max_reward``, ``success``, ``n_steps`` and, when ``render``,
-    the frames (B, H, W, 3) of every step.
+    Returns per-env ``sum_reward``, ``max_reward``, ``success``, ``n_steps``, the seconds spent in
+    each ``select_action`` call (``inference_s``, one entry per step) and, when ``render``, the frames
+    (B, H, W, 3) of every step.
     """
     from lerobot.envs.utils import preprocess_observation
 
@@ -91,11 +98,15 @@ def rollout(
     sum_reward, max_reward = np.zeros(n), np.full(n, -np.inf)
     success, n_steps = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
     frames: list[np.ndarray] = []
+    inference_s: list[float] = []
     for _ in range(max_steps):
         if render:
             frames.append(np.stack(env.call("render")))
+        batch = preprocess_observation(observation)
+        started = time.perf_counter()
         with torch.inference_mode():
-            action = policy.select_action(preprocess_observation(observation))["action"]
+            action = policy.select_action(batch)["action"]
+        inference_s.append(time.perf_counter() - started)
         observation, reward, terminated, truncated, info = env.step(action.cpu().numpy())
         live = ~done
         sum_reward[live] += reward[live]
@@ -112,6 +123,7 @@ def rollout(
         "max_reward": max_reward,
         "success": success,
         "n_steps": n_steps,
+        "inference_s": np.array(inference_s),
     }, frames
 
 
@@ -139,6 +151,7 @@ def eval_policy(
     can_render = videos_dir is not None and max_videos > 0 and env.render_mode == "rgb_array"
     episodes: list[dict[str, Any]] = []
     video_paths: list[str] = []
+    inference_s: list[np.ndarray] = []
     started = time.perf_counter()
     for first in range(0, n_episodes, env.num_envs):
         count = min(env.num_envs, n_episodes - first)
@@ -146,6 +159,7 @@ def eval_policy(
         seeds = [seed + first + i for i in range(env.num_envs)]
         render = can_render and len(video_paths) < max_videos
         result, frames = rollout(policy, env, seeds, max_steps, render)
+        inference_s.append(result["inference_s"])
         for i in range(count):
             episodes.append(
                 {
@@ -162,8 +176,9 @@ def eval_policy(
                     str(_write_video(frames, i, int(result["n_steps"][i]), videos_dir, first + i, fps))
                 )
         logger.info(
-            "Evaluated %d/%d episodes: %.0f%% success so far (%.0f s)", len(episodes), n_episodes,
-            100 * np.mean([e["success"] for e in episodes]), time.perf_counter() - started,
+            "Evaluated %d/%d episodes: %.0f%% success so far, inference %.1f ms/step (%.0f s)", len(episodes),
+            n_episodes, 100 * np.mean([e["success"] for e in episodes]), 1e3 * np.mean(result["inference_s"]),
+            time.perf_counter() - started,
         )  # fmt: skip
     eval_s = time.perf_counter() - started
     aggregated = {
@@ -173,6 +188,7 @@ def eval_policy(
         "n_episodes": len(episodes),
         "eval_s": eval_s,
         "eval_ep_s": eval_s / len(episodes),
+        "inference_ms": 1e3 * float(np.mean(np.concatenate(inference_s))),
     }
     return {
         "per_episode": episodes,
@@ -299,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Success rate {agg['pc_success']:.1f}% over {agg['n_episodes']} episodes "
         f"(avg sum reward {agg['avg_sum_reward']:.3f}, avg max reward {agg['avg_max_reward']:.3f}, "
-        f"{agg['eval_s']:.1f} s). Results in {Path(cfg.output_dir) / EVAL_INFO_NAME}"
+        f"{agg['eval_s']:.1f} s, inference {agg['inference_ms']:.1f} ms/step). Results in {Path(cfg.output_dir) / EVAL_INFO_NAME}"
     )
     return 0
 

@@ -27,7 +27,12 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.scripts.deploy import PolicyDriver, PolicyPathConfig
-from lerobot.teleoperators import Teleoperator, TeleoperatorConfig, make_teleoperator_from_config
+from lerobot.teleoperators import (
+    TELEOPERATOR_CONFIGS,
+    Teleoperator,
+    TeleoperatorConfig,
+    make_teleoperator_from_config,
+)
 from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import KeyboardEvents, RateLoop
 from lerobot.utils.live_view import LiveView
@@ -151,9 +156,11 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
             raise ValueError("--control-mode=policy needs --policy.path=<checkpoint folder or Hub id>.")
         policy = load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration)
         teleop = PolicyDriver(policy, robot, cfg.dataset.single_task)
+    elif cfg.teleop is not None:
+        teleop = make_teleoperator_from_config(cfg.teleop)
+    elif cfg.control_mode == "teleoperation":
+        teleop = leader_arm_for(robot)
     else:
-        teleop = make_teleoperator_from_config(cfg.teleop) if cfg.teleop is not None else None
-    if teleop is None:
         raise ValueError(
             "Choose who drives the robot: --teleop.type=... (a leader arm, keyboard, or a scripted expert)."
         )
@@ -179,6 +186,38 @@ def record(cfg: RecordConfig) -> LeRobotDataset:
     return dataset
 
 
+def sim_leader_for(robot: Robot) -> Teleoperator | None:
+    """A simulated twin's leader arm (its action keys, its rate); None for a robot that is not a twin."""
+    if not isinstance(robot.config, SimTwinConfig):
+        return None
+    from lerobot.teleoperators.sim_leader import SimLeaderConfig
+
+    return make_teleoperator_from_config(
+        SimLeaderConfig(action_keys=list(robot.action_features), fps=robot.config.fps)
+    )
+
+
+def leader_arm_for(robot: Robot) -> Teleoperator:
+    """Who drives ``robot`` when only ``--control-mode=teleoperation`` is given: its leader arm.
+
+    A simulated twin gets a simulated leader; a real arm's leader is another device on its own port,
+    so it must be named, and the error says how.
+    """
+    leader = sim_leader_for(robot)
+    if leader is not None:
+        return leader
+    family_leader = robot.config.type.removesuffix("_follower") + "_leader"
+    flags = (
+        f"--teleop.type={family_leader} --teleop.port=<the leader's port> --teleop.id=<its name>"
+        if family_leader in TELEOPERATOR_CONFIGS
+        else "--teleop.type=... (a leader arm, keyboard, gamepad or phone)"
+    )
+    raise ValueError(
+        f"--control-mode=teleoperation: {robot.config.type} is driven by a leader arm on its own port; name it with "
+        f"{flags}."
+    )
+
+
 def check_teleop_fits_robot(teleop: Teleoperator, robot: Robot) -> None:
     if list(teleop.action_features) != list(robot.action_features):
         raise ValueError(
@@ -202,8 +241,10 @@ def record_session(
 
     Shared by ``lerobot-record`` and ``collect_demonstrations``. Connects whatever is not connected yet,
     lets a teleoperator that needs the robot (``bind(robot)``: a scripted expert, a simulated leader)
-    see it, and always finalizes the dataset and disconnects (torque off) at the end, also after an
-    error or Ctrl-C. A simulated twin must step at the dataset's rate.
+    see it, and always finalizes the dataset. At the end it disconnects (torque off) what it connected;
+    a device the caller had connected stays connected for the caller's next step (calibrated robot,
+    a second session), except after an error or Ctrl-C, when everything is disconnected.
+    A simulated twin must step at the dataset's rate.
     """
     fps = dataset.fps
     if isinstance(robot.config, SimTwinConfig) and robot.config.fps != fps:
@@ -213,6 +254,8 @@ def record_session(
         )
     events = KeyboardEvents()
     start = recorded = dataset.meta.total_episodes
+    opened_here = [device for device in (robot, teleop) if not device.is_connected]
+    finished = False
     try:
         connect_pair(robot, teleop)
         while recorded < num_episodes and not events.stop_recording:
@@ -238,15 +281,15 @@ def record_session(
                 logger.info("Reset the environment (%.0f s)", reset_time_s)
                 record_loop(robot, teleop.get_action, fps, reset_time_s, events, None, "", realtime, view)
                 events.exit_early = False
+        finished = True
     finally:
         events.stop()
         dataset.finalize()
         if view is not None:
             view.close()
-        if teleop.is_connected:
-            teleop.disconnect()
-        if robot.is_connected:
-            robot.disconnect()  # torque off, also after an exception or Ctrl-C
+        for device in (teleop, robot):  # the robot last: torque off, also after an exception or Ctrl-C
+            if device.is_connected and (device in opened_here or not finished):
+                device.disconnect()
     return recorded - start
 
 

@@ -306,7 +306,7 @@ def validation_loss(
     policy.eval()
     with torch.no_grad(), preserved_rng():
         for _, batch in zip(range(cfg.val_batches), loader):
-            losses.append(policy(_to_device(batch, device))["loss"].item())
+            losses.append(policy.forward(_to_device(batch, device))["loss"].item())
     policy.train()
     return sum(losses) / len(losses)
 
@@ -365,8 +365,9 @@ def evaluate_during_training(
     policy.train()
     write_json(info, eval_dir / f"eval_info_step_{name}.json")
     agg = info["aggregated"]
-    logger.info("step %d  eval: success %.1f%%  avg sum reward %.3f (%d episodes, %.1f s)",
-                step, agg["pc_success"], agg["avg_sum_reward"], agg["n_episodes"], agg["eval_s"])  # fmt: skip
+    logger.info("step %d  eval: success %.1f%%  avg sum reward %.3f  inference %.1f ms/step (%d episodes, %.1f s)",
+                step, agg["pc_success"], agg["avg_sum_reward"], agg["inference_ms"], agg["n_episodes"],
+                agg["eval_s"])  # fmt: skip
     return info
 
 

@@ -4,7 +4,8 @@
 (empty cells where a metric was not measured at that step: ``val_loss`` only every ``val_freq`` steps,
 ``success_rate`` -- a fraction in [0, 1] -- only every ``eval_freq`` steps; ``inference_ms``, the time
 of one ``select_action`` on one sample at each logging step, as on a robot). It reads straight into
-pandas (``pd.read_csv(path)``). A resumed run drops the rows after its checkpoint and appends.
+pandas (``pd.read_csv(path)``). ``loss`` repeats ``train_loss`` under the short name the user guide
+plots (``logs["loss"]``). A resumed run drops the rows after its checkpoint and appends.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CSV_COLUMNS = [
     "samples_per_s",
     "avg_sum_reward",
     "inference_ms",
+    "loss",
 ]
 
 
@@ -64,8 +66,11 @@ class TrainLogger:
 
     def log(self, step: int, metrics: dict[str, float | None]) -> None:
         row = {k: v for k, v in metrics.items() if v is not None}
+        csv_row = {"step": step, **row}
+        if "train_loss" in row:
+            csv_row["loss"] = row["train_loss"]
         with self.csv_path.open("a", newline="") as f:
-            csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore").writerow({"step": step, **row})
+            csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore").writerow(csv_row)
         if self.tb is not None:
             for key, value in row.items():
                 self.tb.add_scalar(f"train/{key}", value, step)

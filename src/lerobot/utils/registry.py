@@ -21,6 +21,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._lazy: dict[str, tuple[str, str]] = {}  # name -> (module that registers it, install hint)
+        self._aliases: dict[str, str] = {}  # another spelling -> the registered name
 
     def register(self, name: str) -> Callable[[T], T]:
         """Class decorator: ``@ROBOTS.register("so100_follower")``; also sets ``cls.type = name``."""
@@ -43,7 +44,14 @@ class Registry(Generic[T]):
         """
         self._lazy[name] = (module, install_hint)
 
+    def register_alias(self, alias: str, name: str) -> None:
+        """Accept ``alias`` wherever ``name`` is (the user guide's ``so100`` for ``so100_follower``)."""
+        if alias in self._items or alias in self._lazy:
+            raise ValueError(f"{self.kind} alias {alias!r} would hide the registered type of that name.")
+        self._aliases[alias] = name
+
     def get(self, name: str) -> T:
+        name = self._aliases.get(name, name)
         if name not in self._items and name in self._lazy:
             module, hint = self._lazy[name]
             try:
@@ -60,7 +68,7 @@ class Registry(Generic[T]):
         return sorted(self._items.keys() | self._lazy.keys())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items or name in self._lazy
+        return name in self._items or name in self._lazy or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
