@@ -28,7 +28,7 @@ import string
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
-from lerobot.datasets.utils import INFO_PATH, DatasetError, hf_lerobot_home
+from lerobot.datasets.utils import INFO_PATH, DatasetError, check_video_key, hf_lerobot_home
 
 # The fields each template may use, per codebase version; every field listed must appear (else two
 # files, or two cameras, would share one path).
@@ -106,21 +106,6 @@ def _check_relative(path: str, bad) -> None:
         raise bad("is absolute")
     if any(p in ("", ".", "..") for p in path.split("/")):
         raise bad("has an empty, '.' or '..' path component")
-
-
-def check_video_key(key: str) -> None:
-    """A video feature's name becomes a folder name: it must be one plain path component."""
-    if (
-        not isinstance(key, str)
-        or not key
-        or key in (".", "..")
-        or any(c in key for c in "/\\\0:")
-        or key.startswith("~")
-    ):
-        raise DatasetError(
-            f"meta/info.json: the video feature name {key!r} cannot be a folder name (it must be non-empty, "
-            "not '.' or '..', and hold no '/', '\\', ':' or NUL); rename the feature."
-        )
 
 
 def format_template(

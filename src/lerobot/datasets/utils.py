@@ -286,6 +286,21 @@ def validate_feature_names(features: dict[str, dict]) -> None:
         raise DatasetError(f"Feature names must not contain '/': {bad}. Rename them, e.g. with '.' instead.")
 
 
+def check_video_key(key: str) -> None:
+    """A video feature's name becomes a folder name: it must be one plain path component."""
+    if (
+        not isinstance(key, str)
+        or not key
+        or key in (".", "..")
+        or any(c in key for c in "/\\\0:")
+        or key.startswith("~")
+    ):
+        raise DatasetError(
+            f"meta/info.json: the video feature name {key!r} cannot be a folder name (it must be non-empty, "
+            "not '.' or '..', and hold no '/', '\\', ':' or NUL); rename the feature."
+        )
+
+
 def check_features(features: dict[str, dict]) -> dict[str, dict]:
     """Validate user features for ``create`` and return them with the default features appended."""
     validate_feature_names(features)
@@ -303,8 +318,6 @@ def check_features(features: dict[str, dict]) -> dict[str, dict]:
         ft["shape"] = tuple(int(s) for s in ft["shape"])
         ft.setdefault("names", None)
         if ft["dtype"] in CAMERA_DTYPES:
-            from lerobot.datasets.paths import check_video_key  # paths builds on this module
-
             check_video_key(key)  # a camera's name becomes a folder name
             if len(ft["shape"]) != 3 or ft["shape"][2] not in (1, 3):
                 raise DatasetError(
