@@ -30,8 +30,8 @@ SCRIPTS = _console_scripts()
 
 # CLI -> the config dataclass its flags fill; None: an argparse tool, checked through its parser.
 CONFIGS: dict[str, str | None] = {
-    "lerobot-train": "lerobot.configs.train:TrainPipelineConfig",
-    "lerobot-eval": "lerobot.configs.eval:EvalPipelineConfig",
+    "lerobot-train": "lerobot.scripts.train_config:TrainPipelineConfig",
+    "lerobot-eval": "lerobot.scripts.eval_config:EvalPipelineConfig",
     "lerobot-record": "lerobot.scripts.record:RecordConfig",
     "lerobot-replay": "lerobot.scripts.replay:ReplayConfig",
     "lerobot-teleoperate": "lerobot.scripts.teleoperate:TeleoperateConfig",

@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 from tests.scripts.point_reach import record_point_dataset
 
 from lerobot.configs.parser import ConfigError
-from lerobot.configs.train import parse_train_config
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.scripts.train import main, train, train_policy
+from lerobot.scripts.train_config import parse_train_config
 
 TINY_ACT = {
     "chunk_size": 5,
@@ -404,7 +404,7 @@ def test_samples_start_at_least_drop_n_last_frames_before_each_episode_end(datas
     import numpy as np
 
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot.utils.train_utils import ResumableShuffleSampler
+    from lerobot.scripts.train_utils import ResumableShuffleSampler
 
     ds = LeRobotDataset("test/point_reach", root=dataset_root)
     starts = ds.sample_starts(7)

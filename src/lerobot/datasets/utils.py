@@ -12,13 +12,14 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lerobot.utils.io_utils import atomic_path, hf_lerobot_home  # noqa: F401  (re-exported: the datasets API)
 
 logger = logging.getLogger(__name__)
 
@@ -85,22 +86,6 @@ class BackwardCompatibilityError(DatasetError):
 
 class ForwardCompatibilityError(DatasetError):
     """The dataset was written by a newer version of the format than this library knows."""
-
-
-def hf_lerobot_home() -> Path:
-    """``$HF_LEROBOT_HOME``, else ``$HF_HOME/lerobot``, else ``~/.cache/huggingface/lerobot``.
-
-    Read at call time (not import time) so tests and users can redirect it with an env var.
-    """
-    if "LEROBOT_HOME" in os.environ:
-        raise ValueError(
-            "The LEROBOT_HOME environment variable is no longer used; "
-            "set HF_LEROBOT_HOME instead (and unset LEROBOT_HOME)."
-        )
-    if "HF_LEROBOT_HOME" in os.environ:
-        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser()
-    hf_home = Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser()
-    return hf_home / "lerobot"
 
 
 def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
@@ -216,32 +201,6 @@ def clean_interrupted_edits(target: Path) -> list[Path]:
     if found:
         logger.info("Removed %d leftover(s) of an interrupted edit next to %s.", len(found), target)
     return found
-
-
-@contextmanager
-def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it over ``path`` only if the block succeeds.
-
-    A crash at any moment leaves either the old file or the new one, never a torn file. The
-    temporary keeps the target's suffix so libraries that dispatch on extension still work.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.",
-        suffix=f".tmp{suffix if suffix is not None else path.suffix}",
-        dir=path.parent,
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def write_json(obj: Any, path: Path) -> None:

@@ -10,7 +10,7 @@ next time; use the same ``id`` when recording.
 
 from __future__ import annotations
 
-from lerobot.configs.device_choice import OneDeviceConfig, one_device_main
+from lerobot.scripts.device_choice import OneDeviceConfig, one_device_main
 from lerobot.utils.cli import console_main
 from lerobot.utils.device import Device
 

@@ -31,11 +31,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lerobot.configs.eval import COMMON_ALIASES, EvalPipelineConfig, parse_eval_config
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.scripts.eval_config import COMMON_ALIASES, EvalPipelineConfig, parse_eval_config
 from lerobot.utils.cli import console_main
 from lerobot.utils.logging_utils import save_figure
 

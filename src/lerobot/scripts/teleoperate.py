@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lerobot.configs.device_choice import DEVICE_FLAG_ALIASES
 from lerobot.configs.parser import parse_config, print_help_if_asked
 from lerobot.robots import RobotConfig, make_robot_from_config
+from lerobot.scripts.device_choice import DEVICE_FLAG_ALIASES
 from lerobot.scripts.record import connect_pair, record_loop
 from lerobot.teleoperators import TeleoperatorConfig, make_teleoperator_from_config
 from lerobot.utils.cli import console_main

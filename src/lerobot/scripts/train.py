@@ -11,7 +11,7 @@
 
 In Python: ``train(policy_name="act", dataset_repo_id="me/demo", training_steps=20000, ...)`` or
 ``train_policy(policy_type="act", dataset=ds, training_steps=20000)``. See
-:mod:`lerobot.configs.train` for every flag.
+:mod:`lerobot.scripts.train_config` for every flag.
 
 One step = ``gradient_accumulation_steps`` micro-batches of ``batch_size`` samples per process, then
 one optimizer update (clip, step, schedule). The data order is a function of (seed, step), and the
@@ -35,7 +35,14 @@ from typing import Any
 import torch
 
 from lerobot.configs.parser import print_help_if_asked
-from lerobot.configs.train import (
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.metadata import LeRobotDatasetMetadata
+from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
+from lerobot.policies.cpu_acceleration import accelerate_on_cpu
+from lerobot.policies.factory import make_policy
+from lerobot.policies.policy_protocol import PolicyWithUpdate
+from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.scripts.train_config import (
     CHECKPOINTS_DIR,
     GUIDE_ALIASES,
     LAST_CHECKPOINT,
@@ -44,18 +51,7 @@ from lerobot.configs.train import (
     config_from_tree,
     parse_train_config,
 )
-from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.metadata import LeRobotDatasetMetadata
-from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
-from lerobot.policies.cpu_acceleration import accelerate_on_cpu
-from lerobot.policies.factory import make_policy
-from lerobot.policies.policy_protocol import PolicyWithUpdate
-from lerobot.policies.pretrained import PreTrainedPolicy
-from lerobot.utils.cli import console_main
-from lerobot.utils.logging_utils import CSV_NAME, TrainLogger, format_duration
-from lerobot.utils.memory import reuse_freed_memory
-from lerobot.utils.random_utils import preserved_rng, set_seed
-from lerobot.utils.train_utils import (
+from lerobot.scripts.train_utils import (
     ResumableShuffleSampler,
     checkpoint_name,
     delta_timestamps_for,
@@ -66,6 +62,10 @@ from lerobot.utils.train_utils import (
     save_checkpoint,
     split_episodes,
 )
+from lerobot.utils.cli import console_main
+from lerobot.utils.logging_utils import CSV_NAME, TrainLogger, format_duration
+from lerobot.utils.memory import reuse_freed_memory
+from lerobot.utils.random_utils import preserved_rng, set_seed
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from lerobot.datasets.utils import hf_lerobot_home
+from lerobot.utils.io_utils import hf_lerobot_home
 
 
 def calibration_root() -> Path:

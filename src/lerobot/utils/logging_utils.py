@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lerobot.datasets.utils import atomic_path
+from lerobot.utils.io_utils import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -30,16 +30,16 @@ import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from lerobot.configs.train import (
+from lerobot.optim.optimizers import load_optimizer_state, save_optimizer_state
+from lerobot.optim.schedulers import load_scheduler_state, save_scheduler_state
+from lerobot.policies.config import PreTrainedConfig
+from lerobot.scripts.train_config import (
     CHECKPOINTS_DIR,
     LAST_CHECKPOINT,
     PRETRAINED_DIR,
     TRAINING_STATE_DIR,
     TrainPipelineConfig,
 )
-from lerobot.optim.optimizers import load_optimizer_state, save_optimizer_state
-from lerobot.optim.schedulers import load_scheduler_state, save_scheduler_state
-from lerobot.policies.config import PreTrainedConfig
 from lerobot.utils.random_utils import RNG_FILE, load_rng_state, save_rng_state
 
 STEP_FILE = "training_step.json"

@@ -22,14 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lerobot.configs.eval import (
-    COMMON_ALIASES,
-    EvalConfig,
-    config_to_dict,
-    default_output_dir,
-    env_config_from_tree,
-    policy_config_from_tree,
-)
 from lerobot.configs.parser import (
     ConfigError,
     build,
@@ -42,6 +34,14 @@ from lerobot.envs.configs import EnvConfig
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.scripts.eval_config import (
+    COMMON_ALIASES,
+    EvalConfig,
+    config_to_dict,
+    default_output_dir,
+    env_config_from_tree,
+    policy_config_from_tree,
+)
 
 TRAIN_CONFIG_NAME = "train_config.json"
 CHECKPOINTS_DIR = "checkpoints"
