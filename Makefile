@@ -20,6 +20,7 @@ demo: install
 	$(BIN)/lerobot-demo --overwrite
 
 test:
+	$(BIN)/lint-imports  # the layers contract in .importlinter
 	$(BIN)/python -m pytest -q
 
 lint:

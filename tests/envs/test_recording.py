@@ -5,7 +5,7 @@ from tests.datasets.validate import validate_v30
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.envs import make_env
-from lerobot.envs.recording import main
+from lerobot.scripts.record_expert import main
 
 
 def test_recorded_actions_replay_to_success(tmp_path, capsys):

@@ -194,7 +194,7 @@ def test_camera_size_mismatch_is_a_clear_error(served):
 
 
 def test_host_cli_serves_then_releases_the_robot(emulator, tmp_path):
-    from lerobot.robots.lekiwi.lekiwi_host import main
+    from lerobot.scripts.lekiwi_host import main
 
     calibration = {
         name: MotorCalibration(i, 0, 0, 0, 4095) for i, name in enumerate([*ARM_MOTORS, *WHEELS], start=1)

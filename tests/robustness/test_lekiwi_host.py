@@ -24,9 +24,10 @@ from lerobot.motors import MotorCalibration, save_calibration
 from lerobot.motors.emulator import FeetechEmulator
 from lerobot.robots.lekiwi import LeKiwi, LeKiwiClient
 from lerobot.robots.lekiwi.config import ARM_MOTORS, WHEELS
-from lerobot.robots.lekiwi.lekiwi_host import LeKiwiHost, LeKiwiHostConfig, main
+from lerobot.robots.lekiwi.lekiwi_host import LeKiwiHost, LeKiwiHostConfig
 from lerobot.robots.lekiwi.wire import encode_observation, jpeg_size
 from lerobot.robots.lekiwi.zmq_utils import TOKEN_ENV
+from lerobot.scripts.lekiwi_host import main
 
 TOKEN = "kiwi-token-0123456789abcdef"
 CAMERAS = {"front": SimCameraConfig(width=32, height=24, fps=30)}

@@ -20,10 +20,11 @@ import pytest
 import torch
 
 import lerobot.async_inference.policy_server as policy_server_module
+import lerobot.scripts.policy_server as policy_server_cli
 from lerobot.async_inference.policy_server import PolicyServer
 from lerobot.async_inference.robot_client import RemotePredictor
-from lerobot.async_inference.robot_client import main as robot_client_main
 from lerobot.async_inference.transport import MAGIC, TOKEN_ENV, ProtocolError, recv_message, send_message
+from lerobot.scripts.robot_client import main as robot_client_main
 from lerobot.utils.net_security import check_exposure, hmac_hex
 
 TOKEN = "correct-horse-battery-staple-42"
@@ -307,7 +308,7 @@ def test_connection_limit_and_timeouts(serve):
 def test_help_works_on_server_and_client_clis(capsys):
     from lerobot.scripts.deploy import main as deploy_main
 
-    assert policy_server_module.main(["--help"]) == 0
+    assert policy_server_cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--auth_token" in out and "--policy.extra_paths" in out and "--max_connections" in out
     deploy_main(["--help"])
@@ -321,7 +322,7 @@ def test_help_works_on_server_and_client_clis(capsys):
 def test_cli_refuses_exposed_address_before_loading_anything(monkeypatch):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     with pytest.raises(ValueError, match="without a token"):
-        policy_server_module.main(["--policy.path=outputs/x", "--host=0.0.0.0", "--port=0"])
+        policy_server_cli.main(["--policy.path=outputs/x", "--host=0.0.0.0", "--port=0"])
 
 
 def test_deploy_cli_brings_the_token_and_picks_the_operators_policy(serve, monkeypatch, caplog):

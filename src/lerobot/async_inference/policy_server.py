@@ -1,7 +1,7 @@
 """A policy server: a policy on one machine (the GPU box) computes action chunks for robots elsewhere.
 
     export LEROBOT_POLICY_SERVER_TOKEN=...   # python -c "import secrets; print(secrets.token_urlsafe(24))"
-    python -m lerobot.async_inference.policy_server --policy.path=outputs/train/act/checkpoints/last/pretrained_model \\
+    python -m lerobot.scripts.policy_server --policy.path=outputs/train/act/checkpoints/last/pretrained_model \\
         --host=0.0.0.0 --port=8080 [--policy.extra_paths='["outputs/other/pretrained_model"]'] [--policy.device=cuda]
 
 A robot connects with ``lerobot-deploy ... --server_address=gpu-box:8080`` (same token in its
@@ -39,10 +39,8 @@ import copy
 import logging
 import secrets
 import socket
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,7 +53,6 @@ from lerobot.async_inference.transport import (
     recv_message,
     send_message,
 )
-from lerobot.utils.cli import console_main
 from lerobot.utils.net_security import check_exposure, hmac_hex, resolve_token, same_secret
 
 logger = logging.getLogger(__name__)
@@ -271,67 +268,3 @@ class PolicyServer:
                     conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-
-
-@dataclass
-class ServerPolicyConfig:
-    path: str = ""
-    """Checkpoint folder (``.../pretrained_model``) or Hub id: the default policy (required)."""
-    extra_paths: list[str] = field(default_factory=list)
-    """More checkpoints a client may choose by name (the path exactly as given here)."""
-    device: str | None = None
-
-
-@dataclass
-class PolicyServerConfig:
-    policy: ServerPolicyConfig = field(default_factory=ServerPolicyConfig)
-    host: str = "127.0.0.1"
-    """Interface to listen on; 0.0.0.0 for every interface (needs a token, see auth_token)."""
-    port: int = 8080
-    auth_token: str | None = field(default=None, repr=False)
-    """Shared secret clients must prove they know; better set $LEROBOT_POLICY_SERVER_TOKEN (not in ps)."""
-    allow_unauthenticated: bool = False
-    """Listen beyond 127.0.0.1 without a token (only on a network you fully trust)."""
-    max_connections: int = 4
-    max_message_mb: float = DEFAULT_MAX_MESSAGE_BYTES / 2**20
-    handshake_timeout_s: float = 5.0
-    idle_timeout_s: float = 60.0
-    """A client that sends nothing for this long is disconnected."""
-    cpu_acceleration: bool = True
-    """On the CPU, swap in lerobot.policies.cpu_acceleration's faster modules (same math)."""
-
-
-@console_main
-def main(argv: list[str] | None = None) -> int:
-    from lerobot.configs.parser import parse_config, print_help_if_asked
-
-    args = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(args, __doc__, PolicyServerConfig):
-        return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = parse_config(PolicyServerConfig, args)
-    if not cfg.policy.path:
-        raise ValueError("Choose the policy to serve: --policy.path=<checkpoint folder or Hub id>.")
-    paths = list(dict.fromkeys([cfg.policy.path, *cfg.policy.extra_paths]))
-    # Token and address are checked before anything is loaded: a refusal should not cost a model load.
-    token = resolve_token(cfg.auth_token, TOKEN_ENV)
-    if not cfg.allow_unauthenticated:  # (with it, the server below logs the warning once)
-        check_exposure(cfg.host, token, False, "The policy server", TOKEN_ENV)
-    policies = {path: load_policy(path, cfg.policy.device, cfg.cpu_acceleration) for path in paths}
-    server = PolicyServer(
-        policies, cfg.host, cfg.port, token, cfg.allow_unauthenticated, cfg.max_connections,
-        int(cfg.max_message_mb * 2**20), cfg.handshake_timeout_s, cfg.idle_timeout_s,
-    )  # fmt: skip
-    print(
-        f"Policy server listening on {cfg.host}:{server.port} ({'token required' if token else 'no token'}; "
-        f"serving {paths}; Ctrl-C to stop)"
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +42,6 @@ from lerobot.async_inference.transport import (
 )
 from lerobot.datasets.feature_utils import action_from_vector, build_observation_frame, hw_to_dataset_features
 from lerobot.robots.robot import Robot
-from lerobot.utils.cli import console_main
 from lerobot.utils.control_loop import RateLoop
 from lerobot.utils.net_security import hmac_hex, resolve_token
 
@@ -100,7 +98,7 @@ class RemotePredictor:
         except OSError as e:
             raise ConnectionError(
                 f"No policy server answers at {address} ({e}). Start one with "
-                "`python -m lerobot.async_inference.policy_server --policy.path=... --port=...`."
+                "`python -m lerobot.scripts.policy_server --policy.path=... --port=...`."
             ) from e
         self._lock = threading.Lock()
         try:
@@ -295,25 +293,3 @@ class RobotClient:
             raise RuntimeError(f"Inference failed; the robot was stopped: {self._error}") from self._error
         report.steps, report.loop = step, loop.stats()
         return report
-
-
-@console_main
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lerobot.async_inference.robot_client --robot.type=... --server_address=host:port``.
-
-    ``lerobot-deploy`` against a policy server (same flags, ``--help`` lists them): the token comes from
-    ``$LEROBOT_POLICY_SERVER_TOKEN`` (or ``--auth_token``), ``--server_policy`` picks one of the server's
-    policies and ``--pretrained_name_or_path`` is accepted as the reference's spelling of it.
-    """
-    from lerobot.scripts.deploy import main as deploy_main
-
-    args = sys.argv[1:] if argv is None else argv
-    args = [a.replace("--pretrained_name_or_path", "--server_policy", 1) for a in args]
-    flags = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in args}
-    if not flags & {"h", "help", "server_address"}:
-        raise ValueError("The robot client needs a policy server: --server_address=host:port.")
-    return deploy_main(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

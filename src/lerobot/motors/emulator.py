@@ -17,12 +17,12 @@ Fault injection: :meth:`EmulatedBus.inject_fault` (no reply, corrupted checksum,
 disappears). :meth:`EmulatedBus.move_by_hand` sets the actual position of a limp motor, for
 calibration tests.
 
-``lerobot-emulate-arm --robot.type=so100_follower`` (:func:`main`) runs an emulated arm until Ctrl-C.
+``lerobot-emulate-arm --robot.type=so100_follower`` (:mod:`lerobot.scripts.emulate_arm`) runs an emulated
+arm until Ctrl-C.
 """
 
 from __future__ import annotations
 
-import argparse
 import array
 import fcntl
 import os
@@ -34,7 +34,6 @@ import tty
 from contextlib import suppress
 from enum import Enum
 
-from lerobot.configs.parser import HelpFormatter
 from lerobot.motors.dynamixel import ACCESS_ERROR, DYNAMIXEL
 from lerobot.motors.feetech import FEETECH
 from lerobot.motors.protocol import (
@@ -48,7 +47,6 @@ from lerobot.motors.protocol import (
     Packet,
     Protocol,
 )
-from lerobot.utils.cli import console_main
 
 _TCGETS2 = 0x802C542A  # Linux ioctl: termios2, whose c_ospeed holds any baud rate set by pyserial
 
@@ -418,27 +416,3 @@ def start_emulated_arm(robot_type: str, speed: float = DEFAULT_SPEED) -> Emulate
     for motor_id, (model, pose) in enumerate(zip(models, _REST_POSE), start=1):
         emulator.add_motor(model, motor_id, emulator.protocol.default_baudrate, pose)
     return emulator
-
-
-@console_main
-def main(argv: list[str] | None = None) -> None:
-    """``lerobot-emulate-arm --robot.type=so100_follower``: serve an emulated arm until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="lerobot-emulate-arm", description=main.__doc__, formatter_class=HelpFormatter
-    )
-    parser.add_argument(
-        "--robot.type", dest="robot_type", required=True, choices=sorted(ARMS), help="the arm to emulate"
-    )
-    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="motion speed in steps/s")
-    args = parser.parse_args(argv)
-    with start_emulated_arm(args.robot_type, args.speed) as emulator:
-        print(f"Emulated {args.robot_type} on {emulator.port} (Ctrl-C to stop)", flush=True)
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("Stopped.")
-
-
-if __name__ == "__main__":
-    main()

@@ -9,7 +9,7 @@
 
 The policy reads the arm's joint positions and the cube's pose (``observation.environment_state``)
 rather than a camera, because image-based training does not fit a 15-minute CPU budget. The same
-pipeline trains from the camera: ``python -m lerobot.envs.recording --env.type=so100
+pipeline trains from the camera: ``python -m lerobot.scripts.record_expert --env.type=so100
 --env.obs_type=pixels_agent_pos ...``, then ``lerobot-train`` and ``lerobot-eval`` (a GPU helps).
 """
 

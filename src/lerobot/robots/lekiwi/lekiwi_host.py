@@ -1,4 +1,4 @@
-"""``lerobot-lekiwi-host``: run on LeKiwi's computer so a laptop can drive it over the network.
+"""The LeKiwi host (``lerobot-lekiwi-host``, :mod:`lerobot.scripts.lekiwi_host`): run on LeKiwi's computer so a laptop can drive it over the network.
 
 Two ZeroMQ sockets, both bound here: actions arrive on a PULL socket (``port_zmq_cmd``) and
 observations leave on a PUSH socket (``port_zmq_observations``), both ``CONFLATE`` so only the newest
@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
-from lerobot.configs.parser import config_help, parse_config
-from lerobot.robots.lekiwi.config import BASE_KEYS, LeKiwiConfig
+from lerobot.robots.lekiwi.config import BASE_KEYS
 from lerobot.robots.lekiwi.lekiwi import LeKiwi
 from lerobot.robots.lekiwi.wire import decode_action, encode_observation
 from lerobot.robots.lekiwi.zmq_utils import (
@@ -40,7 +38,6 @@ from lerobot.robots.lekiwi.zmq_utils import (
     secure_server,
     start_authenticator,
 )
-from lerobot.utils.cli import console_main
 from lerobot.utils.net_security import check_exposure, resolve_token
 
 logger = logging.getLogger(__name__)
@@ -182,37 +179,3 @@ class LeKiwiHost:
         if self._auth is not None:
             self._auth.stop()
         self._context.term()
-
-
-@dataclass(kw_only=True)
-class LeKiwiHostMainConfig:
-    robot: LeKiwiConfig = field(default_factory=LeKiwiConfig)
-    host: LeKiwiHostConfig = field(default_factory=LeKiwiHostConfig)
-
-
-@console_main
-def main(argv: list[str] | None = None) -> None:
-    """Connect LeKiwi, serve it until Ctrl-C (or ``--host.connection_time_s``), then release it."""
-    args = sys.argv[1:] if argv is None else argv
-    if "-h" in args or "--help" in args:
-        print(__doc__ + "\n" + "\n".join(config_help(LeKiwiHostMainConfig)))
-        return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = parse_config(LeKiwiHostMainConfig, args)
-    robot = LeKiwi(cfg.robot)
-    robot.connect()
-    host = None
-    try:
-        host = LeKiwiHost(robot, cfg.host)
-        logger.info("LeKiwi host: actions on port %d, observations on port %d.", host.cmd_port, host.obs_port)
-        host.serve()
-    except KeyboardInterrupt:
-        logger.info("Stopped by Ctrl-C.")
-    finally:
-        if host is not None:
-            host.close()
-        robot.disconnect()  # wheels stopped, torque off
-
-
-if __name__ == "__main__":
-    main()
