@@ -8,7 +8,7 @@ import torch
 import yaml
 from tests.conftest import PEER_VIDEO
 from tests.datasets.validate import validate_v30
-from tests.hub_server import HubServer
+from tests.hub_server import serve_online
 
 from lerobot.datasets.hub import push_to_hub
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -20,21 +20,7 @@ REPO = "user/pushed"
 @pytest.fixture
 def hub(monkeypatch):
     """A running fake Hub with HF_ENDPOINT pointed at it and the client online (Xet disabled)."""
-    from huggingface_hub import constants
-
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.setattr(constants, "ENDPOINT", server.endpoint)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        yield server.hub
+    yield from serve_online(monkeypatch)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.policies.conftest import TINY_ACT
 
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.act.configuration_act import ACTConfig
@@ -65,17 +66,7 @@ def tiny_act(name: str) -> ACTPolicy:
     config = ACTConfig(
         input_features=inputs,
         output_features={"action": PolicyFeature(FeatureType.ACTION, (action_dim,))},
-        chunk_size=5,
-        n_action_steps=5,
-        dim_model=32,
-        n_heads=2,
-        dim_feedforward=64,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        n_vae_encoder_layers=1,
-        latent_dim=4,
-        pretrained_backbone_weights=None,
-        device="cpu",
+        **TINY_ACT,
     )
     stats = {
         "observation.state": {"mean": np.full(state_dim, scale), "std": np.full(state_dim, scale)},

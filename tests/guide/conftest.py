@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.guide._guidea_helpers import REPO_ROOT
+from tests.hub_server import serve_online
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -111,19 +112,4 @@ def guidea_cli_env(tmp_path) -> dict[str, str]:
 @pytest.fixture
 def guidea_hub(monkeypatch):
     """The in-memory Hub of tests/hub_server.py, with the real client pointed at it and online."""
-    from huggingface_hub import constants
-    from tests.hub_server import HubServer
-
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.setattr(constants, "ENDPOINT", server.endpoint)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        yield server.hub
+    yield from serve_online(monkeypatch)

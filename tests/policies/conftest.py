@@ -11,6 +11,20 @@ from lerobot.policies.diffusion import DiffusionConfig
 
 STATE_DIM, ENV_DIM, ACTION_DIM = 4, 3, 2
 IMAGE = (3, 32, 32)
+# A one-layer, 32-wide ACT without a downloaded backbone: seconds to build and train on a CPU.
+TINY_ACT = dict(
+    chunk_size=5,
+    n_action_steps=5,
+    dim_model=32,
+    n_heads=2,
+    dim_feedforward=64,
+    n_encoder_layers=1,
+    n_decoder_layers=1,
+    n_vae_encoder_layers=1,
+    latent_dim=4,
+    pretrained_backbone_weights=None,
+    device="cpu",
+)
 # ResNet maps 32x32 to one pixel, where a spatial softmax is constant: Diffusion needs >= 2x2 keypoint maps.
 DIFFUSION_IMAGE = (3, 64, 64)
 
@@ -40,17 +54,7 @@ def act_config(image: bool = True, **overrides) -> ACTConfig:
     kwargs = dict(
         input_features=inputs,
         output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
-        chunk_size=5,
-        n_action_steps=5,
-        dim_model=32,
-        n_heads=2,
-        dim_feedforward=64,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        n_vae_encoder_layers=1,
-        latent_dim=4,
-        pretrained_backbone_weights=None,
-        device="cpu",
+        **TINY_ACT,
     )
     kwargs.update(overrides)
     return ACTConfig(**kwargs)

@@ -34,13 +34,13 @@ STATE = {"observation.state": np.array([1, 2, 3, 4], dtype=np.float32)}
 class OffsetPolicy:
     """Chunk of 3 actions ``state + offset`` (or all ``fill``)."""
 
-    def __init__(self, offset: float = 0.0, fill: float | None = None):
-        self.offset, self.fill, self.calls = offset, fill, 0
+    def __init__(self, offset: float = 0.0, fill: float | None = None, dim: int = 4):
+        self.offset, self.fill, self.calls, self.dim = offset, fill, 0, dim
         self.config = SimpleNamespace(type="offset", input_features={"observation.state": None})
 
     def predict_action_chunk(self, obs):
         self.calls += 1
-        state = torch.as_tensor(obs["observation.state"], dtype=torch.float32).reshape(1, 1, 4)
+        state = torch.as_tensor(obs["observation.state"], dtype=torch.float32).reshape(1, 1, self.dim)
         chunk = state.repeat(1, 3, 1) + self.offset
         return torch.full_like(chunk, self.fill) if self.fill is not None else chunk
 
@@ -329,7 +329,9 @@ def test_deploy_cli_brings_the_token_and_picks_the_operators_policy(serve, monke
     from lerobot.scripts.deploy import deploy, parse_deploy_config
 
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    server = serve({"operator/a": OffsetPolicy(), "operator/b": OffsetPolicy(0.001)})
+    server = serve(
+        {"operator/a": OffsetPolicy(dim=7), "operator/b": OffsetPolicy(0.001, dim=7)}
+    )  # myrobot: 6 joints + gripper
     caplog.set_level("INFO", logger=policy_server_module.__name__)
     cfg = parse_deploy_config([
         "--robot.type=myrobot", "--robot.max_speed_deg_s=1e6", f"--server_address={address(server)}",
