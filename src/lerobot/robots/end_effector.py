@@ -123,7 +123,7 @@ class SO100FollowerEndEffector(EndEffectorControl):
     config_class = SO100FollowerEndEffectorConfig
 
     def __init__(self, config: SO100FollowerEndEffectorConfig | None = None, **kwargs: object):
-        config = config or SO100FollowerEndEffectorConfig(**kwargs)
+        config = self.resolve_config(config, kwargs)
         super().__init__(
             SO100Follower(config),  # the arm reads its own fields; the wrapper shares the config
             EndEffectorConfig("so100", config.end_effector_bounds, config.max_step_m),

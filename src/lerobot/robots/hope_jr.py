@@ -125,9 +125,6 @@ class HopeJrHand(UndrivenRobot):
     config_class = HopeJrHandConfig
     name = "hope_jr_hand"
 
-    def __init__(self, config: HopeJrHandConfig | None = None, **kwargs: Any):
-        super().__init__(config or HopeJrHandConfig(**kwargs))
-
     @property
     def joint_limits(self) -> list[JointLimit]:
         return [JointLimit(name, 0.0, 100.0) for name in HAND_JOINTS]

@@ -100,11 +100,8 @@ class MotorArm:
     name: ClassVar[str]
 
     def __init__(self, config: ArmConfig | None = None, **kwargs: Any):
-        if config is None:
-            config = self.config_class(**kwargs)
-        elif kwargs:
-            raise TypeError(f"Pass either a config or keyword fields to {type(self).__name__}, not both.")
-        super().__init__(config)  # Robot / Teleoperator: id, calibration paths
+        super().__init__(config, **kwargs)  # Robot / Teleoperator: the config, id, calibration paths
+        config = self.config
         self.calibration = self._read_calibration_file()
         motors = arm_motors(self.motor_models, config.use_degrees)
         self.bus = self.bus_class(config.port, motors, calibration=self.calibration)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +36,11 @@ class MyRobotConfig(RobotConfig):
 class MyRobot(Robot):
     config_class = MyRobotConfig
     name = "myrobot"
+    config: MyRobotConfig
 
-    def __init__(self, config: MyRobotConfig | None = None, **kwargs):
-        config = config or MyRobotConfig(**kwargs)
-        super().__init__(config)
-        self.config: MyRobotConfig = config
+    def __init__(self, config: MyRobotConfig | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        config = self.config
         self._connected = False
         self._position = np.zeros(len(config.joints))
         self._goal = np.zeros(len(config.joints))

@@ -10,7 +10,6 @@ clamp actions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lerobot.cameras import CameraConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, RobotConfig
@@ -53,9 +52,6 @@ class OpenArmFollower(UndrivenRobot):
     config_class = OpenArmFollowerConfig
     name = "openarm_follower"
     config: OpenArmFollowerConfig
-
-    def __init__(self, config: OpenArmFollowerConfig | None = None, **kwargs: Any):
-        super().__init__(config or OpenArmFollowerConfig(**kwargs))
 
     @property
     def joint_limits(self) -> list[JointLimit]:

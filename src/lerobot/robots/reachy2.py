@@ -72,7 +72,7 @@ class Reachy2Robot(JointSpaceRobot):
     config: Reachy2RobotConfig
 
     def __init__(self, config: Reachy2RobotConfig | None = None, **kwargs: Any):
-        super().__init__(config or Reachy2RobotConfig(**kwargs))
+        super().__init__(config, **kwargs)
         self._joints = reachy2_joints(self.config)
         self._reachy: Any = None
 

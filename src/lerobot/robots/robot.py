@@ -89,9 +89,14 @@ class Robot(Device):
     config_class: ClassVar[type[RobotConfig]]
     calibration_kind = "robots"
 
-    def __init__(self, config: RobotConfig):
-        super().__init__(config)
+    def __init__(self, config: RobotConfig | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
         self.robot_type = self.name
+
+    @classmethod
+    def resolve_config(cls, config: Any, fields: dict[str, Any]) -> RobotConfig:
+        """As ``Device.resolve_config``; the guide's ``RobotConfig(robot_type=...)`` gives its registered config."""
+        return super().resolve_config(getattr(config, "robot_config", config), fields)
 
     # ------------------------------------------------------------------ declared features
 

@@ -12,7 +12,6 @@ explanation; the features and limits here are what recordings, policies and a fu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lerobot.cameras import CameraConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, RobotConfig
@@ -67,9 +66,6 @@ class UnitreeG1(UndrivenRobot):
     config_class = UnitreeG1Config
     name = "unitree_g1"
     config: UnitreeG1Config
-
-    def __init__(self, config: UnitreeG1Config | None = None, **kwargs: Any):
-        super().__init__(config or UnitreeG1Config(**kwargs))
 
     @property
     def joint_limits(self) -> list[JointLimit]:

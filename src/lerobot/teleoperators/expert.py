@@ -51,7 +51,7 @@ class ExpertTeleop(Teleoperator):
     config: ExpertTeleopConfig
 
     def __init__(self, config: ExpertTeleopConfig | None = None, **kwargs: Any):
-        super().__init__(config or ExpertTeleopConfig(**kwargs))
+        super().__init__(config, **kwargs)
         self._keys = _action_keys(self.config.env)
         self.expert: Expert = EXPERTS[self.config.env]()
         self.robot: Any = None

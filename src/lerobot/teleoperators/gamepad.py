@@ -88,7 +88,7 @@ class GamepadTeleop(DeltaTeleoperator):
     def __init__(
         self, config: GamepadTeleopConfig | None = None, source: AxisSource | None = None, **kwargs: Any
     ):
-        super().__init__(config or GamepadTeleopConfig(**kwargs))
+        super().__init__(config, **kwargs)
         unknown = (set(self.config.axes) | set(self.config.buttons)) - set(self.config.action_keys)
         if unknown:
             raise ValueError(

@@ -82,9 +82,9 @@ class DeltaTeleoperator(Teleoperator):
 
     config: DeltaTeleopConfig
 
-    def __init__(self, config: DeltaTeleopConfig):
-        super().__init__(config)
-        self._targets = dict.fromkeys(config.action_keys, 0.0)
+    def __init__(self, config: DeltaTeleopConfig | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        self._targets = dict.fromkeys(self.config.action_keys, 0.0)
 
     @property
     def action_features(self) -> dict[str, type]:
@@ -141,7 +141,7 @@ class KeyboardTeleop(DeltaTeleoperator):
     config: KeyboardTeleopConfig
 
     def __init__(self, config: KeyboardTeleopConfig | None = None, **kwargs: Any):
-        super().__init__(config or KeyboardTeleopConfig(**kwargs))
+        super().__init__(config, **kwargs)
         self.bindings = self.config.bindings or default_bindings(self.config.action_keys)
         unknown = set(self.bindings) - set(self.config.action_keys)
         if unknown:

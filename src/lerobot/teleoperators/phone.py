@@ -9,7 +9,6 @@ config and features, and ``connect()`` names exactly what is missing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from lerobot.robots.vendor import require_package
 from lerobot.teleoperators.keyboard import EE_ACTION_KEYS
@@ -42,9 +41,6 @@ class PhoneTeleop(Teleoperator):
     config_class = PhoneTeleopConfig
     name = "phone"
     config: PhoneTeleopConfig
-
-    def __init__(self, config: PhoneTeleopConfig | None = None, **kwargs: Any):
-        super().__init__(config or PhoneTeleopConfig(**kwargs))
 
     @property
     def action_features(self) -> dict[str, type]:

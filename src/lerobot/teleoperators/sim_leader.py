@@ -50,7 +50,7 @@ class SimLeader(Teleoperator):
     config: SimLeaderConfig
 
     def __init__(self, config: SimLeaderConfig | None = None, **kwargs: Any):
-        super().__init__(config or SimLeaderConfig(**kwargs))
+        super().__init__(config, **kwargs)
         self._home = dict.fromkeys(self.config.action_keys, 0.0)
         self._step = 0
         self._connected = False

@@ -6,7 +6,7 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lerobot.utils.io_utils import hf_lerobot_home
 
@@ -43,14 +43,40 @@ class Device(abc.ABC):
 
     name: ClassVar[str]
     calibration_kind: ClassVar[str]  # "robots" or "teleoperators"
+    config_class: ClassVar[type[DeviceConfig]]
+    """The config this device is built from; ``Device(**fields)`` builds one from keyword fields."""
 
-    def __init__(self, config: DeviceConfig):
-        self.config = config
+    def __init__(self, config: DeviceConfig | None = None, **kwargs: Any):
+        """``Device(config)``, ``Device(config=...)`` or ``Device(**config_fields)``, never both."""
+        self.config = config = self.resolve_config(config, kwargs)
         self.id = config.id
         self.calibration_dir = Path(
             config.calibration_dir or calibration_root() / self.calibration_kind / self.name
         )
         self.calibration_fpath = self.calibration_dir / f"{self.id}.json"
+
+    @classmethod
+    def resolve_config(cls, config: Any, fields: dict[str, Any]) -> DeviceConfig:
+        """The config a constructor was given, or one built from its keyword ``fields``.
+
+        One place checks what every robot and teleoperator accepts, so that a config of the wrong
+        kind, or a config together with fields, fails here with one message instead of later with
+        an ``AttributeError`` deep in the driver.
+        """
+        expected = getattr(cls, "config_class", None)
+        if config is None:
+            if expected is None:
+                raise TypeError(f"{cls.__name__} has no config_class; pass its config explicitly.")
+            return expected(**fields)
+        if fields:
+            raise TypeError(
+                f"Pass either a config or keyword fields to {cls.__name__}, not both "
+                f"(got config and {sorted(fields)})."
+            )
+        if not isinstance(config, expected or DeviceConfig):
+            wanted = (expected or DeviceConfig).__name__
+            raise TypeError(f"{cls.__name__} needs a {wanted}, got {type(config).__name__}.")
+        return config
 
     @property
     @abc.abstractmethod

@@ -37,7 +37,7 @@ class LeKiwiClient(Robot):
     config: LeKiwiClientConfig
 
     def __init__(self, config: LeKiwiClientConfig | None = None, **kwargs: Any):
-        super().__init__(config or LeKiwiClientConfig(**kwargs))
+        super().__init__(config, **kwargs)
         self._context = None
         self._cmd = self._obs = None
         self._last: dict[str, Any] | None = None

@@ -94,11 +94,8 @@ class SimTwin(Robot):
     """Free-camera views offered besides the scene file's cameras: name -> ``free_camera`` kwargs."""
 
     def __init__(self, config: SimTwinConfig | None = None, **kwargs: Any):
-        if config is None:
-            config = self.config_class(**kwargs)
-        elif kwargs:
-            raise TypeError(f"Pass either a config or keyword fields to {type(self).__name__}, not both.")
-        super().__init__(config)
+        super().__init__(config, **kwargs)
+        config = self.config
         if config.fps <= 0:
             raise ValueError(f"{self.name}: fps must be positive, got {config.fps}.")
         self.lock = threading.Lock()
