@@ -95,8 +95,10 @@ class Robot(Device):
 
     @classmethod
     def resolve_config(cls, config: Any, fields: dict[str, Any]) -> RobotConfig:
-        """As ``Device.resolve_config``; the guide's ``RobotConfig(robot_type=...)`` gives its registered config."""
-        return super().resolve_config(getattr(config, "robot_config", config), fields)
+        """As ``Device.resolve_config``; the guide's ``RobotConfig(robot_type=...)`` is checked by the
+        registered config it wraps and kept as given, so its ``control_frequency`` stays readable."""
+        registered = super().resolve_config(getattr(config, "robot_config", config), fields)
+        return registered if config is None else config
 
     # ------------------------------------------------------------------ declared features
 
