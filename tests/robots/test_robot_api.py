@@ -104,3 +104,16 @@ def test_structured_view_of_a_mobile_manipulator_holds_only_the_arm():
     assert split_arm_gripper(keys) == (["arm_shoulder_pan.pos", "arm_elbow.pos"], ["arm_gripper.pos"])
     obs = RobotObservation(dict(zip(keys, [1.0, 2.0, 30.0, 0.1, 0.2])), keys, [])
     assert obs["joint_positions"].tolist() == [1.0, 2.0] and obs["gripper"] == 30.0
+
+
+def test_one_base_builds_or_refuses_the_config():
+    """Device builds config_class(**fields); a config with fields, or of another class, is one TypeError."""
+    from lerobot.teleoperators.sim_leader import SimLeader, SimLeaderConfig
+
+    assert MyRobot(id="a").config == MyRobotConfig(id="a")
+    with pytest.raises(TypeError, match="either a config or keyword fields"):
+        MyRobot(MyRobotConfig(), id="a")
+    with pytest.raises(TypeError, match="MyRobot needs a MyRobotConfig, got SimLeaderConfig"):
+        MyRobot(SimLeaderConfig())
+    with pytest.raises(TypeError, match="SimLeader needs a SimLeaderConfig, got MyRobotConfig"):
+        SimLeader(config=MyRobotConfig())
