@@ -5,10 +5,15 @@ so loader throughput bounds how fast a policy can train on a small CPU machine; 
 implementation (Hugging Face LeRobot 0.6.1) gets slower at *recording* as the dataset grows (2.8 s
 per 400-frame episode at first, 25 s after 51 episodes), which our writer is designed not to do.
 This script measures both on a synthetic dataset built with our own writer, compares with the
-reference's numbers and writes ``benchmarks/results/dataloader.{json,md}``.
+reference's numbers and writes ``benchmarks/results/dataloader.{json,md}``. The issue's loader
+figures were taken on another day, and this shared machine's speed drifts, so a fair loader ratio
+needs ``--reference-python``: it times LeRobot 0.6.1 (``reference_dataloader.py``) on the same
+files right after each timing of ours and writes ``benchmarks/results/dataloader_lerobot.json``.
 
 Usage::
 
+    .venv/bin/python benchmarks/dataloader.py --reference-python /tmp/lerobot-ref/bin/python \\
+        --rounds 3 --repeats 3 --configs torchcodec/plain/w0,pyav/chunk/w0   # same-session ratios
     .venv/bin/python benchmarks/dataloader.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/dataloader.py --quick    # smoke test (< 1 min), results to results/tmp/
     .venv/bin/python benchmarks/dataloader.py --profile  # cProfile of the hot paths, to results/tmp/
