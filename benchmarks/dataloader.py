@@ -5,10 +5,15 @@ so loader throughput bounds how fast a policy can train on a small CPU machine; 
 implementation (Hugging Face LeRobot 0.6.1) gets slower at *recording* as the dataset grows (2.8 s
 per 400-frame episode at first, 25 s after 51 episodes), which our writer is designed not to do.
 This script measures both on a synthetic dataset built with our own writer, compares with the
-reference's numbers and writes ``benchmarks/results/dataloader.{json,md}``.
+reference's numbers and writes ``benchmarks/results/dataloader.{json,md}``. The issue's loader
+figures were taken on another day, and this shared machine's speed drifts, so a fair loader ratio
+needs ``--reference-python``: it times LeRobot 0.6.1 (``reference_dataloader.py``) on the same
+files right after each timing of ours and writes ``benchmarks/results/dataloader_lerobot.json``.
 
 Usage::
 
+    .venv/bin/python benchmarks/dataloader.py --reference-python /tmp/lerobot-ref/bin/python \\
+        --rounds 3 --repeats 3 --configs torchcodec/plain/w0,pyav/chunk/w0   # same-session ratios
     .venv/bin/python benchmarks/dataloader.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/dataloader.py --quick    # smoke test (< 1 min), results to results/tmp/
     .venv/bin/python benchmarks/dataloader.py --profile  # cProfile of the hot paths, to results/tmp/
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -493,26 +499,35 @@ def _child_main(payload: str) -> None:
     print("RESULT " + json.dumps(results), flush=True)
 
 
+def _spec(configs: Sequence[LoaderConfig], root: Path, sizes: Sizes) -> str:
+    return json.dumps({"root": str(root), "sizes": asdict(sizes), "configs": [asdict(c) for c in configs]})
+
+
+def _our_command(configs: Sequence[LoaderConfig], root: Path, sizes: Sizes) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--_child", _spec(configs, root, sizes)]
+
+
+def _run_child(
+    command: list[str], configs: Sequence[LoaderConfig], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Run one measuring process; its ``RESULT <json>`` line holds one result per configuration."""
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"Loader benchmark child {Path(command[1]).name} failed (rc={proc.returncode}) for "
+            f"{[c.label for c in configs]}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def run_loader_benchmarks(configs: list[LoaderConfig], root: Path, sizes: Sizes) -> list[dict[str, Any]]:
     """One child process per configuration (full mode) or one for all (quick mode)."""
     groups = [[c] for c in configs] if sizes.isolate else [configs]
     results: list[dict[str, Any]] = []
     for group in groups:
-        spec = {"root": str(root), "sizes": asdict(sizes), "configs": [asdict(c) for c in group]}
         print(f"  loader: {', '.join(c.label for c in group)} ...", flush=True)
-        proc = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--_child", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(
-                f"Loader benchmark child failed (rc={proc.returncode}) for {[c.label for c in group]}:\n"
-                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            )
-        for res in json.loads(lines[-1][len("RESULT ") :]):
+        for res in _run_child(_our_command(group, root, sizes), group):
             summarize_loader(res)
             results.append(res)
             print(
@@ -553,6 +568,91 @@ def summarize_loader(res: dict[str, Any]) -> None:
     res["reference_samples_per_s"] = ref
     res["ratio_vs_reference"] = round(sps["median"] / ref, 2)
     res["meets_target"] = res["ratio_vs_reference"] >= TARGET_SPEEDUP
+
+
+# ------------------------------------------------------------------------------ same-session reference
+
+
+def _round_value(res: dict[str, Any]) -> float:
+    """One process's figure: the median samples/s of its repeats."""
+    return statistics.median(r["samples_per_s"] for r in res["runs"])
+
+
+def summarize_same_session(rows: list[dict[str, Any]]) -> None:
+    """Per row: each side's median (min-max) over rounds and the ratio of the medians."""
+    for row in rows:
+        ours = [_round_value(r) for r in row["ours_rounds"]]
+        row["ours_samples_per_s"] = _spread(ours)
+        if row["reference_rounds"]:
+            ref = [_round_value(r) for r in row["reference_rounds"]]
+            row["reference_samples_per_s"] = _spread(ref)
+            row["ratio"] = round(statistics.median(ours) / statistics.median(ref), 2)
+            row["ratio_per_round"] = [round(o / r, 2) for o, r in zip(ours, ref, strict=False)]
+
+
+def same_session_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Benchmark | Ours: median (min–max) | LeRobot 0.6.1, same session | Ratio (per round) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        cfg = LoaderConfig(**row["config"])
+        sampling = f"{CHUNK}-step action chunk" if cfg.chunk else "plain"
+        ref, ratio = "failed: see JSON", "n/a"
+        if "ratio" in row:
+            ref = _fmt_range(row["reference_samples_per_s"])
+            ratio = (
+                f"{row['ratio']:.1f}x ({min(row['ratio_per_round']):.1f}–{max(row['ratio_per_round']):.1f})"
+            )
+        lines.append(
+            f"| DataLoader samples/s, {cfg.mode}, {sampling}, {cfg.workers} workers | "
+            f"{_fmt_range(row['ours_samples_per_s'])} | {ref} | {ratio} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_same_session(
+    configs: list[LoaderConfig],
+    root: Path,
+    sizes: Sizes,
+    reference_python: str | None,
+    rounds: int,
+    result: dict[str, Any],
+    out_path: Path,
+) -> None:
+    """Alternate ours and LeRobot 0.6.1 per row and round, each in a fresh process, on the same files.
+
+    The machine's speed drifts within minutes, so figures of another day are no fair divisor; here
+    both sides of a ratio are measured seconds apart. The JSON is rewritten after every round so an
+    interrupted run keeps what it measured.
+    """
+    # The reference interpreter must import its own ``lerobot``, never ours through PYTHONPATH.
+    reference_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    reference_script = str(BENCH_DIR / "reference_dataloader.py")
+    rows = [
+        {"config": asdict(c), "ours_rounds": [], "reference_rounds": [], "reference_errors": []}
+        for c in configs
+    ]
+    result["same_session"] = rows
+    for round_index in range(rounds):
+        for cfg, row in zip(configs, rows, strict=True):
+            row["ours_rounds"] += _run_child(_our_command([cfg], root, sizes), [cfg])
+            line = f"  round {round_index + 1}/{rounds} {cfg.label:24s} ours {_round_value(row['ours_rounds'][-1]):7.0f}"
+            if reference_python:
+                command = [reference_python, reference_script, _spec([cfg], root, sizes)]
+                try:
+                    row["reference_rounds"] += _run_child(command, [cfg], reference_env)
+                    line += f"  LeRobot 0.6.1 {_round_value(row['reference_rounds'][-1]):7.0f}"
+                except RuntimeError as exc:  # one failing backend on their side must not end the run
+                    row["reference_errors"].append(str(exc)[-2000:])
+                    line += "  LeRobot 0.6.1 FAILED"
+            print(line + " samples/s", flush=True)
+        summarize_same_session(rows)
+        result["rounds_done"] = round_index + 1
+        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        tmp = out_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(out_path)
 
 
 # ------------------------------------------------------------------------------ recording benchmark
@@ -959,6 +1059,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="rewrite the .md tables from a results JSON and exit"
     )
+    parser.add_argument(
+        "--reference-python",
+        metavar="PATH",
+        help="interpreter with LeRobot 0.6.1 (see reference_dataloader.py): time it in the same session "
+        "on the same files, alternating with ours; results to results/dataloader_lerobot.json",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --reference-python: rounds per row")
+    parser.add_argument(
+        "--configs",
+        help="with --reference-python: comma-separated rows such as torchcodec/plain/w0,pyav/chunk/w2 "
+        "(default: every backend, plain and chunk, 0 and 2 workers)",
+    )
+    parser.add_argument("--repeats", type=int, help="timed runs per process (default: 5, --quick: 1)")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -973,6 +1086,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
         return 0
     sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)
     t_start = time.perf_counter()
     dataset = ensure_dataset(sizes)
     if args.profile:
@@ -993,13 +1108,38 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": dataset,
     }
     print(f"Backends: {backends}; dataset {dataset['root']} ({dataset['frames']} frames)", flush=True)
+    out_dir = TMP_RESULTS_DIR if args.quick else RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.reference_python or args.configs:
+        configs = [c for c in loader_configs(backends) if not c.cache]  # the reference has no frame cache
+        if args.configs:
+            wanted = args.configs.split(",")
+            by_key = {f"{c.mode}/{c.reference_key}": c for c in configs}
+            unknown = [w for w in wanted if w not in by_key]
+            if unknown:
+                parser.error(f"--configs: unknown rows {unknown}; choose from {sorted(by_key)}")
+            configs = [by_key[w] for w in wanted]
+        result["command"] = "python benchmarks/dataloader.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        result["reference"] = {
+            "implementation": "Hugging Face LeRobot 0.6.1 (reference_dataloader.py), same files, same session",
+            "python": args.reference_python,
+        }
+        result["rounds"] = args.rounds
+        del result["target_speedup"]
+        path = out_dir / ("dataloader_lerobot.quick.json" if args.quick else "dataloader_lerobot.json")
+        run_same_session(
+            configs, REPO_ROOT / dataset["root"], sizes, args.reference_python, args.rounds, result, path
+        )
+        print("\n" + same_session_table(result["same_session"]))
+        print(f"Wrote {path} ({time.perf_counter() - t_start:.0f} s in all)")
+        return 0
     result["loader"] = run_loader_benchmarks(loader_configs(backends), REPO_ROOT / dataset["root"], sizes)
     result["recording"] = None if args.skip_recording else run_recording(sizes)
     result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["total_s"] = round(time.perf_counter() - t_start, 1)
 
-    out_dir = TMP_RESULTS_DIR if args.quick else RESULTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = "dataloader.quick" if args.quick else "dataloader"
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     report = markdown_tables(result)
