@@ -14,9 +14,6 @@ other address without a token (``$LEROBOT_LEKIWI_TOKEN`` or ``--host.auth_token`
 :mod:`~lerobot.robots.lekiwi.zmq_utils`) unless ``--host.allow_unauthenticated=true``. Every action
 message is checked (a JSON object with exactly the robot's action keys, finite numbers, at most
 ``max_action_bytes``); a bad one is logged and dropped and the loop goes on.
-
-    export LEROBOT_LEKIWI_TOKEN=...   # python -c "import secrets; print(secrets.token_urlsafe(24))"
-    lerobot-lekiwi-host --robot.port=/dev/ttyACM0 --robot.id=my_kiwi --host.bind_ip=0.0.0.0
 """
 
 from __future__ import annotations
