@@ -38,9 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from lerobot.policies import cpu_acceleration
-from lerobot.policies.factory import get_policy_class
-from policies import make_config, make_optimizer, make_stats
-from policy_workloads import THREADS, make_batch, make_observation
+from policies import training_workload
+from policy_workloads import THREADS, make_observation
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -69,11 +68,8 @@ def timed(fn: Any, repeats: int) -> float:
 
 
 def bench(name: str, rounds: int, train_repeats: int, infer_repeats: int) -> dict[str, Any]:
-    config = make_config(name)
-    torch.manual_seed(0)
-    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
-    optimizer = make_optimizer(policy)
-    batch, observation = make_batch(name), make_observation(name)
+    policy, train_step = training_workload(name)
+    observation = make_observation(name)
     stock = children(policy)
 
     used = [piece for piece in cpu_acceleration.PIECES if any(_applies(piece, m) for m in policy.modules())]
@@ -82,13 +78,6 @@ def bench(name: str, rounds: int, train_repeats: int, infer_repeats: int) -> dic
         "all": tuple(used),
         **{f"all but {p}": tuple(x for x in used if x != p) for p in used},
     }
-
-    def train_step() -> None:
-        policy.train()
-        loss = policy(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
     def infer() -> None:
         policy.reset()
@@ -134,19 +123,9 @@ def module_savings(name: str, reps: int, step_repeats: int) -> dict[str, Any]:
     each way; the saving is the difference of medians times the number of such calls per step,
     divided by the accelerated step's median time, measured in the same process.
     """
-    config = make_config(name)
-    torch.manual_seed(0)
-    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
-    optimizer = make_optimizer(policy)
-    batch, observation = make_batch(name), make_observation(name)
+    policy, train_step = training_workload(name)
+    observation = make_observation(name)
     stock = children(policy)
-
-    def train_step() -> None:
-        policy.train()
-        loss = policy(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
     def infer() -> None:
         policy.reset()

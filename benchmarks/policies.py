@@ -43,6 +43,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,8 @@ def make_optimizer(policy: Any) -> torch.optim.Optimizer:
     return build_optimizer(policy.get_optim_params(), settings)
 
 
-def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
+def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callable[[], None]]:
+    """The benchmarked policy (seeded, optionally accelerated) and one optimiser step on its batch."""
     config = make_config(name)
     torch.manual_seed(0)
     policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
@@ -126,6 +128,11 @@ def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dic
         loss.backward()
         optimizer.step()
 
+    return policy, train_step
+
+
+def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
+    policy, train_step = training_workload(name, accelerated)
     observation = make_observation(name)  # one frame per call: Diffusion's history fills as at run time
     policy.eval()
     result = measure(train_step, lambda: policy.predict_action_chunk(observation), warmup, repeats)
@@ -136,20 +143,12 @@ def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dic
 def profile(name: str, accelerated: bool) -> None:
     from torch.profiler import profile as torch_profile
 
-    config = make_config(name)
-    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
-    if accelerated:
-        accelerate(policy)
-    optimizer = make_optimizer(policy)
-    batch = make_batch(name)
+    _, train_step = training_workload(name, accelerated)
     for _ in range(2):
-        policy(batch)["loss"].backward()
+        train_step()
     with torch_profile() as prof:
         for _ in range(3):
-            loss = policy(batch)["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step()
     print(f"## {name} train step\n")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
