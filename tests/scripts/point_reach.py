@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
+from tests.policies.conftest import TINY_ACT
 
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -106,17 +107,7 @@ def tiny_act_config(**overrides) -> ACTConfig:
             "observation.environment_state": PolicyFeature(FeatureType.ENV, (2,)),
         },
         output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
-        chunk_size=5,
-        n_action_steps=5,
-        dim_model=32,
-        n_heads=2,
-        dim_feedforward=64,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        n_vae_encoder_layers=1,
-        latent_dim=8,
-        pretrained_backbone_weights=None,
-        device="cpu",
+        **{**TINY_ACT, "latent_dim": 8},
     )
     kwargs.update(overrides)
     return ACTConfig(**kwargs)
