@@ -230,10 +230,16 @@ def save_processor_files(
     norm_map: Mapping[str, NormalizationMode],
     stats: Mapping[str, Tensor],
     device: str,
+    extra_steps: list[dict[str, Any]] = (),
 ) -> list[Path]:
-    """Write the pre/post-processor pipelines exactly as LeRobot 0.6's default ones look on disk."""
+    """Write the pre/post-processor pipelines exactly as LeRobot 0.6's default ones look on disk.
+
+    ``extra_steps`` (a VLA's newline and tokenizer steps) go between batching and the device step,
+    where LeRobot puts them; the normaliser's state file is named after its step index.
+    """
     norm_map_json = {k: NormalizationMode(v).value for k, v in norm_map.items()}
-    pre_state = f"{PREPROCESSOR}_step_3_normalizer_processor.safetensors"
+    extra_steps = list(extra_steps)
+    pre_state = f"{PREPROCESSOR}_step_{3 + len(extra_steps)}_normalizer_processor.safetensors"
     post_state = f"{POSTPROCESSOR}_step_0_unnormalizer_processor.safetensors"
     normalizer = {
         "registry_name": "normalizer_processor",
@@ -259,6 +265,7 @@ def save_processor_files(
         "steps": [
             {"registry_name": "rename_observations_processor", "config": {"rename_map": {}}},
             {"registry_name": "to_batch_processor", "config": {}},
+            *extra_steps,
             {"registry_name": "device_processor", "config": {"device": device, "float_dtype": None}},
             normalizer,
         ],

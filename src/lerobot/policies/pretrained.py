@@ -32,7 +32,8 @@ import functools
 import logging
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,6 +65,25 @@ __all__ = [
 
 WEIGHTS_NAME = "model.safetensors"
 logger = logging.getLogger(__name__)
+_LOADING_FROM: ContextVar[Path | None] = ContextVar("lerobot_loading_checkpoint", default=None)
+
+
+def loading_checkpoint_dir() -> Path | None:
+    """The checkpoint folder ``from_pretrained`` is loading while it builds the policy, else None.
+
+    A policy whose config names files relative to its checkpoint (a VLA's backbone config and
+    tokenizer folder) resolves them against this folder, and never outside it.
+    """
+    return _LOADING_FROM.get()
+
+
+@contextlib.contextmanager
+def _loading_from(folder: Path) -> Iterator[None]:
+    token = _LOADING_FROM.set(folder)
+    try:
+        yield
+    finally:
+        _LOADING_FROM.reset(token)
 
 
 class WeightsMismatchError(RuntimeError, ValueError):
@@ -248,6 +268,10 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def extra_preprocessor_steps(self) -> list[dict[str, Any]]:
+        """Steps this policy adds to ``policy_preprocessor.json`` after batching (a VLA's tokenizer)."""
+        return []
+
     def __call__(self, batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``forward`` in training mode; in eval mode the predicted action chunk as well.
 
@@ -386,6 +410,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                 self.config.normalization_mapping,
                 stats,
                 str(self.config.device),
+                extra_steps=self.extra_preprocessor_steps(),
             )
         return save_directory
 
@@ -428,7 +453,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             from lerobot.policies.factory import get_policy_class
 
             policy_cls = get_policy_class(config.type)
-        with skip_pretrained_backbone_weights():
+        with skip_pretrained_backbone_weights(), _loading_from(folder):
             policy = policy_cls(config)
         policy._load_checkpoint(folder, strict=strict)
         if dataset_stats is not None:
