@@ -81,7 +81,12 @@ def perturbed_checkpoint(folder: Path) -> None:
     for name, ft in features.items():
         shape = (ft.shape[0], 1, 1) if name.startswith("observation.images") else ft.shape
         mean = torch.rand(shape, generator=gen) * 3
-        stats[name] = {"mean": mean, "std": 0.5 + torch.rand(shape, generator=gen), "min": mean - 4, "max": mean + 4}
+        stats[name] = {
+            "mean": mean,
+            "std": 0.5 + torch.rand(shape, generator=gen),
+            "min": mean - 4,
+            "max": mean + 4,
+        }
     policy.set_normalization_stats(stats)
     policy.save_pretrained(folder)
 
@@ -121,7 +126,9 @@ def ours(folder: Path, inputs: dict) -> dict:
     policy.train()
     with torch.no_grad():
         batch = {**inputs["train"], "task": inputs["train_task"]}
-        out["loss"] = float(policy.forward(batch, noise=inputs["train_noise"], time=inputs["train_time"])["loss"])
+        out["loss"] = float(
+            policy.forward(batch, noise=inputs["train_noise"], time=inputs["train_time"])["loss"]
+        )
     return out
 
 
@@ -151,7 +158,9 @@ def main() -> int:
         theirs = json.loads(run.stdout.strip().splitlines()[-1])
     diffs = {
         "lang_tokens_equal": mine["lang_tokens"] == theirs["lang_tokens"],
-        "chunk_max_abs_diff": float((torch.tensor(mine["chunk"]) - torch.tensor(theirs["chunk"])).abs().max()),
+        "chunk_max_abs_diff": float(
+            (torch.tensor(mine["chunk"]) - torch.tensor(theirs["chunk"])).abs().max()
+        ),
         "select_action_max_abs_diff": float(
             (torch.tensor(mine["select"]).flatten() - torch.tensor(theirs["select"]).flatten()).abs().max()
         ),
