@@ -42,7 +42,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from lerobot.configs.types import ACTION, OBS_STATE
-from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
+from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step, loading_checkpoint_dir
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
 from lerobot.policies.vla_common import (
     block_attention_mask,
@@ -50,6 +50,7 @@ from lerobot.policies.vla_common import (
     euler_sample,
     flow_matching_target,
     load_backbone_config,
+    load_pretrained_model,
     load_tokenizer,
     pad_vector,
     resize_with_pad,
@@ -66,6 +67,8 @@ LANG_MASK = "observation.language.attention_mask"
 EMPTY_CAMERA_PREFIX = "observation.images.empty_camera_"
 ROPE_WAVELENGTH = 10_000
 KVCache = dict[int, tuple[Tensor, Tensor]]
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "train_config.json")
 
 
 class UnknownBackboneError(ValueError):
@@ -125,7 +128,7 @@ def expert_intermediate_size(hidden: int, multiplier: int = 4, multiple_of: int 
 class SmolVLMWithExpertModel(nn.Module):
     """The SmolVLM backbone (``vlm``) and the action expert (``lm_expert``), run layer by layer together."""
 
-    def __init__(self, config: SmolVLAConfig, backbone_source: str):
+    def __init__(self, config: SmolVLAConfig, backbone_source: str, load_weights: bool):
         super().__init__()
         from transformers import AutoModel, SmolVLMConfig, SmolVLMForConditionalGeneration
 
@@ -136,9 +139,9 @@ class SmolVLMWithExpertModel(nn.Module):
                 f"(model_type {getattr(vlm_config, 'model_type', '?')!r}); SmolVLA needs a SmolVLM backbone "
                 "(model_type 'smolvlm', e.g. HuggingFaceTB/SmolVLM2-500M-Video-Instruct)."
             )
-        if config.load_vlm_weights:
-            self.vlm = SmolVLMForConditionalGeneration.from_pretrained(
-                backbone_source, dtype=torch.float32, trust_remote_code=False
+        if load_weights:
+            self.vlm = load_pretrained_model(
+                SmolVLMForConditionalGeneration, backbone_source, dtype=torch.float32
             )
         else:
             self.vlm = SmolVLMForConditionalGeneration(vlm_config)
@@ -331,10 +334,16 @@ class SmolVLMWithExpertModel(nn.Module):
 class VLAFlowMatching(nn.Module):
     """Embeddings in and out of the two stacks, the training loss and the sampler."""
 
-    def __init__(self, config: SmolVLAConfig, backbone_source: str, image_token_ids: tuple[int, int] | None):
+    def __init__(
+        self,
+        config: SmolVLAConfig,
+        backbone_source: str,
+        image_token_ids: tuple[int, int] | None,
+        load_vlm_weights: bool = False,
+    ):
         super().__init__()
         self.config = config
-        self.vlm_with_expert = SmolVLMWithExpertModel(config, backbone_source)
+        self.vlm_with_expert = SmolVLMWithExpertModel(config, backbone_source, load_vlm_weights)
         vlm_width, expert_width = (
             self.vlm_with_expert.vlm_hidden_size,
             self.vlm_with_expert.expert_hidden_size,
@@ -489,7 +498,9 @@ class SmolVLAPolicy(PreTrainedPolicy):
             image_token_ids = tuple(
                 self.tokenizer.convert_tokens_to_ids(t) for t in ("<fake_token_around_image>", "<global-img>")
             )
-        self.model = VLAFlowMatching(config, self.backbone_source, image_token_ids)
+        # A checkpoint's own weights replace the backbone's: read them only for a new policy.
+        load_vlm_weights = config.load_vlm_weights and loading_checkpoint_dir() is None
+        self.model = VLAFlowMatching(config, self.backbone_source, image_token_ids, load_vlm_weights)
         self.reset()
 
     def reset(self) -> None:
@@ -675,12 +686,28 @@ class SmolVLAPolicy(PreTrainedPolicy):
         ]
 
     def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> Path:
-        """Also copy a backbone folder the config names relatively (config and tokenizer files, no weights)."""
-        save_directory = super().save_pretrained(save_directory, **kwargs)
+        """Also store a local backbone folder inside the checkpoint, named relatively in config.json.
+
+        The backbone's config and tokenizer files (never its weight files: those are in
+        ``model.safetensors``) are copied to ``<checkpoint>/<folder name>``, so the checkpoint is
+        self-contained and loads on another machine; a Hub id is written as is.
+        """
         source = Path(self.backbone_source)
-        name = Path(self.config.vlm_model_name)
-        if source.is_dir() and not name.is_absolute():
-            target = save_directory / name
-            if target.resolve() != source.resolve():
-                shutil.copytree(source, target, dirs_exist_ok=True)
-        return save_directory
+        if not source.is_dir():
+            return super().save_pretrained(save_directory, **kwargs)
+        save_directory = Path(save_directory)
+        name = source.name if source.name not in CHECKPOINT_FILES else "vlm_backbone"
+        target = save_directory / name
+        target.mkdir(parents=True, exist_ok=True)
+        for file in source.iterdir():
+            if (
+                file.is_file()
+                and file.suffix not in WEIGHT_SUFFIXES
+                and file.resolve() != (target / file.name).resolve()
+            ):
+                shutil.copy2(file, target / file.name)
+        written_name, self.config.vlm_model_name = self.config.vlm_model_name, name
+        try:
+            return super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.config.vlm_model_name = written_name
