@@ -322,6 +322,8 @@ def inference_time_ms(policy: PreTrainedPolicy, batch: dict[str, Any]) -> float:
         if key in batch:
             x = batch[key][:1]
             observation[key] = x[:, -1] if x.dim() == len(ft.shape) + 2 else x  # last of an obs history
+    if "task" in batch:  # a language-conditioned policy's instruction
+        observation["task"] = list(batch["task"][:1])
     sync = torch.cuda.synchronize if policy.config.device.startswith("cuda") else (lambda: None)
     policy.eval()
     try:
