@@ -11,14 +11,15 @@ backbone: a Hub id or a folder (inside a checkpoint, relative to it) holding the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from lerobot.configs.types import FeatureType, NormalizationMode
+from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineSchedule
 from lerobot.policies.config import PreTrainedConfig
 
 ATTENTION_MODES = ("cross_attn", "self_attn")
+EMPTY_CAMERA = "observation.images.empty_camera_{}"
 
 
 @PreTrainedConfig.register_subclass("smolvla")
@@ -116,8 +117,15 @@ class SmolVLAConfig(PreTrainedConfig):
     compile_mode: str = "max-autotune"
     """LeRobot's torch.compile mode (kept, not used by this class)."""
 
+    # Cameras the config lists but a dataset or robot lacks are left out (at least one must be there).
+    missing_cameras_allowed: ClassVar[bool] = True
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        for i in range(self.empty_cameras):  # padding slots, listed as features as LeRobot lists them
+            self.input_features.setdefault(
+                EMPTY_CAMERA.format(i), PolicyFeature(FeatureType.VISUAL, (3, 480, 640))
+            )
         if self.n_action_steps > self.chunk_size:
             raise ValueError(f"n_action_steps={self.n_action_steps} exceeds chunk_size={self.chunk_size}.")
         if self.n_obs_steps != 1:

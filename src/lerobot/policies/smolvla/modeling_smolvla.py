@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import math
 import shutil
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -487,6 +488,7 @@ class SmolVLAPolicy(PreTrainedPolicy):
 
     config_class = SmolVLAConfig
     name = "smolvla"
+    takes_instruction = True
 
     def __init__(self, config: SmolVLAConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
@@ -513,16 +515,26 @@ class SmolVLAPolicy(PreTrainedPolicy):
     def prepare_images(self, batch: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
         """Each camera (B, 3, H, W) in [0, 1] -> resized with padding, in [-1, 1]; plus its (B,) mask.
 
-        Cameras the config lists as ``empty_camera_*`` (or ``empty_cameras`` extra slots) are
-        padding: an all -1 image whose tokens are masked out.
+        Cameras the config lists but the batch lacks are left out, except that up to
+        ``empty_cameras`` of them become padding: an all -1 image whose tokens are masked out (as
+        LeRobot does, so checkpoints trained with more cameras act alike).
         """
-        images, masks = [], []
         present = [k for k in self.config.image_features if k in batch]
+        missing = [k for k in self.config.image_features if k not in batch]
         if not present:
             raise ValueError(
-                f"SmolVLA: no camera in the batch; it expects {sorted(self.config.image_features)}, got "
-                f"{sorted(batch)}."
+                f"SmolVLA: no camera in the batch; it expects one or more of {sorted(self.config.image_features)}, "
+                f"got {sorted(k for k in batch if not k.startswith(LANG_TOKENS))}. Rename yours with --rename_map "
+                "(or predict(..., rename_map=...))."
             )
+        real_missing = [k for k in missing if not k.startswith(EMPTY_CAMERA_PREFIX)]
+        if real_missing and not getattr(self, "_warned_missing_cameras", False):
+            self._warned_missing_cameras = True
+            warnings.warn(
+                f"SmolVLA: cameras {real_missing} are not in the batch (it has {present}); they are left out.",
+                stacklevel=3,
+            )
+        images, masks = [], []
         for name in present:
             img = batch[name]
             img = img[:, -1] if img.dim() == 5 else img
@@ -530,14 +542,7 @@ class SmolVLAPolicy(PreTrainedPolicy):
                 img = resize_with_pad(img, *self.config.resize_imgs_with_padding, pad="left_top")
             images.append(scale_to_symmetric(img))
             masks.append(torch.ones(img.shape[0], dtype=torch.bool, device=img.device))
-        missing = [k for k in self.config.image_features if k not in batch]
-        for name in missing:
-            if not name.startswith(EMPTY_CAMERA_PREFIX):
-                raise ValueError(
-                    f"SmolVLA: camera {name!r} is missing from the batch (got {sorted(present)}). Feed every camera "
-                    f"the config lists ({sorted(self.config.image_features)}), or rename yours with --rename_map."
-                )
-        for _ in range(len(missing) + self.config.empty_cameras):
+        for _ in range(min(len(missing), self.config.empty_cameras)):
             images.append(torch.full_like(images[0], -1.0))
             masks.append(torch.zeros_like(masks[0]))
         return images, masks
@@ -580,13 +585,13 @@ class SmolVLAPolicy(PreTrainedPolicy):
         state = state[:, -1] if state.dim() > 2 else state
         return images, image_masks, tokens, token_mask, pad_vector(state, self.config.max_state_dim)
 
+    def _non_camera_features(self) -> dict[str, Any]:
+        return {k: f for k, f in self.config.input_features.items() if k not in self.config.image_features}
+
     def _observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         obs = self.prepare_observation(observation)
         self._check_images(obs)
-        features = {
-            k: f for k, f in self.config.input_features.items() if not k.startswith(EMPTY_CAMERA_PREFIX)
-        }
-        self.check_features(obs, features)
+        self.check_features(obs, self._non_camera_features())
         return self.normalize_inputs(obs)
 
     def _check_images(self, batch: dict[str, Any]) -> None:
@@ -641,11 +646,9 @@ class SmolVLAPolicy(PreTrainedPolicy):
         if reduction not in ("mean", "none"):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
         batch = self.single_action_as_chunk(batch, self.config.chunk_size)
+        batch = self.rename_observation(batch)
         self._check_images(batch)
-        features = {
-            k: f for k, f in self.config.input_features.items() if not k.startswith(EMPTY_CAMERA_PREFIX)
-        }
-        self.check_features(batch, features)
+        self.check_features(batch, self._non_camera_features())
         self.check_features(batch, self.config.output_features, time_steps=self.config.chunk_size)
         batch = self.normalize_targets(self.normalize_inputs(batch))
         images, image_masks, tokens, token_mask, state = self._prepare(batch)
