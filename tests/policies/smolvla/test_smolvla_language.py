@@ -111,3 +111,52 @@ def test_eval_rollout_passes_each_envs_instruction() -> None:
 class _PlainEnv(_InstructedEnv):
     def reset(self, seed=None, options=None):
         return self._obs(), {}
+
+
+def test_guide_predict_drives_a_so100_twin(tiny_backbone: Path) -> None:
+    """G27's call with SmolVLA: robot observation in, an action send_action accepts out."""
+    pytest.importorskip("mujoco")
+    from lerobot.cameras.sim import SimCameraConfig
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.robots.sim.so100_sim import SO100Sim
+
+    config = tiny_config(
+        tiny_backbone,
+        input_features={
+            "observation.state": PolicyFeature(FeatureType.STATE, (6,)),
+            "observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, *IMAGE_HW)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+        max_state_dim=8,
+        max_action_dim=8,
+    )
+    torch.manual_seed(0)
+    policy = SmolVLAPolicy(config, dataset_stats=None)
+    robot = SO100Sim(cameras={"front": SimCameraConfig(width=IMAGE_HW[1], height=IMAGE_HW[0], fps=30)})
+    with robot:
+        obs = robot.get_observation()
+        with torch.no_grad():
+            action = policy.predict(
+                images=obs["cameras"],
+                states=obs["joint_positions"],
+                gripper=obs["gripper"],
+                instruction=TASKS[0],
+            )
+        assert action["joint_positions"].shape == (5,) and isinstance(action["gripper"], float)
+        sent = robot.send_action(action)
+        assert len(sent) == 6 and all(np.isfinite(v) for v in sent.values())
+        with pytest.raises(ValueError, match="add gripper="):
+            policy.predict(images=obs["cameras"], states=obs["joint_positions"], instruction=TASKS[0])
+        with pytest.raises(ValueError, match=r"cameras \['observation.images.top'\] do not match"):
+            policy.predict(images={"top": obs["cameras"]["front"]}, states=obs["joint_positions"], gripper=0.0,
+                           instruction=TASKS[0])  # fmt: skip
+
+
+def test_an_instruction_to_a_policy_that_takes_none_is_refused() -> None:
+    from tests.policies.conftest import act_config
+
+    from lerobot.policies.act.modeling_act import ACTPolicy
+
+    policy = ACTPolicy(act_config())
+    with pytest.raises(ValueError, match="ACTPolicy takes no language instruction"):
+        policy.predict(images={}, states=np.zeros(4), instruction="pick up the cube")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -107,3 +108,46 @@ def test_train_expert_only_leaves_the_vlm_untouched(
     assert not policy.model.vlm_with_expert.vlm.training and policy.model.vlm_with_expert.lm_expert.training
     frozen_proj = SmolVLAPolicy(tiny_config(tiny_backbone, train_state_proj=False))
     assert not frozen_proj.model.state_proj.weight.requires_grad
+
+
+def test_fine_tune_a_checkpoint_with_other_camera_names(
+    tiny_backbone: Path, dataset_root: Path, tmp_path: Path
+) -> None:
+    """smolvla_base expects camera1..camera3; a dataset with one 'front' camera trains through --rename_map."""
+    import json
+
+    from tests.policies.smolvla.conftest import tiny_config
+
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    cams = {f"observation.images.camera{i}": PolicyFeature(FeatureType.VISUAL, (3, 32, 32)) for i in (1, 2)}
+    config = tiny_config(
+        tiny_backbone,
+        input_features={"observation.state": PolicyFeature(FeatureType.STATE, (3,)), **cams},
+    )
+    torch.manual_seed(0)
+    start = SmolVLAPolicy(config).save_pretrained(tmp_path / "base")
+    base = [*_flags(dataset_root, tmp_path / "plain", 1), f"--policy.path={start}"]
+    with pytest.raises(ValueError, match=r"camera1.*observation.images.front.*--rename_map"):
+        main(base)
+    run = tmp_path / "renamed"
+    rename = '{"observation.images.front": "observation.images.camera1"}'
+    assert main([*_flags(dataset_root, run, 2), f"--policy.path={start}", f"--rename_map={rename}"]) == 0
+    ckpt = run / "checkpoints" / "last" / "pretrained_model"
+    pre = json.loads((ckpt / "policy_preprocessor.json").read_text())
+    assert pre["steps"][0]["config"]["rename_map"] == json.loads(rename)
+
+    # The guide's call on the fine-tuned policy: the robot's 'front' camera maps through the saved map.
+    policy = SmolVLAPolicy.from_pretrained(ckpt)
+    image = np.zeros((*IMAGE_HW, 3), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="camera2"):
+        out = policy.predict(images={"front": image}, states=np.zeros(2), gripper=0.5, instruction=TASKS[0])
+    assert out["joint_positions"].shape == (2,) and "gripper" not in out  # 2 action values for 2 joints
+    with pytest.raises(ValueError, match=r"cameras \['observation.images.wrist'\] do not match"):
+        policy.predict(images={"wrist": image}, states=np.zeros(3), instruction=TASKS[0])
+    with pytest.raises(ValueError, match=r"states has 1 values; the policy's state has 3"):
+        policy.predict(images={"front": image}, states=np.zeros(1), instruction=TASKS[0])
+    with pytest.raises(ValueError, match="add gripper="):
+        policy.predict(images={"front": image}, states=np.zeros(2), instruction=TASKS[0])
+    with pytest.raises(ValueError, match="needs instruction"):
+        policy.predict(images={"front": image}, states=np.zeros(3))
