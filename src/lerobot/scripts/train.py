@@ -132,6 +132,10 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     _check_dataset_has_features(policy_cfg, policy_meta)
     policy = make_policy(policy_cfg, ds_meta=policy_meta)
     policy.rename_map = {**policy.rename_map, **cfg.rename_map}
+    if cfg.gradient_checkpointing:
+        if not hasattr(policy, "gradient_checkpointing_enable"):
+            raise ValueError(f"--gradient_checkpointing=true: {type(policy).__name__} does not support it.")
+        policy.gradient_checkpointing_enable()
     cfg.policy.input_features = policy.config.input_features  # filled from the dataset when empty
     cfg.policy.output_features = policy.config.output_features
     policy.train()

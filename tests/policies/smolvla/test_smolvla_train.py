@@ -151,3 +151,27 @@ def test_fine_tune_a_checkpoint_with_other_camera_names(
         policy.predict(images={"front": image}, states=np.zeros(2), instruction=TASKS[0])
     with pytest.raises(ValueError, match="needs instruction"):
         policy.predict(images={"front": image}, states=np.zeros(3))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_backbone: Path) -> None:
+    from tests.policies.smolvla.conftest import tiny_config
+
+    torch.manual_seed(0)
+    policy = SmolVLAPolicy(tiny_config(tiny_backbone, train_expert_only=False))
+    batch = {
+        "observation.state": torch.randn(2, 3),
+        "observation.images.front": torch.rand(2, 3, *IMAGE_HW),
+        "action": torch.randn(2, 4, 2),
+        "task": TASKS,
+    }
+    fixed = {"noise": torch.randn(2, 4, 4), "time": torch.tensor([0.2, 0.7])}
+    grads = []
+    for enable in (False, True):
+        policy.gradient_checkpointing_enable(enable)
+        policy.train()
+        policy.zero_grad()
+        policy.forward(batch, **fixed)["loss"].backward()
+        grads.append({n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("text_model" in n for n in grads[0])
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, msg=name)

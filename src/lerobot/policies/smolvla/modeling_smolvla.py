@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from lerobot.configs.types import ACTION, OBS_STATE
@@ -179,6 +180,9 @@ class SmolVLMWithExpertModel(nn.Module):
         self.expert_every = self.num_vlm_layers // len(self.lm_expert.layers)
         self.freeze_vision_encoder = config.freeze_vision_encoder
         self.train_expert_only = config.train_expert_only
+        self.gradient_checkpointing = (
+            False  # recompute each layer in backward: less memory, ~30% more compute
+        )
         self._set_requires_grad()
 
     @property
@@ -245,22 +249,41 @@ class SmolVLMWithExpertModel(nn.Module):
         if fill_cache:
             cache = {}
         for i in range(self.num_vlm_layers):
-            vlm_layer, expert_layer = self.vlm.model.text_model.layers[i], self._expert_layer(i)
-            if fill_cache or self._joint_layer(i):
-                prefix_out, suffix_out = self._joint_attention(
-                    i, vlm_layer, expert_layer, prefix, suffix, mask, positions, cache, fill_cache
+            if self.gradient_checkpointing and self.training and cache is None and torch.is_grad_enabled():
+                prefix, suffix = torch.utils.checkpoint.checkpoint(
+                    self._layer, i, mask, positions, prefix, suffix, None, False, use_reentrant=False
                 )
             else:
-                prefix_out, suffix_out = self._cross_attention(
-                    i, vlm_layer, expert_layer, prefix, suffix, mask, positions, cache
-                )
-            if prefix is not None:
-                prefix = _finish_layer(vlm_layer, prefix, prefix_out)
-            if suffix is not None and expert_layer is not None:
-                suffix = _finish_layer(expert_layer, suffix, suffix_out)
+                prefix, suffix = self._layer(i, mask, positions, prefix, suffix, cache, fill_cache)
         prefix = self.vlm.model.text_model.norm(prefix) if prefix is not None else None
         suffix = self.lm_expert.norm(suffix) if suffix is not None else None
         return prefix, suffix, cache
+
+    def _layer(
+        self,
+        i: int,
+        mask: Tensor,
+        positions: Tensor,
+        prefix: Tensor | None,
+        suffix: Tensor | None,
+        cache: KVCache | None,
+        fill_cache: bool,
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """VLM layer i and its expert partner: attention (joint or cross), then each stack's MLP."""
+        vlm_layer, expert_layer = self.vlm.model.text_model.layers[i], self._expert_layer(i)
+        if fill_cache or self._joint_layer(i):
+            prefix_out, suffix_out = self._joint_attention(
+                i, vlm_layer, expert_layer, prefix, suffix, mask, positions, cache, fill_cache
+            )
+        else:
+            prefix_out, suffix_out = self._cross_attention(
+                i, vlm_layer, expert_layer, prefix, suffix, mask, positions, cache
+            )
+        if prefix is not None:
+            prefix = _finish_layer(vlm_layer, prefix, prefix_out)
+        if suffix is not None and expert_layer is not None:
+            suffix = _finish_layer(expert_layer, suffix, suffix_out)
+        return prefix, suffix
 
     def _joint_attention(
         self,
@@ -507,6 +530,15 @@ class SmolVLAPolicy(PreTrainedPolicy):
 
     def reset(self) -> None:
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
+
+    def gradient_checkpointing_enable(self, enable: bool = True) -> None:
+        """Recompute each transformer layer's activations during backward instead of storing them.
+
+        Trades compute for memory when fine-tuning the whole VLM; results are unchanged. Not a
+        config field (LeRobot's SmolVLA config has none): ``lerobot-train --gradient_checkpointing=true``
+        or this call switches it on.
+        """
+        self.model.vlm_with_expert.gradient_checkpointing = enable
 
     def get_optim_params(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
