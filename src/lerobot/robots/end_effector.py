@@ -115,6 +115,7 @@ class SO100FollowerEndEffectorConfig(SO100FollowerConfig):
     end_effector_bounds: Bounds | None = None
     """Where the tool point may go, metres in the arm's base frame (see :class:`EndEffectorConfig`)."""
     max_step_m: float = 0.02
+    """Largest tool-point move per step and axis, in metres; bigger deltas are capped."""
 
 
 @ROBOTS.register("so101_follower_end_effector")

@@ -46,6 +46,7 @@ HAND_JOINTS = ("thumb_cmc", "thumb_mcp", "thumb_pip", "thumb_dip") + tuple(
 @dataclass(kw_only=True)
 class HopeJrArmConfig(ArmFollowerConfig):
     shoulder_pitch_model: str = "sm8512bl"
+    """Feetech model of the shoulder-pitch servo (the high-torque one; the other joints are STS3215)."""
 
 
 @ROBOTS.register("hope_jr_arm")
@@ -115,7 +116,9 @@ class HopeJrArm(MotorArm, Robot):
 @dataclass(kw_only=True)
 class HopeJrHandConfig(RobotConfig):
     port: str = "/dev/ttyACM1"
+    """Serial port of the hand's motor bus (find it with ``lerobot-find-port``)."""
     side: str = "right"
+    """Which hand, ``"left"`` or ``"right"``: sets the calibration file and the mirrored joints."""
 
 
 @ROBOTS.register("hope_jr_hand")

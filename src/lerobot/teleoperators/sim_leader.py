@@ -39,6 +39,7 @@ class SimLeaderConfig(TeleoperatorConfig):
     fps: float = 30.0
     """Steps per second of the script (one step per ``get_action``)."""
     seed: int = 0
+    """Seed of the sway's phases, so a scripted session repeats exactly."""
 
 
 @TELEOPERATORS.register("sim_leader")
