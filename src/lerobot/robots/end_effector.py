@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lerobot.motors.arm import GRIPPER
 from lerobot.robots.kinematics import (
     KinematicChain,
     box_bounds,
@@ -28,7 +29,6 @@ from lerobot.robots.kinematics import (
     forward_kinematics,
     inverse_kinematics,
 )
-from lerobot.robots.motor_arm import GRIPPER
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotWrapper
 from lerobot.robots.so100_follower import SO100Follower, SO100FollowerConfig
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from lerobot.cameras import make_cameras_from_configs
 from lerobot.motors import FeetechMotorsBus, Motor, MotorNormMode
+from lerobot.motors.arm import MotorArm
 from lerobot.motors.feetech import FEETECH
-from lerobot.robots.motor_arm import ArmFollowerConfig, MotorArm
+from lerobot.robots.motor_arm import ArmFollowerConfig, write_goal_positions
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
 from lerobot.robots.so100_follower import FEETECH_POSITION_MODE
 from lerobot.robots.vendor import JointLimit, UndrivenRobot
@@ -109,7 +110,7 @@ class HopeJrArm(MotorArm, Robot):
 
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
         goal = {key.removesuffix(".pos"): value for key, value in action.items()}
-        return self._write_goal_positions(goal, self.config.max_relative_target)
+        return write_goal_positions(self, goal, self.config.max_relative_target)
 
 
 @ROBOT_CONFIGS.register("hope_jr_hand")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER
+from lerobot.motors.arm import ARM_JOINTS, GRIPPER
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
     TELEOPERATORS,

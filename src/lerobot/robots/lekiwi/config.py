@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from lerobot.cameras import CameraConfig, Cv2Rotation, OpenCVCameraConfig
 from lerobot.motors import Motor, MotorNormMode
-from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER, ArmFollowerConfig
+from lerobot.motors.arm import ARM_JOINTS, GRIPPER
+from lerobot.robots.motor_arm import ArmFollowerConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, RobotConfig
 
 ARM_MOTORS = tuple(f"arm_{name}" for name in (*ARM_JOINTS, GRIPPER))  # ids 1-6
