@@ -46,6 +46,7 @@ from lerobot.configs.types import OBS_STATE, FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
+from lerobot.policies.ema import EMA
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
@@ -117,7 +118,8 @@ class PolicyAction(dict):
 
 
 def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd.
+    """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd,
+    and the EMA-averaged weights when the policy keeps an EMA (``policy.ema``).
 
     ``torch.inference_mode`` rather than ``no_grad`` skips autograd's version and view bookkeeping
     on every op. ``eval()`` runs before it, outside inference mode, so that nothing the mode switch
@@ -130,7 +132,7 @@ def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: PreTrainedPolicy, *args: Any, **kwargs: Any) -> Any:
         self.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.inference_weights():
             out = method(self, *args, **kwargs)
         if isinstance(out, PolicyAction):
             return PolicyAction({k: v.clone() if isinstance(v, Tensor) else v for k, v in out.items()})
@@ -232,6 +234,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     name: ClassVar[str] = ""
     takes_instruction: ClassVar[bool] = False
     """Whether the policy reads a language instruction (``"task"``): the VLAs do."""
+    ema: EMA | None = None
+    """An exponential moving average of the weights, set by a policy whose config asks for one: the
+    training loop folds each optimiser step into it (:meth:`update`), inference (``@inference_step``)
+    and :meth:`save_pretrained` use the averaged weights, training keeps the live ones, and training
+    checkpoints carry its state."""
 
     def __init__(
         self, config: PreTrainedConfig, dataset_stats: Mapping[str, Mapping[str, Any]] | None = None
@@ -277,6 +284,15 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def extra_preprocessor_steps(self) -> list[dict[str, Any]]:
         """Steps this policy adds to ``policy_preprocessor.json`` after batching (a VLA's tokenizer)."""
         return []
+
+    def update(self) -> None:
+        """After each optimiser step (the ``PolicyWithUpdate`` protocol): fold the weights into the EMA."""
+        if self.ema is not None:
+            self.ema.update()
+
+    def inference_weights(self) -> contextlib.AbstractContextManager:
+        """The weights to act and save with: the EMA average when there is one, else the live ones."""
+        return self.ema.averaged() if self.ema is not None else contextlib.nullcontext()
 
     def __call__(self, batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``forward`` in training mode; in eval mode the predicted action chunk as well.
@@ -462,7 +478,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
         ``normalizer_layout="processors"`` (default) writes the statistics as LeRobot 0.6 processor
         files; ``"in_model"`` keeps them as ``normalize_inputs.buffer_*`` tensors inside
-        ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files.
+        ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files. With an EMA
+        the averaged weights are the ones saved.
         """
         if normalizer_layout not in ("processors", "in_model"):
             raise ValueError(
@@ -471,8 +488,10 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
+        with self.inference_weights():
+            weights = self.state_dict()
         state, seen = {}, set()
-        for key, tensor in self.state_dict().items():
+        for key, tensor in weights.items():
             if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
                 continue
             tensor = tensor.detach().cpu().contiguous()
