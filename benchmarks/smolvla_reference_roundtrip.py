@@ -135,6 +135,7 @@ def ours(folder: Path, inputs: dict) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reference-python", required=True, help="interpreter with lerobot==0.6.1[smolvla]")
+    parser.add_argument("--out", type=Path, help="also write the result JSON here")
     args = parser.parse_args()
     if not FIXTURE.is_dir():
         print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
@@ -168,6 +169,8 @@ def main() -> int:
         "loss_reference": theirs["loss"],
     }
     print(json.dumps(diffs, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(diffs, indent=2) + "\n")
     ok = (
         diffs["lang_tokens_equal"]
         and diffs["chunk_max_abs_diff"] <= TOLERANCE
