@@ -141,7 +141,7 @@ class SmolVLMWithExpertModel(nn.Module):
                 f"(model_type {getattr(vlm_config, 'model_type', '?')!r}); SmolVLA needs a SmolVLM backbone "
                 "(model_type 'smolvlm', e.g. HuggingFaceTB/SmolVLM2-500M-Video-Instruct)."
             )
-        if load_weights:
+        if load_weights and torch.get_default_device().type != "meta":  # the memory estimate needs no weights
             self.vlm = load_pretrained_model(
                 SmolVLMForConditionalGeneration, backbone_source, dtype=torch.float32
             )
