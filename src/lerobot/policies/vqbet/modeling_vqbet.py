@@ -32,8 +32,6 @@ from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inferenc
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 from lerobot.policies.vqbet.network import VQBeTModel
 
-OPTIONAL_KEYS = ("vqbet.action_head.vqvae_model.optimized_steps",)
-
 
 class VQBeTPolicy(PreTrainedPolicy):
     """VQ-BeT with normalisation, an ``n_obs_steps`` observation history and an action queue.
@@ -46,6 +44,7 @@ class VQBeTPolicy(PreTrainedPolicy):
 
     config_class = VQBeTConfig
     name = "vqbet"
+    optional_weight_keys = frozenset({"vqbet.action_head.vqvae_model.optimized_steps"})
 
     def __init__(self, config: VQBeTConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
@@ -55,9 +54,6 @@ class VQBeTPolicy(PreTrainedPolicy):
     def reset(self) -> None:
         self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.action_chunk_size)
-
-    def _weight_keys(self) -> set[str]:
-        return super()._weight_keys() - set(OPTIONAL_KEYS)
 
     def get_optim_params(self) -> list[dict[str, Any]]:
         """GPT-phase parameters (weight matrices decayed; biases, norms, embeddings, the action token
@@ -146,28 +142,24 @@ class VQBeTPolicy(PreTrainedPolicy):
         self.check_features(batch, cfg.output_features, time_steps=len(cfg.action_delta_indices))
         batch = self.normalize_targets(self.normalize_inputs(batch))
         tokenizer = self.vqbet.action_head.vqvae_model
-        self._sync_phase()
+        self._end_tokenizer_phase_when_due()
         if bool(tokenizer.discretized):
+            tokenizer.requires_grad_(False)  # only now: the last tokenizer step's backward still needed it
             loss, metrics = self.vqbet.compute_loss(batch)
             return {"loss": loss, **metrics}
         windows = batch[ACTION].unfold(1, cfg.action_chunk_size, 1).transpose(-1, -2)  # (B, n, W, A)
         loss, metrics = tokenizer.loss(windows.flatten(0, 1))
         if self.training and torch.is_grad_enabled():
             tokenizer.optimized_steps += 1
-            self._sync_phase()
+            self._end_tokenizer_phase_when_due()
         return {"loss": loss, **metrics}
 
-    def _sync_phase(self) -> None:
-        """End the tokenizer phase once it has run its steps; a finished tokenizer takes no gradient."""
+    def _end_tokenizer_phase_when_due(self) -> None:
+        """Mark the tokenizer trained (codebooks frozen) once it has run n_vqvae_training_steps steps."""
         tokenizer = self.vqbet.action_head.vqvae_model
-        if (
-            not bool(tokenizer.discretized)
-            and int(tokenizer.optimized_steps) >= self.config.n_vqvae_training_steps
-        ):
+        if int(tokenizer.optimized_steps) >= self.config.n_vqvae_training_steps:
             tokenizer.discretized.fill_(True)
             tokenizer.vq_layer.freeze_codebook.fill_(True)
-        if bool(tokenizer.discretized):
-            tokenizer.requires_grad_(False)
 
 
 @dataclasses.dataclass
