@@ -146,7 +146,7 @@ def test_eval_and_no_grad_calls_do_not_count_as_tokenizer_steps():
     policy = make_policy(config)
     with torch.no_grad():
         policy.train()(make_batch(config))
-    with pytest.warns(UserWarning, match="tokenizer has not finished training"):
+    with pytest.warns(UserWarning, match="tokenizer is still untrained"):
         policy.eval()(make_batch(config))  # the untrained tokenizer's actions come with a warning
     assert int(policy.vqbet.action_head.vqvae_model.optimized_steps) == 0
 

@@ -102,11 +102,13 @@ class VQBeTPolicy(PreTrainedPolicy):
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
 
     def _rollout(self, tokens: Tensor) -> Tensor:
-        if not bool(self.vqbet.action_head.vqvae_model.discretized) and not getattr(self, "_warned", False):
+        tokenizer = self.vqbet.action_head.vqvae_model
+        if not bool(tokenizer.discretized) and not getattr(self, "_warned", False):
             self._warned = True
             warnings.warn(
-                "VQ-BeT's action tokenizer has not finished training (n_vqvae_training_steps not reached): "
-                "its actions are meaningless. Train for more steps than n_vqvae_training_steps.",
+                f"VQ-BeT's action tokenizer is still untrained ({int(tokenizer.optimized_steps)} of "
+                f"n_vqvae_training_steps={self.config.n_vqvae_training_steps} steps): actions predicted "
+                "before the GPT phase are meaningless.",
                 stacklevel=4,
             )
         return self.vqbet.rollout(tokens)
