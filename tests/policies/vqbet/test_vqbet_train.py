@@ -1,4 +1,5 @@
-"""lerobot-train --policy.type=vqbet: the tokenizer phase, then the GPT phase, checkpoints and exact resume."""
+"""lerobot-train --policy.type=vqbet: the tokenizer phase, then the GPT phase, evaluation in a sim,
+checkpoints and exact resume."""
 
 import json
 from pathlib import Path
@@ -61,7 +62,11 @@ def flags(dataset_root: Path, vq_steps: int) -> list[str]:
 
 def test_train_runs_both_phases_and_saves_a_trained_tokenizer(dataset_root, tmp_path):
     out = tmp_path / "run"
-    assert main([*flags(dataset_root, 3), f"--output_dir={out}", "--steps=6", "--save_freq=3"]) == 0
+    evaluation = ["--env.type=test_point_reach", "--eval_freq=6", "--eval.n_episodes=2", "--eval.batch_size=2",
+                  "--eval.max_videos=0"]  # fmt: skip
+    assert (
+        main([*flags(dataset_root, 3), f"--output_dir={out}", "--steps=6", "--save_freq=3", *evaluation]) == 0
+    )
     first = VQBeTPolicy.from_pretrained(out / "checkpoints" / "000003" / "pretrained_model")
     last = VQBeTPolicy.from_pretrained(out)
     for policy in (first, last):
@@ -78,6 +83,8 @@ def test_train_runs_both_phases_and_saves_a_trained_tokenizer(dataset_root, tmp_
     assert [g["weight_decay"] for g in groups] == [1e-6, 1e-4, 0.0]
     log = pd.read_csv(out / "train_log.csv")
     assert log["step"].tolist() == [2, 4, 6] and log["train_loss"].notna().all()
+    assert log["success_rate"].iloc[-1] >= 0  # rolled out in the sim at the last step
+    assert (out / "eval" / "eval_info_step_000006.json").is_file()
     obs = {
         "observation.state": torch.tensor([[0.1, -0.2]]),
         "observation.environment_state": torch.tensor([[0.5, 0.5]]),
