@@ -235,3 +235,61 @@ def test_optimiser_groups_cover_every_parameter_once():
     no_decay = {id(p) for p in groups[2]["params"]}
     assert id(policy.vqbet.policy.transformer.wpe.weight) in no_decay
     assert id(policy.vqbet.policy.transformer.wte.weight) not in no_decay
+
+
+# ---- what every policy does (tests/policies/test_policies.py's checks, on VQ-BeT's batch layout) -------
+def test_save_load_gives_identical_actions_and_state(tmp_path):
+    config = vqbet_config(image=True)
+    policy = make_policy(config)
+    train_steps(policy, make_batch(config), 4)  # past the tokenizer phase: its step count is saved too
+    policy.save_pretrained(tmp_path)
+    loaded = VQBeTPolicy.from_pretrained(tmp_path)
+    assert loaded.config.to_dict() == config.to_dict()
+    state, loaded_state = policy.state_dict(), loaded.state_dict()
+    assert state.keys() == loaded_state.keys() and all(
+        torch.equal(v, loaded_state[k]) for k, v in state.items()
+    )
+    obs = {k: v[:, -1] for k, v in make_batch(config, batch_size=2, seed=3).items() if k != "action"}
+    for p in (policy, loaded):
+        p.reset()
+    for _ in range(4):  # sampled codes: the same seed draws the same ones
+        torch.manual_seed(7)
+        want = policy.select_action(obs)["action"]
+        torch.manual_seed(7)
+        torch.testing.assert_close(loaded.select_action(obs)["action"], want, rtol=0, atol=0)
+
+
+def test_call_in_eval_mode_returns_the_chunk_and_uint8_images_act_as_unit_range():
+    config = vqbet_config(image=True, greedy_decoding=True)
+    policy = make_policy(config)
+    policy.vqbet.action_head.vqvae_model.discretized.fill_(True)
+    batch = make_batch(config, batch_size=2)
+    policy.eval()
+    out = policy(batch)
+    assert torch.isfinite(out["loss"]) and out["action"].shape == (2, 3, ACTION_DIM)
+    obs = {k: v[:1, -1] for k, v in batch.items() if k != "action"}
+    as_bytes = {k: (v * 255).round().to(torch.uint8) if v.dim() == 4 else v for k, v in obs.items()}
+    as_unit = {k: v.float() / 255 if v.dtype == torch.uint8 else v for k, v in as_bytes.items()}
+    policy.reset()
+    a = policy.select_action(as_bytes)["action"]
+    policy.reset()
+    torch.testing.assert_close(a, policy.select_action(as_unit)["action"], rtol=0, atol=0)
+
+
+def test_missing_or_misshapen_features_are_named():
+    config = vqbet_config(image=True)
+    policy = make_policy(config)
+    batch = make_batch(config)
+    del batch["observation.state"]
+    with pytest.raises(ValueError, match=r"'observation\.state' is missing"):
+        policy(batch)
+    batch = make_batch(config)
+    batch["action"] = batch["action"][
+        :, :-1
+    ]  # one action short of n_obs_steps + n_action_pred_token + chunk - 2
+    with pytest.raises(ValueError, match=r"'action' has shape"):
+        policy(batch)
+    obs = {k: v[:, -1] for k, v in make_batch(config).items() if k != "action"}
+    obs["observation.images.top"] = torch.rand(4, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"'observation\.images\.top' has shape"):
+        policy.select_action(obs)
