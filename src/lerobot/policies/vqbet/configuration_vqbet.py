@@ -93,7 +93,8 @@ class VQBeTConfig(PreTrainedConfig):
 
     # Residual VQ action tokenizer
     n_vqvae_training_steps: int = 20000
-    """Training steps of the first phase (tokenizer only); the tokenizer is frozen afterwards."""
+    """Training steps of the first phase (tokenizer only); the tokenizer is frozen afterwards. Counted
+    in training-mode forward calls, so with gradient accumulation each micro-batch counts, as in LeRobot."""
     vqvae_n_embed: int = 16
     """Codes per residual-VQ layer (two layers: the primary and the secondary code)."""
     vqvae_embedding_dim: int = 256

@@ -56,20 +56,23 @@ class VQBeTPolicy(PreTrainedPolicy):
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.action_chunk_size)
 
     def get_optim_params(self) -> list[dict[str, Any]]:
-        """GPT-phase parameters (weight matrices decayed; biases, norms, embeddings, the action token
-        not), and the tokenizer with its own lr and weight decay."""
+        """Three groups: everything the GPT phase trains at the preset's weight decay (the GPT's weight
+        matrices, the camera encoder, projectors, action token and heads); the tokenizer with its own lr
+        and weight decay; the GPT's biases, norms and positional embeddings without weight decay."""
         cfg = self.config
-        tokenizer = self.vqbet.action_head.vqvae_model
-        frozen = {id(p) for p in tokenizer.parameters()}
+        tokenizer = list(self.vqbet.action_head.vqvae_model.parameters())
         decay, no_decay = self.vqbet.policy.decay_groups()
-        gpt = {id(p) for p in self.vqbet.policy.parameters()}
-        rest = [p for p in self.vqbet.parameters() if id(p) not in frozen and id(p) not in gpt]
+        elsewhere = {id(p) for p in [*tokenizer, *self.vqbet.policy.parameters()]}
+        rest = [p for p in self.vqbet.parameters() if id(p) not in elsewhere]
         return [
             {"params": decay + rest},
-            {"params": list(tokenizer.parameters()), "lr": cfg.optimizer_vqvae_lr,
-             "weight_decay": cfg.optimizer_vqvae_weight_decay},
+            {
+                "params": tokenizer,
+                "lr": cfg.optimizer_vqvae_lr,
+                "weight_decay": cfg.optimizer_vqvae_weight_decay,
+            },
             {"params": no_decay, "weight_decay": 0.0},
-        ]  # fmt: skip
+        ]
 
     # ---- inference ------------------------------------------------------------------------------
     @inference_step
