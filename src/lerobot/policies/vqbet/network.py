@@ -148,7 +148,10 @@ class VQBeTModel(nn.Module):
         self.config = config
         dim = config.gpt_input_dim
         if config.image_features:
-            self.rgb_encoder = DiffusionRgbEncoder(config)  # one encoder shared by the cameras
+            # Diffusion Policy's encoder (crop, ResNet, spatial softmax, linear + ReLU) is LeRobot's VQ-BeT
+            # encoder layer for layer; it reads the vision fields and crop_size / image_size / resize_shape,
+            # which VQBeTConfig provides. One encoder is shared by all cameras.
+            self.rgb_encoder = DiffusionRgbEncoder(config)
             self.rgb_feature_projector = mlp(self.rgb_encoder.feature_dim, [dim])
         state_dim = config.robot_state_feature.shape[0]
         if config.env_state_feature is not None:
