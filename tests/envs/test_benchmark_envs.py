@@ -10,7 +10,12 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
+from tests.policies.conftest import TINY_ACT
 
+# Policy modules (torchvision, and through it triton) are imported before any EGL context exists:
+# importing triton after MuJoCo's EGL renderer was created crashes the process on this machine.
+from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.envs import make_env, make_expert, resolve_env_config
 from lerobot.envs.configs import UnknownTaskError
 from lerobot.envs.libero import (
@@ -23,6 +28,9 @@ from lerobot.envs.libero import (
     quat_to_axis_angle,
 )
 from lerobot.envs.utils import dataset_observation
+from lerobot.policies.act.configuration_act import ACTConfig
+from lerobot.policies.act.modeling_act import ACTPolicy
+from lerobot.scripts.eval import evaluate_in_env
 
 HAS_METAWORLD = importlib.util.find_spec("metaworld") is not None
 HAS_LIBERO = importlib.util.find_spec("libero") is not None
@@ -54,6 +62,9 @@ def test_xarm_observations_renamed_like_the_xarm_datasets():
     assert set(frame) == {"observation.image", "observation.state"} and info["is_success"] is False
     assert frame["observation.image"].shape == (84, 84, 3) and frame["observation.image"].std() > 5
     assert frame["observation.state"].shape == (4,) and frame["observation.state"][3] == 0.0  # open
+    from lerobot.envs.xarm import GRIPPER_START, SPAWN_NOISE
+
+    assert np.all(np.abs(frame["observation.state"][:3] - GRIPPER_START) < SPAWN_NOISE + 0.005)  # reset IK
     assert env.render().shape == (384, 384, 3)
     with pytest.raises(ValueError, match="4 values"):
         env.step(np.zeros(3))
@@ -224,3 +235,29 @@ def test_libero_task_lists_and_init_states():
     assert parse_bddl(tasks[0].bddl_file.read_text()).language.lower() == tasks[0].language.lower()
     states = np.asarray(benchmarks["libero_object"].get_task_init_states(0))
     assert states.ndim == 2 and states.shape[0] == 50
+
+
+def test_lerobot_eval_on_xarm_pixels(tmp_path):
+    """``lerobot-eval --env.type=xarm``: a policy with the xarm datasets' features rolls out vectorised."""
+    config = ACTConfig(
+        input_features={
+            "observation.state": PolicyFeature(FeatureType.STATE, (4,)),
+            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 84, 84)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (4,))},
+        **TINY_ACT,
+    )
+    stats = {
+        "observation.state": {"mean": np.zeros(4), "std": np.ones(4)},
+        "observation.image": {"mean": np.full((3, 1, 1), 0.5), "std": np.full((3, 1, 1), 0.25)},
+        "action": {"mean": np.zeros(4), "std": np.full(4, 0.5)},
+    }
+    torch.manual_seed(0)
+    policy = ACTPolicy(config, dataset_stats=stats)
+    cfg = resolve_env_config("xarm", visualization_size=(64, 64))
+    info = evaluate_in_env(
+        policy, cfg, tmp_path, n_episodes=3, batch_size=2, seed=0, max_videos=1, max_steps=2
+    )
+    assert [e["seed"] for e in info["per_episode"]] == [0, 1, 2]
+    assert all(e["n_steps"] == 2 and not e["success"] for e in info["per_episode"])
+    assert (tmp_path / "eval_info.json").is_file() and len(info["overall"]["video_paths"]) == 1

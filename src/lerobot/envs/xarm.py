@@ -187,6 +187,7 @@ class XarmEnv(gym.Env):
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._last_action = np.zeros(4)
         self._ik = None
+        self._start_qpos = HOME_QPOS
 
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         obs: dict[str, spaces.Space] = {}
@@ -249,11 +250,15 @@ class XarmEnv(gym.Env):
         """Joint angles putting the grasp point at ``target`` pointing down (IK from the home pose)."""
         from lerobot.envs.ik import SiteIK, quat_to_mat
 
+        down = quat_to_mat(DOWN_QUAT)
+        qpos = self.data.qpos.copy()
         if self._ik is None:
             self._ik = SiteIK(self.model, [f"j_link{i}" for i in range(1, 8)], site="grasp", rot_weight=1.0)
-        qpos = self.data.qpos.copy()
-        qpos[self._arm_qpos] = HOME_QPOS
-        self.data.qpos[self._arm_qpos] = self._ik.solve(qpos, target, quat_to_mat(DOWN_QUAT), iterations=200)
+            # The solution at the nominal start, found once; each reset starts from it (5 cm away at most).
+            qpos[self._arm_qpos] = HOME_QPOS
+            self._start_qpos = self._ik.solve(qpos, GRIPPER_START, down, iterations=200)
+        qpos[self._arm_qpos] = self._start_qpos
+        self.data.qpos[self._arm_qpos] = self._ik.solve(qpos, target, down, iterations=50)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
