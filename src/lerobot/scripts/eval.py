@@ -9,9 +9,10 @@
 Episode i is reset with seed ``seed + i``, ``batch_size`` episodes run side by side in a vector env.
 Writes ``eval_info.json``::
 
-    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps"}, ...],
+    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps", ("task")}, ...],
      "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s",
-                    "inference_ms"},   # inference_ms: mean time of one select_action call (all envs at once)
+                    "inference_ms",    # mean time of one select_action call (all envs at once)
+                    "per_task"},       # only for multi-task envs: {task: {"pc_success", "n_episodes"}}
      "overall": {... the aggregated numbers + "video_paths"}}   # "overall": LeRobot's key for the same
 
 plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
