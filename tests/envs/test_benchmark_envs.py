@@ -137,6 +137,7 @@ def test_metaworld_mt_list_with_its_scripted_policies():
         success, _, _ = run_expert(env, expert, seed)
         done[info["task"]] = success
     assert done == {"reach-v3": True, "push-v3": True}
+    assert env.unwrapped.episode_instruction == "push-v3"  # recorded datasets name each episode's task
     env.reset(seed=5)
     a = env.unwrapped.raw_obs.copy()
     env.reset(seed=5)
@@ -338,6 +339,7 @@ def test_libero_env_runs_the_protocol(fake_libero):
     sim_env = env.unwrapped
     obs, info = env.reset(seed=1004)  # 3 tasks: task 1004 % 3 = 2, initial scene (1004 // 3) % 50 = 34
     assert (info["task_index"], info["init_state_id"], info["task"]) == (2, 34, "do task 2")
+    assert sim_env.episode_instruction == "do task 2"
     sim = sim_env._sim
     np.testing.assert_array_equal(sim.state, np.arange(136, 140) + 2000.0)
     assert sim.bddl.endswith("libero_object/t2.bddl") and sim.size == (8, 8)

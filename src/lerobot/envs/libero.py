@@ -242,6 +242,11 @@ class LiberoEnv(gym.Env):
     def task(self) -> LiberoTask:
         return self.tasks[self.task_index]
 
+    @property
+    def episode_instruction(self) -> str:
+        """The current task's language instruction (what a language-conditioned policy is given)."""
+        return self.task.language
+
     def init_states(self, index: int) -> np.ndarray:
         if index not in self._init_states:
             t = self.tasks[index]

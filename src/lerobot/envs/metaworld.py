@@ -136,6 +136,11 @@ class MetaworldEnv(gym.Env):
         self.observation_space = spaces.Dict(obs)
 
     @property
+    def episode_instruction(self) -> str:
+        """The task of the current episode, as recorded datasets name it (``reach-v3``)."""
+        return self.task
+
+    @property
     def sim(self) -> Any:
         """The Meta-World env of the current task (built on first use)."""
         if self.task not in self._envs:
