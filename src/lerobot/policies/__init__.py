@@ -10,6 +10,7 @@ from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig  # noqa: F401
+from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
 __all__ = [
     "ACTConfig",
@@ -20,6 +21,8 @@ __all__ = [
     "PolicyProtocol",
     "PreTrainedConfig",
     "PreTrainedPolicy",
+    "VQBeTConfig",
+    "VQBeTPolicy",
     "get_policy_class",
     "make_policy",
 ]
@@ -28,6 +31,7 @@ _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
+    "VQBeTPolicy": "lerobot.policies.vqbet.modeling_vqbet",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",
     "make_policy": "lerobot.policies.factory",

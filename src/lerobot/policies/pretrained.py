@@ -234,6 +234,9 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     name: ClassVar[str] = ""
     takes_instruction: ClassVar[bool] = False
     """Whether the policy reads a language instruction (``"task"``): the VLAs do."""
+    optional_weight_keys: ClassVar[frozenset[str]] = frozenset()
+    """State-dict keys this library saves that a checkpoint may lack (LeRobot's do): loading keeps the
+    module's own value then."""
     ema: EMA | None = None
     """An exponential moving average of the weights, set by a policy whose config asks for one: the
     training loop folds each optimiser step into it (:meth:`update`), inference (``@inference_step``)
@@ -575,7 +578,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         in_model_stats = {k: v for k, v in state.items() if k.startswith(NORMALIZER_PREFIXES)}
 
         expected = self._weight_keys()
-        missing, unexpected = sorted(expected - weights.keys()), sorted(weights.keys() - expected)
+        missing = sorted(expected - weights.keys() - self.optional_weight_keys)
+        unexpected = sorted(weights.keys() - expected)
         if missing or unexpected:
             message = (
                 f"{weights_path} does not match {type(self).__name__}({self.config.type!r} config): "
