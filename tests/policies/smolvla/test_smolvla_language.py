@@ -160,3 +160,15 @@ def test_an_instruction_to_a_policy_that_takes_none_is_refused() -> None:
     policy = ACTPolicy(act_config())
     with pytest.raises(ValueError, match="ACTPolicy takes no language instruction"):
         policy.predict(images={}, states=np.zeros(4), instruction="pick up the cube")
+
+
+def test_image_special_tokens_surround_each_camera(tiny_backbone: Path) -> None:
+    torch.manual_seed(0)
+    plain = SmolVLAPolicy(tiny_config(tiny_backbone))
+    torch.manual_seed(0)
+    marked = SmolVLAPolicy(tiny_config(tiny_backbone, add_image_special_tokens=True))
+    batch = {**_observation(), "task": TASKS[0]}
+    prefix = [
+        p.model.embed_prefix(*p._prepare(p.prepare_observation(batch)))[0].shape[1] for p in (plain, marked)
+    ]
+    assert prefix[1] == prefix[0] + 3  # <fake_token_around_image><global-img> before, <fake...> after

@@ -520,9 +520,13 @@ class SmolVLAPolicy(PreTrainedPolicy):
         self.tokenizer = load_tokenizer(self.backbone_source)
         image_token_ids = None
         if config.add_image_special_tokens:
-            image_token_ids = tuple(
-                self.tokenizer.convert_tokens_to_ids(t) for t in ("<fake_token_around_image>", "<global-img>")
-            )
+            markers = ("<fake_token_around_image>", "<global-img>")
+            image_token_ids = tuple(self.tokenizer.convert_tokens_to_ids(t) for t in markers)
+            if any(i is None or i == self.tokenizer.unk_token_id for i in image_token_ids):
+                raise ValueError(
+                    f"add_image_special_tokens=true needs the tokenizer of {config.vlm_model_name!r} to know "
+                    f"{list(markers)} (SmolVLM's do); set it to false or use a SmolVLM tokenizer."
+                )
         # A checkpoint's own weights replace the backbone's: read them only for a new policy.
         load_vlm_weights = config.load_vlm_weights and loading_checkpoint_dir() is None
         self.model = VLAFlowMatching(config, self.backbone_source, image_token_ids, load_vlm_weights)
@@ -539,9 +543,6 @@ class SmolVLAPolicy(PreTrainedPolicy):
         or this call switches it on.
         """
         self.model.vlm_with_expert.gradient_checkpointing = enable
-
-    def get_optim_params(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
 
     # ---- inputs -----------------------------------------------------------------------------------
     def prepare_images(self, batch: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
