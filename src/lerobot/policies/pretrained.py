@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from lerobot.configs.types import OBS_STATE, FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
+from lerobot.policies import peft_adapters
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
 from lerobot.policies.ema import EMA
@@ -237,6 +238,9 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     optional_weight_keys: ClassVar[frozenset[str]] = frozenset()
     """State-dict keys this library saves that a checkpoint may lack (LeRobot's do): loading keeps the
     module's own value then."""
+    ddp_find_unused_parameters: ClassVar[bool] = False
+    """Whether some training steps leave parameters without a gradient (VQ-BeT's tokenizer phase leaves
+    its GPT unused): DistributedDataParallel must then look for them each step."""
     ema: EMA | None = None
     """An exponential moving average of the weights, set by a policy whose config asks for one: the
     training loop folds each optimiser step into it (:meth:`update`), inference (``@inference_step``)
@@ -492,7 +496,9 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
         with self.inference_weights():
-            weights = self.state_dict()
+            weights = (
+                peft_adapters.merged_state_dict(self) if peft_adapters.is_wrapped(self) else self.state_dict()
+            )
         state, seen = {}, set()
         for key, tensor in weights.items():
             if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
@@ -503,6 +509,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             seen.add(tensor.data_ptr())
             state[key] = tensor
         save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        if peft_adapters.is_wrapped(self):  # the folded weights above load anywhere; peft's files as well
+            peft_adapters.save_adapter(self, save_directory, self.config.pretrained_path)
         if normalizer_layout == "processors":
             stats = {
                 **self.normalize_inputs.flat_stats(),

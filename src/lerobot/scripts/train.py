@@ -38,6 +38,7 @@ from lerobot.configs.parser import print_help_if_asked
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
+from lerobot.policies import peft_adapters
 from lerobot.policies.cpu_acceleration import accelerate_on_cpu
 from lerobot.policies.factory import make_policy
 from lerobot.policies.policy_protocol import PolicyWithUpdate
@@ -124,7 +125,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
 
     # ---- policy (a resumed run starts from its checkpoint's weights) ------------------------------
     policy_cfg = cfg.policy
-    if resuming:
+    if resuming and cfg.peft is None:  # with adapters: the same base again, then the saved adapters
         policy_cfg = dataclasses.replace(
             cfg.policy, pretrained_path=str(cfg.checkpoint_path / PRETRAINED_DIR)
         )
@@ -132,6 +133,10 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     _check_dataset_has_features(policy_cfg, policy_meta)
     policy = make_policy(policy_cfg, ds_meta=policy_meta)
     policy.rename_map = {**policy.rename_map, **cfg.rename_map}
+    if cfg.peft is not None:
+        peft_adapters.wrap_with_peft(policy, cfg.peft)
+        if resuming:
+            peft_adapters.load_adapter(policy, cfg.checkpoint_path / PRETRAINED_DIR)
     if cfg.gradient_checkpointing:
         if not hasattr(policy, "gradient_checkpointing_enable"):
             raise ValueError(f"--gradient_checkpointing=true: {type(policy).__name__} does not support it.")
@@ -143,7 +148,9 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     model: torch.nn.Module = policy
     if dist_info.enabled:
         ids = [dist_info.local_rank] if device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(policy, device_ids=ids)
+        model = torch.nn.parallel.DistributedDataParallel(
+            policy, device_ids=ids, find_unused_parameters=policy.ddp_find_unused_parameters
+        )
 
     # ---- optimizer, schedule, mixed precision ----------------------------------------------------
     optim_settings = resolve_optimizer(cfg.optimizer, cfg.policy.get_optimizer_preset())

@@ -34,6 +34,7 @@ from lerobot.envs.configs import EnvConfig
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.peft_adapters import PeftConfig
 from lerobot.scripts.eval_config import (
     COMMON_ALIASES,
     EvalConfig,
@@ -151,6 +152,9 @@ class TrainPipelineConfig:
     rename_map: dict[str, str] = field(default_factory=dict)
     """Dataset feature name -> the policy's, e.g. '{"observation.images.front": "observation.images.camera1"}'
     to fine-tune a checkpoint whose cameras are named otherwise; saved with the checkpoint."""
+    peft: PeftConfig | None = None
+    """LoRA adapters instead of full fine-tuning: --peft.method_type=LORA --peft.r=8 (see
+    lerobot.policies.peft_adapters for the fields and what checkpoints hold)."""
     wandb: WandBConfig = field(default_factory=WandBConfig)
     """Weights & Biases logging (off by default)."""
     tensorboard: bool = True
@@ -208,8 +212,11 @@ def config_from_tree(tree: dict[str, Any]) -> TrainPipelineConfig:
         checkpoint = find_resume_checkpoint(config_path, tree.get("output_dir"))
         if config_path is None:
             tree = merge_trees(load_config_file(checkpoint / PRETRAINED_DIR / TRAIN_CONFIG_NAME), tree)
-        # The policy continues from the checkpoint's weights, not the run's original starting point.
-        tree["policy"] = {**tree["policy"], "pretrained_path": None}
+        # The policy continues from the checkpoint's weights, not the run's original starting point;
+        # a LoRA run rebuilds that starting point and loads the checkpoint's adapters into it.
+        peft = tree.get("peft")
+        if not peft or str(peft).lower() in ("none", "null"):
+            tree["policy"] = {**tree["policy"], "pretrained_path": None}
     _reject_unknown_guide_flags(tree.pop("training", None))
     policy, env = tree.pop("policy", None), tree.pop("env", None)
     cfg = build(TrainPipelineConfig, tree)

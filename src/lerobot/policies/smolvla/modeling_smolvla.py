@@ -535,6 +535,21 @@ class SmolVLAPolicy(PreTrainedPolicy):
     def reset(self) -> None:
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
 
+    def default_peft_targets(self) -> dict[str, Any]:
+        """LoRA defaults for ``--peft.*``: adapters on the query/value projections of the VLM's text
+        layers and of the action expert; the state/action projections (which a new robot's state and
+        action spaces need re-learnt) train in full."""
+        return {
+            "target_modules": r"model\.vlm_with_expert\.(vlm\.model\.text_model|lm_expert)\.layers\.\d+\.self_attn\.(q_proj|v_proj)",
+            "full_training_modules": [
+                "model.state_proj",
+                "model.action_in_proj",
+                "model.action_out_proj",
+                "model.action_time_mlp_in",
+                "model.action_time_mlp_out",
+            ],
+        }
+
     def gradient_checkpointing_enable(self, enable: bool = True) -> None:
         """Recompute each transformer layer's activations during backward instead of storing them.
 

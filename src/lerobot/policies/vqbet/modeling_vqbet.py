@@ -44,6 +44,7 @@ class VQBeTPolicy(PreTrainedPolicy):
 
     config_class = VQBeTConfig
     name = "vqbet"
+    ddp_find_unused_parameters = True  # the tokenizer phase trains the VQ-VAE alone, leaving the GPT unused
     optional_weight_keys = frozenset({"vqbet.action_head.vqvae_model.optimized_steps"})
 
     def __init__(self, config: VQBeTConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
