@@ -148,8 +148,11 @@ def _fused_kernel_fits(params: list[Any]) -> bool:
     return bool(tensors) and all(t.device.type in ("cpu", "cuda") and t.is_floating_point() for t in tensors)
 
 
-def save_optimizer_state(optimizer: torch.optim.Optimizer, directory: Path) -> None:
-    state = optimizer.state_dict()
+def save_optimizer_state(
+    optimizer: torch.optim.Optimizer, directory: Path, state: dict | None = None
+) -> None:
+    """Write ``optimizer.state_dict()`` (or ``state``, the same layout gathered elsewhere, e.g. from FSDP shards)."""
+    state = optimizer.state_dict() if state is None else state
     tensors = {
         f"state/{index}/{name}": torch.as_tensor(value).detach().cpu().contiguous()
         for index, per_param in state["state"].items()

@@ -480,13 +480,20 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         return {k for k in self.state_dict() if not k.startswith(NORMALIZER_PREFIXES)}
 
     # ---- save -----------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory: str | Path, *, normalizer_layout: str = "processors") -> Path:
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        normalizer_layout: str = "processors",
+        weights: Mapping[str, Tensor] | None = None,
+    ) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the normaliser statistics.
 
         ``normalizer_layout="processors"`` (default) writes the statistics as LeRobot 0.6 processor
         files; ``"in_model"`` keeps them as ``normalize_inputs.buffer_*`` tensors inside
         ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files. With an EMA
-        the averaged weights are the ones saved.
+        the averaged weights are the ones saved. ``weights``: a state dict gathered beforehand (from
+        FSDP shards) to save instead of this module's own.
         """
         if normalizer_layout not in ("processors", "in_model"):
             raise ValueError(
@@ -495,10 +502,10 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
-        with self.inference_weights():
-            weights = (
-                peft_adapters.merged_state_dict(self) if peft_adapters.is_wrapped(self) else self.state_dict()
-            )
+        if weights is None:
+            with self.inference_weights():
+                wrapped = peft_adapters.is_wrapped(self)
+                weights = peft_adapters.merged_state_dict(self) if wrapped else self.state_dict()
         state, seen = {}, set()
         for key, tensor in weights.items():
             if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):

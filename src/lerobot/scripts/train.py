@@ -61,6 +61,7 @@ from lerobot.scripts.train_utils import (
     load_rng,
     load_training_state,
     save_checkpoint,
+    shard_with_fsdp,
     split_episodes,
 )
 from lerobot.utils.cli import console_main
@@ -146,7 +147,17 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     policy.train()
     accelerate_on_cpu(policy, cfg.cpu_acceleration)
     model: torch.nn.Module = policy
-    if dist_info.enabled:
+    fsdp = cfg.fsdp and dist_info.enabled
+    if fsdp and resuming:
+        raise ValueError("--fsdp=true: resuming an FSDP run is not supported yet; resume it without --fsdp.")
+    if fsdp and cfg.env is not None and cfg.eval_freq > 0:
+        raise ValueError(
+            "--fsdp=true: rollouts during training need the whole model on one process; set --eval_freq=0 "
+            "and evaluate the checkpoint with lerobot-eval."
+        )
+    if fsdp:
+        model = shard_with_fsdp(policy)
+    elif dist_info.enabled:
         ids = [dist_info.local_rank] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(
             policy, device_ids=ids, find_unused_parameters=policy.ddp_find_unused_parameters
@@ -228,7 +239,9 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         for micro in range(cfg.gradient_accumulation_steps):
             batch = _to_device(policy.rename_observation(next(batches)), device)
             sync = micro == cfg.gradient_accumulation_steps - 1 or not dist_info.enabled
-            with _maybe_no_sync(model, sync):
+            if fsdp:  # FSDP's counterpart of DDP's no_sync
+                model.set_requires_gradient_sync(sync)
+            with _maybe_no_sync(model, sync or fsdp):
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     loss = model(batch)["loss"] / cfg.gradient_accumulation_steps
                 scaler.scale(loss).backward()
@@ -251,7 +264,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
             elapsed = time.perf_counter() - window_start
             # Summed per step exactly as the floats were before (micro-batches in order, then steps).
             final_loss = sum(sum(x.item() for x in micro) for micro in window_losses) / len(window_losses)
-            grad_norm = grad_norm.item()
+            grad_norm = (grad_norm.full_tensor() if fsdp else grad_norm).item()
             metrics.update(
                 train_loss=final_loss,
                 learning_rate=lr,
@@ -259,7 +272,8 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
                 samples_per_s=window_steps * samples_per_step / elapsed,
             )
             if dist_info.is_main:
-                metrics["inference_ms"] = inference_time_ms(policy, batch)
+                # Sharded weights: one rank cannot act alone (FSDP gathers them collectively).
+                metrics["inference_ms"] = math.nan if fsdp else inference_time_ms(policy, batch)
                 eta = (cfg.steps - step) * elapsed / window_steps
                 logger.info(
                     "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.0f samples/s  inference %.1f ms  eta %s",
@@ -268,8 +282,8 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
                 )  # fmt: skip
             window_losses, window_start, window_steps = [], time.perf_counter(), 0
 
-        if dist_info.is_main and val_ds is not None and (step % cfg.val_freq == 0 or is_last):
-            metrics["val_loss"] = validation_loss(policy, val_ds, cfg, device)
+        if (dist_info.is_main or fsdp) and val_ds is not None and (step % cfg.val_freq == 0 or is_last):
+            metrics["val_loss"] = validation_loss(policy, val_ds, cfg, device)  # FSDP: every rank computes it
             logger.info("step %d  val_loss %.4f", step, metrics["val_loss"])
 
         if (

@@ -152,6 +152,11 @@ class TrainPipelineConfig:
     rename_map: dict[str, str] = field(default_factory=dict)
     """Dataset feature name -> the policy's, e.g. '{"observation.images.front": "observation.images.camera1"}'
     to fine-tune a checkpoint whose cameras are named otherwise; saved with the checkpoint."""
+    fsdp: bool = False
+    """With several processes (torchrun / accelerate launch): shard parameters, gradients and optimizer
+    state over them (torch's fully_shard, one unit per transformer layer) instead of DistributedDataParallel's
+    full replicas, for models too big to replicate. Checkpoints hold the gathered full weights and
+    optimizer state (the same files as DDP). Resuming an FSDP run is not supported yet."""
     peft: PeftConfig | None = None
     """LoRA adapters instead of full fine-tuning: --peft.method_type=LORA --peft.r=8 (see
     lerobot.policies.peft_adapters for the fields and what checkpoints hold)."""

@@ -143,6 +143,54 @@ def init_distributed(device: str) -> DistInfo:
     return info
 
 
+def shard_with_fsdp(policy: torch.nn.Module) -> torch.nn.Module:
+    """Shard ``policy`` in place over the process group (torch's FSDP2 ``fully_shard``).
+
+    One unit per module that holds trainable parameters of its own and no submodules (Linear,
+    Embedding, norms...), then the rest as the root unit. Units at the layer level would gather fewer,
+    bigger pieces, but VLAs run their VLM and expert layers piece by piece (``layer.self_attn.q_proj(...)``
+    without ``layer(...)``), which never triggers a layer unit's gather; a leaf's own forward always runs.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    for module in policy.modules():
+        own = list(module.parameters(recurse=False))
+        if module is not policy and not list(module.children()) and any(p.requires_grad for p in own):
+            fully_shard(module)
+    fully_shard(policy)
+    return policy
+
+
+def is_fsdp(module: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(module, FSDPModule)
+
+
+def gather_fsdp_state(policy: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """The full model and optimizer state dicts from the shards (a collective: every rank calls it), in the
+    layouts ``save_pretrained`` and ``save_optimizer_state`` write, so FSDP checkpoints match DDP's."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights = get_model_state_dict(policy, options=options)
+    named = get_optimizer_state_dict(policy, optimizer, options=options)
+    if not named:  # with cpu_offload only rank 0 receives the gathered tensors
+        return weights, named
+    # Parameter names -> the indices torch's own optimizer.state_dict() uses (order of the param groups).
+    index: dict[str, int] = {}
+    groups = []
+    for group in named["param_groups"]:
+        ids = [index.setdefault(name, len(index)) for name in group["params"]]
+        groups.append({**group, "params": ids})
+    state = {index[name]: value for name, value in named["state"].items()}
+    return weights, {"state": state, "param_groups": groups}
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
@@ -171,12 +219,13 @@ def save_checkpoint(
     final = root / checkpoint_name(step, cfg.steps)
     tmp = root / f".tmp_{final.name}"
     state_dir = tmp / TRAINING_STATE_DIR
+    weights, optim_state = gather_fsdp_state(policy, optimizer) if is_fsdp(policy) else (None, None)
     if info.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
         state_dir.mkdir(parents=True)
-        policy.save_pretrained(tmp / PRETRAINED_DIR)
+        policy.save_pretrained(tmp / PRETRAINED_DIR, weights=weights)
         cfg.save(tmp / PRETRAINED_DIR)
-        save_optimizer_state(optimizer, state_dir)
+        save_optimizer_state(optimizer, state_dir, optim_state)
         save_scheduler_state(scheduler, state_dir)
         if scaler is not None and scaler.is_enabled():
             (state_dir / SCALER_FILE).write_text(json.dumps(scaler.state_dict(), indent=4))

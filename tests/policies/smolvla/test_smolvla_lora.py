@@ -141,3 +141,42 @@ def test_bf16_autocast_trains_smolvla(tiny_backbone: Path) -> None:
     assert grads[1].keys() == grads[0].keys() and any("text_model" in n for n in grads[1])
     assert all(torch.isfinite(g).all() for g in grads[1].values())
     assert losses[1] == pytest.approx(losses[0], rel=0.05)  # bf16 rounding only
+
+
+def test_fsdp_two_processes_on_cpu(base: Path, dataset_root: Path, tmp_path: Path) -> None:
+    """--fsdp=true under torchrun (gloo, 2 CPU processes): the layers are sharded, and the checkpoint holds
+    the gathered full weights and optimizer state, in the same files and keys as a one-process run."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "fsdp"
+    flags = [
+        *_flags(dataset_root, out, 2),
+        f"--policy.path={base}",
+        "--policy.train_expert_only=false",
+        "--fsdp=true",
+    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+           "-m", "lerobot.scripts.train", *flags]  # fmt: skip
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ckpt = out / "checkpoints" / "last"
+    start, tuned = (
+        load_file(str(base / "model.safetensors")),
+        load_file(str(ckpt / "pretrained_model" / "model.safetensors")),
+    )
+    assert tuned.keys() == start.keys() and all(tuned[k].shape == start[k].shape for k in start)
+    assert torch.equal(tuned[VISION], start[VISION]) and not torch.equal(tuned[TEXT], start[TEXT])
+    state = ckpt / "training_state"
+    assert json.loads((state / "training_step.json").read_text())["num_processes"] == 2
+    groups = json.loads((state / "optimizer_param_groups.json").read_text())
+    trainable = SmolVLAPolicy.from_pretrained(ckpt / "pretrained_model", train_expert_only=False)
+    n_trainable = sum(p.requires_grad for p in trainable.parameters())
+    assert sum(len(g["params"]) for g in groups) == n_trainable
+    moments = load_file(str(state / "optimizer_state.safetensors"))
+    assert (
+        moments["state/0/exp_avg"].shape == next(p for p in trainable.parameters() if p.requires_grad).shape
+    )
