@@ -110,3 +110,21 @@ def test_tiny_vqbet_learns_to_reach_the_point(dataset_root, tmp_path):
     assert main(run) == 0
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert log["success_rate"].iloc[-1] >= 0.7, log
+
+
+def test_two_processes_through_the_tokenizer_phase(dataset_root, tmp_path):
+    """Under DDP the tokenizer phase leaves the GPT without gradients: the policy's
+    ddp_find_unused_parameters makes DistributedDataParallel expect that (else step 2 fails)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m",
+           "lerobot.scripts.train", *flags(dataset_root, 2), f"--output_dir={out}", "--steps=3", "--save_freq=3"]  # fmt: skip
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    policy = VQBeTPolicy.from_pretrained(out)
+    assert int(policy.vqbet.action_head.vqvae_model.optimized_steps) == 2
