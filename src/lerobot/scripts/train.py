@@ -8,6 +8,8 @@
         --training.batch_size=8 --training.learning_rate=1e-4 --device=cpu      # the guide's spelling
     lerobot-train --resume=true --output_dir=outputs/train/act_demo             # continue, bit for bit
     torchrun --nproc_per_node=2 -m lerobot.scripts.train ...                     # DistributedDataParallel
+    torchrun --nproc_per_node=2 -m lerobot.scripts.train --fsdp=true ...         # sharded (FSDP2)
+    lerobot-train --policy.path=<checkpoint> --peft.method_type=LORA --peft.r=8 ...  # LoRA adapters
 
 In Python: ``train(policy_name="act", dataset_repo_id="me/demo", training_steps=20000, ...)`` or
 ``train_policy(policy_type="act", dataset=ds, training_steps=20000)``. See

@@ -154,7 +154,7 @@ class TrainPipelineConfig:
     to fine-tune a checkpoint whose cameras are named otherwise; saved with the checkpoint."""
     fsdp: bool = False
     """With several processes (torchrun / accelerate launch): shard parameters, gradients and optimizer
-    state over them (torch's fully_shard, one unit per transformer layer) instead of DistributedDataParallel's
+    state over them (torch's fully_shard) instead of DistributedDataParallel's
     full replicas, for models too big to replicate. Checkpoints hold the gathered full weights and
     optimizer state (the same files as DDP). Resuming an FSDP run is not supported yet."""
     peft: PeftConfig | None = None
