@@ -9,12 +9,15 @@ configs only; the torch models load on first use.
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.pi0.configuration_pi0 import PI0Config
 
 __all__ = [
     "ACTConfig",
     "ACTPolicy",
     "DiffusionConfig",
     "DiffusionPolicy",
+    "PI0Config",
+    "PI0Policy",
     "POLICY_CONFIGS",
     "PolicyProtocol",
     "PreTrainedConfig",
@@ -26,6 +29,7 @@ __all__ = [
 _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
+    "PI0Policy": "lerobot.policies.pi0.modeling_pi0",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",
