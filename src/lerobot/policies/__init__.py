@@ -10,6 +10,7 @@ from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.pi0.configuration_pi0 import PI0Config
+from lerobot.policies.pi05.configuration_pi05 import PI05Config
 
 __all__ = [
     "ACTConfig",
@@ -18,6 +19,8 @@ __all__ = [
     "DiffusionPolicy",
     "PI0Config",
     "PI0Policy",
+    "PI05Config",
+    "PI05Policy",
     "POLICY_CONFIGS",
     "PolicyProtocol",
     "PreTrainedConfig",
@@ -30,6 +33,7 @@ _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
     "PI0Policy": "lerobot.policies.pi0.modeling_pi0",
+    "PI05Policy": "lerobot.policies.pi05.modeling_pi05",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",

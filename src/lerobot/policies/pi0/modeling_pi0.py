@@ -335,6 +335,12 @@ class PI0Policy(PreTrainedPolicy):
             state = torch.zeros(size, self.config.max_state_dim, device=images[0].device)
         state = pad_vector(state.float(), self.config.max_state_dim)
         tokens, token_mask = self.tokenize(batch, state)
+        vocab = self.model.paligemma_with_expert.language_model.embed_tokens.num_embeddings
+        if tokens.numel() and int(tokens.max()) >= vocab:
+            raise ValueError(
+                f"The tokenizer {self.tokenizer_name!r} produced token id {int(tokens.max())}, beyond the model's "
+                f"vocabulary of {vocab}: use the tokenizer the model was trained with."
+            )
         return VLAInputs(images, image_masks, tokens, token_mask, state)
 
     def _checked_observation(self, observation: dict[str, Any]) -> dict[str, Any]:
