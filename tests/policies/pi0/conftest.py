@@ -84,7 +84,8 @@ def tokenizer_folder(tmp_path_factory) -> Path:
         vocab.setdefault(word, len(vocab))
     raw = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(" ", behavior="removed"), pre_tokenizers.Split("\n", behavior="isolated")]
+        [pre_tokenizers.Split(" ", behavior="removed")]
+        + [pre_tokenizers.Split(c, behavior="isolated") for c in ("\n", ",", ";")]
     )
     raw.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
     tok = PreTrainedTokenizerFast(
