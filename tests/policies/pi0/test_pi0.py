@@ -63,6 +63,9 @@ def test_full_size_model_is_sized_on_the_meta_device_before_any_allocation(monke
     )
     needed, largest = parameter_bytes(PI0Policy, config)
     assert 3.5e9 < needed / 4 < 4.5e9 and "embed_tokens" in largest  # PaliGemma 3B + expert, float32
+    with torch.device("meta"):
+        keys = set(PI0Policy(config).state_dict())
+    assert len([k for k in keys if k.startswith("model.")]) == 778  # as LeRobot 0.6.1's π0 at full size
     monkeypatch.setattr("lerobot.policies.pretrained.available_memory_bytes", lambda: 2**30)
     with pytest.raises(MemoryError, match="needs 1[0-9].[0-9]+ GiB"):
         PI0Policy(config)
@@ -218,3 +221,25 @@ def test_clear_errors_for_cameras_noise_images_and_tokenizer(make_policy, tmp_pa
     bare.tokenizer_name = str(tmp_path / "no_such_tokenizer")
     with pytest.raises(MissingPretrainedFilesError):
         bare.predict_action_chunk(obs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_checkpointing_gives_the_same_gradients(make_policy, kind):
+    batch, noise, time = training_batch(), torch.randn(2, CHUNK, 6), torch.tensor([0.2, 0.6])
+    grads = []
+    for checkpointing in (False, True):
+        policy = make_policy(kind, gradient_checkpointing=checkpointing).train()
+        policy(batch, noise=noise, time=time)["loss"].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in policy.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_bfloat16_weights_act_and_train(make_policy):
+    policy = make_policy(dtype="bfloat16")
+    assert policy.model.paligemma_with_expert.gemma_expert.lm_head.weight.dtype == torch.bfloat16
+    assert policy.model.action_in_proj.weight.dtype == torch.float32
+    chunk = policy.predict_action_chunk(observation())
+    assert chunk.dtype == torch.float32 and torch.isfinite(chunk).all()
+    loss = policy.train()(training_batch())["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)

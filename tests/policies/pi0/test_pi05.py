@@ -101,3 +101,17 @@ def test_checkpoint_key_names(make_policy, kind):
             f"{expert}model.norm.dense.bias",
         } <= keys
         assert not any("state_proj" in k or "action_time_mlp" in k for k in keys)
+
+
+def test_full_size_state_dict_has_lerobots_key_count():
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.pi05.modeling_pi05 import PI05Policy
+
+    config = PI05Config(
+        input_features={"observation.images.top": PolicyFeature(FeatureType.VISUAL, (3, 224, 224))},
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (7,))},
+        device="cpu",
+    )
+    with torch.device("meta"):
+        keys = [k for k in PI05Policy(config).state_dict() if k.startswith("model.")]
+    assert len(keys) == 813  # LeRobot 0.6.1's π0.5 built on the meta device has these 813 names and shapes
