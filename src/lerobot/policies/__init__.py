@@ -11,6 +11,7 @@ from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.pi0.configuration_pi0 import PI0Config
 from lerobot.policies.pi05.configuration_pi05 import PI05Config
+from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig  # noqa: F401
 
 __all__ = [
     "ACTConfig",

@@ -43,6 +43,7 @@ __all__ = [
     "euler_sample",
     "flow_matching_target",
     "load_backbone_config",
+    "load_pretrained_model",
     "load_processor",
     "load_tokenizer",
     "pad_vector",
@@ -164,6 +165,18 @@ def load_backbone_config(name: str | os.PathLike, checkpoint_dir: str | Path | N
 
     return _from_pretrained(
         AutoConfig.from_pretrained, "backbone config", os.fspath(name), _as_path(checkpoint_dir)
+    )
+
+
+def load_pretrained_model(
+    model_cls: Any, name: str | os.PathLike, checkpoint_dir: str | Path | None = None, **kwargs: Any
+) -> Any:
+    """``model_cls.from_pretrained`` (a ``transformers`` class) from a folder or Hub id, with its weights."""
+    return _from_pretrained(
+        lambda source, **kw: model_cls.from_pretrained(source, **kw, **kwargs),
+        f"{model_cls.__name__} weights",
+        os.fspath(name),
+        _as_path(checkpoint_dir),
     )
 
 

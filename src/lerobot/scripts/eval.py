@@ -89,7 +89,7 @@ def rollout(
     each ``select_action`` call (``inference_s``, one entry per step) and, when ``render``, the frames
     (B, H, W, 3) of every step.
     """
-    from lerobot.envs.utils import preprocess_observation
+    from lerobot.envs.utils import env_tasks, preprocess_observation
 
     n = env.num_envs
     policy.reset()
@@ -99,10 +99,13 @@ def rollout(
     success, n_steps = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
     frames: list[np.ndarray] = []
     inference_s: list[float] = []
+    has_tasks = env_tasks(env) is not None
     for _ in range(max_steps):
         if render:
             frames.append(np.stack(env.call("render")))
         batch = preprocess_observation(observation)
+        if has_tasks:  # read every step: an env may draw a new instruction when it resets itself
+            batch["task"] = env_tasks(env)
         started = time.perf_counter()
         with torch.inference_mode():
             action = policy.select_action(batch)["action"]
