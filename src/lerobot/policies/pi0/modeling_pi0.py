@@ -202,6 +202,7 @@ class PI0Policy(PreTrainedPolicy):
 
     config_class = PI0Config
     name = "pi0"
+    takes_instruction = True
     network_class: type[PI0FlowMatching] = PI0FlowMatching
 
     def __init__(self, config: PI0Config, dataset_stats: dict[str, dict[str, Any]] | None = None):
@@ -409,7 +410,7 @@ class PI0Policy(PreTrainedPolicy):
         """
         if reduction not in ("mean", "none"):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
-        batch = self.single_action_as_chunk(batch, self.config.chunk_size)
+        batch = self.single_action_as_chunk(self.rename_observation(batch), self.config.chunk_size)
         present = {k: v for k, v in self.config.input_features.items() if k in batch or k == OBS_STATE}
         self.check_features(batch, present)
         self.check_features(batch, self.config.output_features, time_steps=self.config.chunk_size)
