@@ -243,3 +243,39 @@ def test_bfloat16_weights_act_and_train(make_policy):
     loss = policy.train()(training_batch())["loss"]
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_from_pretrained_builds_parameters_on_meta_then_loads_them(make_policy, tmp_path, monkeypatch):
+    pytest.importorskip("accelerate")
+    from safetensors.torch import load_file, save_file
+
+    from lerobot.policies.pretrained import WeightsMismatchError
+
+    policy = make_policy()
+    folder = policy.save_pretrained(tmp_path / "ckpt")
+    seen = []
+    original = PI0Policy._load_checkpoint
+
+    def spy(self, *args, **kwargs):
+        seen.append(sum(p.is_meta for p in self.model.parameters()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PI0Policy, "_load_checkpoint", spy)
+    loaded = PI0Policy.from_pretrained(folder)
+    assert seen[0] == len(list(loaded.model.parameters()))  # nothing was allocated before the file was read
+    assert not any(p.is_meta for p in loaded.parameters())
+    obs, noise = observation(), torch.randn(2, CHUNK, 6)
+    torch.testing.assert_close(
+        loaded.predict_action_chunk(obs, noise=noise), policy.predict_action_chunk(obs, noise=noise)
+    )
+    weights = load_file(str(folder / "model.safetensors"))
+    weights.pop("model.state_proj.weight")
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(WeightsMismatchError, match="state_proj"):
+        PI0Policy.from_pretrained(folder)
+    with pytest.warns(UserWarning, match="state_proj"):
+        partial = PI0Policy.from_pretrained(folder, strict=False)
+    assert (
+        torch.isfinite(partial.model.state_proj.weight).all()
+        and partial.model.state_proj.weight.abs().sum() > 0
+    )

@@ -23,6 +23,7 @@ the action tokens to everything. Training regresses ``v_t`` onto ``u = noise - a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections import deque
@@ -32,6 +33,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+from safetensors import safe_open
 from torch import Tensor, nn
 
 from lerobot.configs.types import ACTION, OBS_STATE
@@ -40,7 +42,13 @@ from lerobot.policies.config import CheckpointError
 from lerobot.policies.normalize import PREPROCESSOR
 from lerobot.policies.pi0.configuration_pi0 import DEFAULT_TOKENIZER, PI0Config
 from lerobot.policies.pi0.paligemma_expert import PaliGemmaWithExpert, PrefixCache
-from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
+from lerobot.policies.pretrained import (
+    WEIGHTS_NAME,
+    PolicyAction,
+    PreTrainedPolicy,
+    inference_step,
+    loading_checkpoint_dir,
+)
 from lerobot.policies.vla_common import (
     block_attention_mask,
     checkpoint_dir_of,
@@ -207,7 +215,10 @@ class PI0Policy(PreTrainedPolicy):
 
     def __init__(self, config: PI0Config, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
-        self.model = self.network_class(config)
+        # Inside from_pretrained the checkpoint replaces every weight: skip allocating and randomly
+        # initialising 3B parameters first (they stay on the meta device until the file is read).
+        with _empty_parameters() if loading_checkpoint_dir() is not None else contextlib.nullcontext():
+            self.model = self.network_class(config)
         self.tokenizer_name, self._tokenizer_dir = _checkpoint_tokenizer(checkpoint_dir_of(config))
         self._tokenizer: Any = None
         self._warned_no_task = False
@@ -215,6 +226,25 @@ class PI0Policy(PreTrainedPolicy):
 
     def reset(self) -> None:
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
+
+    def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
+        """Give the parameters left on the meta device (CPU) storage, then load the file into them.
+
+        When the file lacks some weights and ``strict`` is off, the network is built normally
+        instead, so that those keep a proper initialisation.
+        """
+        weights = folder / WEIGHTS_NAME
+        if weights.is_file() and any(p.is_meta for p in self.model.parameters()):
+            with safe_open(str(weights), "pt") as f:
+                complete = {f"model.{k}" for k, _ in self.model.named_parameters()} <= set(f.keys())
+            if not strict and not complete:
+                self.model = self.network_class(self.config)
+            for module in self.model.modules():
+                for name, param in list(module._parameters.items()):
+                    if param is not None and param.is_meta:
+                        empty = torch.empty_like(param, device="cpu")
+                        module._parameters[name] = nn.Parameter(empty, requires_grad=param.requires_grad)
+        super()._load_checkpoint(folder, strict=strict)
 
     # ---- tokenizer -----------------------------------------------------------------------------------
     @property
@@ -427,6 +457,16 @@ class PI0Policy(PreTrainedPolicy):
         per_sample = losses.mean(dim=(1, 2))
         loss = per_sample if reduction == "none" else losses.mean()
         return {"loss": loss}
+
+
+def _empty_parameters() -> contextlib.AbstractContextManager:
+    """Parameters on the meta device, buffers real (``accelerate``'s ``init_empty_weights``); without
+    accelerate, an ordinary build."""
+    try:
+        from accelerate import init_empty_weights
+    except ImportError:
+        return contextlib.nullcontext()
+    return init_empty_weights(include_buffers=False)
 
 
 def _checkpoint_tokenizer(folder: Path | None) -> tuple[str, Path | None]:
