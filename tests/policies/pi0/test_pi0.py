@@ -190,11 +190,7 @@ def test_save_and_reload_act_identically_with_the_tokenizer_inside(make_policy, 
         )
     config = json.loads((folder / "config.json").read_text())
     assert config["type"] == kind and config["variant_sizes"] == TINY_SIZES
-    loaded = (
-        PreTrainedPolicy.from_pretrained(folder)
-        if kind == "pi0"
-        else get_policy_class(kind).from_pretrained(folder)
-    )
+    loaded = PreTrainedPolicy.from_pretrained(folder)  # the class config.json names
     assert type(loaded) is type(policy) and loaded._tokenizer_dir == folder
     obs = observation()
     noise = torch.randn(2, CHUNK, policy.config.max_action_dim)
@@ -279,3 +275,14 @@ def test_from_pretrained_builds_parameters_on_meta_then_loads_them(make_policy, 
         torch.isfinite(partial.model.state_proj.weight).all()
         and partial.model.state_proj.weight.abs().sum() > 0
     )
+
+
+def test_pi0_and_pi05_configs_are_not_interchangeable(make_policy, tmp_path):
+    from lerobot.policies.pi05 import PI05Config
+
+    assert not isinstance(PI05Config(), PI0Config)
+    with pytest.raises(TypeError, match="PI0Config"):
+        PI0Policy(tiny_config("pi05"))
+    folder = make_policy("pi05").save_pretrained(tmp_path / "pi05")
+    with pytest.raises(ValueError, match="'pi05' policy, not a 'pi0' one"):
+        PI0Policy.from_pretrained(folder)

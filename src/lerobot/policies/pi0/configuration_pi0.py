@@ -62,10 +62,9 @@ SIZE_SECTIONS = {
 DEFAULT_TOKENIZER = "google/paligemma-3b-pt-224"
 
 
-@PreTrainedConfig.register_subclass("pi0")
 @dataclass
-class PI0Config(PreTrainedConfig):
-    """π0: PaliGemma reads the cameras and the instruction, a Gemma action expert denoises the chunk."""
+class PaliGemmaVLAConfig(PreTrainedConfig):
+    """The fields π0 and π0.5 share (LeRobot's configs of both have exactly these)."""
 
     paligemma_variant: str = "gemma_2b"
     """Size name of the VLM's language model (``gemma_300m`` or ``gemma_2b``)."""
@@ -270,3 +269,9 @@ class PI0Config(PreTrainedConfig):
         if self.variant_sizes is None:
             out.pop("variant_sizes")
         return out
+
+
+@PreTrainedConfig.register_subclass("pi0")
+@dataclass
+class PI0Config(PaliGemmaVLAConfig):
+    """π0: PaliGemma reads the cameras and the instruction, a Gemma action expert denoises the chunk."""

@@ -40,7 +40,7 @@ from lerobot.configs.types import ACTION, OBS_STATE
 from lerobot.datasets.paths import is_repo_id
 from lerobot.policies.config import CheckpointError
 from lerobot.policies.normalize import PREPROCESSOR
-from lerobot.policies.pi0.configuration_pi0 import DEFAULT_TOKENIZER, PI0Config
+from lerobot.policies.pi0.configuration_pi0 import DEFAULT_TOKENIZER, PaliGemmaVLAConfig, PI0Config
 from lerobot.policies.pi0.paligemma_expert import PaliGemmaWithExpert, PrefixCache
 from lerobot.policies.pretrained import (
     WEIGHTS_NAME,
@@ -79,7 +79,7 @@ class VLAInputs:
 class PI0FlowMatching(nn.Module):
     """π0's network: ``paligemma_with_expert`` plus the action, state and time projections."""
 
-    def __init__(self, config: PI0Config):
+    def __init__(self, config: PaliGemmaVLAConfig):
         super().__init__()
         self.config = config
         sizes = config.sizes()
@@ -213,7 +213,7 @@ class PI0Policy(PreTrainedPolicy):
     takes_instruction = True
     network_class: type[PI0FlowMatching] = PI0FlowMatching
 
-    def __init__(self, config: PI0Config, dataset_stats: dict[str, dict[str, Any]] | None = None):
+    def __init__(self, config: PaliGemmaVLAConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
         # Inside from_pretrained the checkpoint replaces every weight: skip allocating and randomly
         # initialising 3B parameters first (they stay on the meta device until the file is read).

@@ -1,7 +1,7 @@
 """π0.5 configuration (Physical Intelligence 2025, "π0.5: a Vision-Language-Action Model with Open-World
 Generalization", https://arxiv.org/abs/2504.16054).
 
-The fields are π0's (:class:`~lerobot.policies.pi0.configuration_pi0.PI0Config`, including
+The fields are π0's (:class:`~lerobot.policies.pi0.configuration_pi0.PaliGemmaVLAConfig`, including
 ``variant_sizes``); LeRobot 0.6's π0.5 differs only in its defaults: quantile normalisation of state and
 action (``q01``/``q99`` -> [-1, 1], which the discretised state in the prompt relies on) and a longer
 prompt (``tokenizer_max_length=200``) that holds the state.
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from lerobot.configs.types import NormalizationMode
 from lerobot.policies.config import PreTrainedConfig
-from lerobot.policies.pi0.configuration_pi0 import PI0Config
+from lerobot.policies.pi0.configuration_pi0 import PaliGemmaVLAConfig
 
 
 @PreTrainedConfig.register_subclass("pi05")
 @dataclass
-class PI05Config(PI0Config):
+class PI05Config(PaliGemmaVLAConfig):
     """π0.5: π0's two experts; the state is written into the prompt, the time enters the expert's norms."""
 
     normalization_mapping: dict[str, NormalizationMode] = field(
