@@ -8,7 +8,8 @@ Three checks, each on the same observation, instruction and flow noise:
    predicts the chunk; missing/unexpected keys are listed.
 2. ``LeRobot -> ours`` for π0.5: LeRobot builds and saves a tiny π0.5 with its statistics and
    processors; we load it and predict the chunk.
-3. Both chunks are compared in robot units (max absolute difference).
+3. Both chunks are compared in robot units (max absolute difference), and the training loss of a
+   2-sample batch with fixed flow noise and time (mean over the real action dims).
 
 LeRobot builds π0/π0.5 only at 3B (its variant names map to fixed sizes, SigLIP so400m and a
 257k vocabulary are hard-coded), so its side is run with the same three substitutions the shared
@@ -116,6 +117,14 @@ def inputs() -> dict[str, Any]:
             CAMERA: torch.rand(1, *IMAGE, generator=gen),
         },
         "noise": torch.randn(1, COMMON["chunk_size"], COMMON["max_action_dim"], generator=gen),
+        "train": {
+            STATE: torch.rand(2, STATE_DIM, generator=gen) * 1.5 - 0.75,
+            CAMERA: torch.rand(2, *IMAGE, generator=gen),
+            "action": torch.rand(2, COMMON["chunk_size"], ACTION_DIM, generator=gen) * 1.5 - 0.75,
+            "task": [TASK, "place the cube in the bin"],
+        },
+        "train_noise": torch.randn(2, COMMON["chunk_size"], COMMON["max_action_dim"], generator=gen),
+        "train_time": torch.tensor([0.3, 0.8]),
     }
 
 
@@ -162,12 +171,16 @@ def ours_save(kind: str, folder: Path, tokenizer_dir: Path) -> None:
     policy.save_pretrained(folder)
 
 
-def ours_predict(folder: Path) -> list:
+def ours_predict(folder: Path) -> dict[str, Any]:
+    """Our chunk (robot units) and training loss (fixed noise and time) for ``folder``."""
     from lerobot.policies.pretrained import PreTrainedPolicy
 
     policy = PreTrainedPolicy.from_pretrained(folder)
     data = inputs()
-    return policy.predict_action_chunk({**data["observation"], "task": TASK}, noise=data["noise"]).tolist()
+    chunk = policy.predict_action_chunk({**data["observation"], "task": TASK}, noise=data["noise"])
+    with torch.no_grad():
+        loss = policy.forward(data["train"], noise=data["train_noise"], time=data["train_time"])["loss"]
+    return {"chunk": chunk.tolist(), "loss": loss.item()}
 
 
 # ---- LeRobot 0.6.1's side (run by its interpreter) -----------------------------------------------------
@@ -232,10 +245,23 @@ def reference_predict(kind: str, folder: Path) -> dict[str, Any]:
     batch = pre({**data["observation"], "task": TASK})
     with torch.no_grad():
         chunk = post(policy.predict_action_chunk(batch, noise=data["noise"]))
+        # Its forward draws noise and time itself: the loss comes from its model's forward, as the
+        # shared fixture's generator computed it (mean over the real action dims).
+        train = pre(data["train"])
+        images, image_masks = policy._preprocess_images(train)
+        tokens = [v for k, v in train.items() if k.endswith("language.tokens")][0]
+        token_mask = [v for k, v in train.items() if k.endswith("language.attention_mask")][0]
+        pad = COMMON["max_action_dim"] - ACTION_DIM
+        actions = torch.nn.functional.pad(train["action"], (0, pad))
+        args = [images, image_masks, tokens, token_mask]
+        if kind == "pi0":
+            args.append(torch.nn.functional.pad(train[STATE], (0, COMMON["max_state_dim"] - STATE_DIM)))
+        losses = policy.model.forward(*args, actions, data["train_noise"], data["train_time"])
     return {
         "missing": sorted(model_keys - file_keys),
         "unexpected": sorted(file_keys - model_keys),
         "chunk": chunk.tolist(),
+        "loss": losses[..., :ACTION_DIM].mean().item(),
     }
 
 
@@ -326,11 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         f"ours_{kind}_in_lerobot": {
             "missing_keys": ref[f"ours_{kind}"]["missing"],
             "unexpected_keys": ref[f"ours_{kind}"]["unexpected"],
-            "max_abs_action_diff": max_diff(ours[kind], ref[f"ours_{kind}"]["chunk"]),
+            "max_abs_action_diff": max_diff(ours[kind]["chunk"], ref[f"ours_{kind}"]["chunk"]),
+            "loss_ours_lerobot": [ours[kind]["loss"], ref[f"ours_{kind}"]["loss"]],
         }
         for kind in ("pi0", "pi05")
     }
-    report["lerobot_pi05_in_ours"] = {"max_abs_action_diff": max_diff(ours_on_ref, ref["ref_pi05"]["chunk"])}
+    report["lerobot_pi05_in_ours"] = {
+        "max_abs_action_diff": max_diff(ours_on_ref["chunk"], ref["ref_pi05"]["chunk"]),
+        "loss_ours_lerobot": [ours_on_ref["loss"], ref["ref_pi05"]["loss"]],
+    }
     if args.keep:
         report["folders"] = str(work)
     else:
