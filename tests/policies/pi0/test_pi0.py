@@ -286,3 +286,18 @@ def test_pi0_and_pi05_configs_are_not_interchangeable(make_policy, tmp_path):
     folder = make_policy("pi05").save_pretrained(tmp_path / "pi05")
     with pytest.raises(ValueError, match="'pi05' policy, not a 'pi0' one"):
         PI0Policy.from_pretrained(folder)
+
+
+def test_empty_camera_slots_are_masked_padding(make_policy):
+    obs = observation()
+    plain = make_policy(empty_cameras=1)
+    images, masks = plain.prepare_images(plain.prepare_observation(obs))
+    assert len(images) == 2 and masks[1].tolist() == [False, False] and (images[1] == -1).all()
+    # LeRobot lists its empty slots as features: absent from the batch, they are padding too.
+    listed_features = dict(tiny_config().input_features)
+    listed_features["observation.images.empty_camera_0"] = PolicyFeature(FeatureType.VISUAL, (3, 16, 16))
+    listed = make_policy(empty_cameras=1, input_features=listed_features)
+    images, masks = listed.prepare_images(listed.prepare_observation(obs))
+    assert len(images) == 2 and masks[1].tolist() == [False, False]
+    chunk = listed.predict_action_chunk(obs)
+    assert torch.isfinite(chunk).all()

@@ -334,25 +334,37 @@ class PI0Policy(PreTrainedPolicy):
         )
 
     def prepare_images(self, batch: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
-        """Every configured camera resized with centred padding and scaled to [-1, 1]; empty slots all -1."""
-        cameras = list(self.config.image_features)
-        missing = [c for c in cameras if c not in batch]
-        if missing:
+        """Every camera resized with centred padding and scaled to [-1, 1], then the empty slots (all -1,
+        masked out).
+
+        The empty slots are ``empty_cameras`` of them, counting the ``observation.images.empty_camera_<i>``
+        features LeRobot lists for them in a checkpoint's config; any other camera must be in the batch.
+        """
+        cameras = [c for c in self.config.image_features if c not in batch and not _is_empty_slot(c)]
+        if cameras:
             given = sorted(k for k in batch if k.startswith("observation.image"))
             raise ValueError(
-                f"{type(self).__name__}: cameras {missing} are missing. The policy expects {cameras}; the "
-                f'observation has {given}. Rename them with --rename_map=\'{{"<yours>": "<policy\'s>"}}\' '
-                "or adjust input_features."
+                f"{type(self).__name__}: cameras {cameras} are missing. The policy expects "
+                f"{list(self.config.image_features)}; the observation has {given}. Rename them with "
+                '--rename_map=\'{"<yours>": "<policy\'s>"}\' (predict(..., rename_map=...)) or adjust input_features.'
             )
         height, width = self.config.image_resolution
         images, masks = [], []
-        for name in cameras:
+        for name in self.config.image_features:
+            if name not in batch:
+                continue
             image = batch[name]
             if image.dim() != 4 or image.shape[1] != 3:
                 raise ValueError(f"{name} must be (B, 3, H, W) RGB images, got shape {tuple(image.shape)}.")
             images.append(scale_to_symmetric(resize_with_pad(image.float(), height, width, pad="center")))
             masks.append(torch.ones(image.shape[0], dtype=torch.bool, device=image.device))
-        for _ in range(self.config.empty_cameras):
+        if not images:
+            raise ValueError(
+                f"{type(self).__name__}: the observation has no camera image; it needs at least one."
+            )
+        listed = sum(_is_empty_slot(c) for c in self.config.image_features)
+        missing_listed = sum(_is_empty_slot(c) and c not in batch for c in self.config.image_features)
+        for _ in range(missing_listed + max(0, self.config.empty_cameras - listed)):
             images.append(torch.full_like(images[0], -1.0))
             masks.append(torch.zeros_like(masks[0]))
         return images, masks
@@ -457,6 +469,11 @@ class PI0Policy(PreTrainedPolicy):
         per_sample = losses.mean(dim=(1, 2))
         loss = per_sample if reduction == "none" else losses.mean()
         return {"loss": loss}
+
+
+def _is_empty_slot(camera: str) -> bool:
+    """LeRobot names the padding cameras of ``empty_cameras`` ``observation.images.empty_camera_<i>``."""
+    return camera.rsplit(".", 1)[-1].startswith("empty_camera_")
 
 
 def _empty_parameters() -> contextlib.AbstractContextManager:
