@@ -230,14 +230,14 @@ class PI0Policy(PreTrainedPolicy):
     def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
         """Give the parameters left on the meta device (CPU) storage, then load the file into them.
 
-        When the file lacks some weights and ``strict`` is off, the network is built normally
-        instead, so that those keep a proper initialisation.
+        When the file lacks some weights the network is built normally instead, so that those keep a
+        proper initialisation (and ``strict`` loading names them).
         """
         weights = folder / WEIGHTS_NAME
         if weights.is_file() and any(p.is_meta for p in self.model.parameters()):
             with safe_open(str(weights), "pt") as f:
                 complete = {f"model.{k}" for k, _ in self.model.named_parameters()} <= set(f.keys())
-            if not strict and not complete:
+            if not complete:  # what the file lacks needs a real initialisation (or the error says what)
                 self.model = self.network_class(self.config)
             for module in self.model.modules():
                 for name, param in list(module._parameters.items()):
