@@ -96,3 +96,46 @@ def test_guide_predict_call(tokenizer_folder, tmp_path):
     assert out["joint_positions"].shape == (3,) and isinstance(out["gripper"], float)
     with pytest.raises(ValueError, match="front"):
         policy.predict(images={"wrist": frame}, states=np.zeros(3), instruction=TASKS[1])
+
+
+def test_train_a_new_tiny_pi05_from_type(dataset_root, tokenizer_folder, tmp_path):
+    """--policy.type with variant_sizes and a local tokenizer: a small π0.5 trains offline."""
+    import json
+
+    from tests.policies.pi0.conftest import TINY_SIZES
+
+    run = tmp_path / "run"
+    flags = [
+        "--dataset.repo_id=test/lang",
+        f"--dataset.root={dataset_root}",
+        f"--output_dir={run}",
+        "--steps=2",
+        "--batch_size=4",
+        "--num_workers=0",
+        "--save_freq=2",
+        "--policy.type=pi05",
+        f"--policy.variant_sizes={json.dumps(TINY_SIZES)}",
+        "--policy.image_resolution=[16, 16]",
+        "--policy.chunk_size=4",
+        "--policy.n_action_steps=4",
+        "--policy.max_state_dim=4",
+        "--policy.max_action_dim=4",
+        "--policy.num_inference_steps=2",
+        "--policy.tokenizer_max_length=32",
+        f"--policy.tokenizer_name={tokenizer_folder}",
+        "--policy.device=cpu",
+    ]
+    assert main(flags) == 0
+    ckpt = run / "checkpoints" / "last" / "pretrained_model"
+    config = json.loads((ckpt / "config.json").read_text())
+    assert "tokenizer_name" not in config and config["variant_sizes"] == TINY_SIZES
+    policy = get_policy_class("pi05").from_pretrained(ckpt)
+    assert policy.tokenizer_name == "tokenizer" and policy._tokenizer_dir == ckpt
+    chunk = policy.predict_action_chunk(
+        {
+            "observation.state": torch.randn(1, 3),
+            "observation.images.front": torch.rand(1, 3, *IMAGE_HW),
+            "task": TASKS[0],
+        }
+    )
+    assert chunk.shape == (1, 4, 2) and torch.isfinite(chunk).all()

@@ -150,6 +150,10 @@ class PaliGemmaVLAConfig(PreTrainedConfig):
 
     tokenizer_max_length: int = 48
     """Prompt tokens (padded or truncated to this length)."""
+    tokenizer_name: str | None = None
+    """Tokenizer folder or Hub id for a new policy (None: PaliGemma's, ``google/paligemma-3b-pt-224``).
+    Not written to config.json: checkpoints name their tokenizer in policy_preprocessor.json, as
+    LeRobot's do, and a checkpoint's own tokenizer is used unless this is given."""
     variant_sizes: dict[str, Any] | None = None
     """Sizes replacing the named variants': ``{"vlm": {...}, "action_expert": {...}, "vision": {...},
     "vocab_size": int}`` (see the module docstring); None: the variants' real sizes."""
@@ -264,8 +268,10 @@ class PaliGemmaVLAConfig(PreTrainedConfig):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """LeRobot's ``config.json``; ``variant_sizes`` only when set (LeRobot does not know the key)."""
+        """LeRobot's ``config.json``; ``variant_sizes`` only when set (LeRobot does not know the key), never
+        ``tokenizer_name``."""
         out = super().to_dict()
+        out.pop("tokenizer_name")
         if self.variant_sizes is None:
             out.pop("variant_sizes")
         return out

@@ -219,7 +219,10 @@ class PI0Policy(PreTrainedPolicy):
         # initialising 3B parameters first (they stay on the meta device until the file is read).
         with _empty_parameters() if loading_checkpoint_dir() is not None else contextlib.nullcontext():
             self.model = self.network_class(config)
-        self.tokenizer_name, self._tokenizer_dir = _checkpoint_tokenizer(checkpoint_dir_of(config))
+        if config.tokenizer_name:
+            self.tokenizer_name, self._tokenizer_dir = config.tokenizer_name, None
+        else:
+            self.tokenizer_name, self._tokenizer_dir = _checkpoint_tokenizer(checkpoint_dir_of(config))
         self._tokenizer: Any = None
         self._warned_no_task = False
         self.reset()
