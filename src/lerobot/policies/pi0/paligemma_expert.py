@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 MASKED = -2.3819763e38
 
 
-def gemma_text_config(sizes: dict[str, int], vocab_size: int, **extra: Any) -> Any:
+def gemma_text_config(sizes: dict[str, int], vocab_size: int) -> Any:
     """A ``GemmaConfig`` of the given width/depth/mlp_dim/heads/head_dim."""
     from transformers import GemmaConfig
 
@@ -51,7 +51,6 @@ def gemma_text_config(sizes: dict[str, int], vocab_size: int, **extra: Any) -> A
         rms_norm_eps=1e-6,
         pad_token_id=0,
         tie_word_embeddings=False,
-        **extra,
     )
 
 
