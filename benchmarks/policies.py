@@ -27,6 +27,12 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   tokenizer's own parameter group; inference = a fresh chunk every call from a one-frame update of
   the observation history.
 
+``--tiny-vla`` times π0 and π0.5 instead, ours only (LeRobot builds them only at 3B), at the shared π0
+fixture's tiny sizes (VLM width 64, expert width 32, 2 layers each, SigLIP 1 layer at 32 px, vocabulary
+320, chunk 10, 4 Euler steps), one 96x96 camera + 6-D state, a byte-level tokenizer trained on a few
+sentences: train step at batch 8 (forward + backward + the AdamW preset), a fresh chunk at batch 1.
+Results go to ``results/policies_tiny_vla.json``.
+
 Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
 the load average are kept because the machine is shared with other work.
 
@@ -147,6 +153,66 @@ def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dic
     return result
 
 
+def bench_tiny_vla(name: str, warmup: int, repeats: int) -> dict[str, Any]:
+    """π0 / π0.5 at the fixture's tiny sizes: train step (batch 8) and a fresh chunk (batch 1)."""
+    import tempfile
+
+    from lerobot.policies.pi0 import PI0Config
+    from lerobot.policies.pi05 import PI05Config
+    from lerobot.policies.vla_common import load_tokenizer
+    from pi_reference_roundtrip import SIZES, train_tokenizer
+
+    inputs = {
+        CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+        STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+    }
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+    config = {"pi0": PI0Config, "pi05": PI05Config}[name](
+        input_features=inputs,
+        output_features=outputs,
+        variant_sizes=SIZES,
+        image_resolution=(32, 32),
+        chunk_size=10,
+        n_action_steps=10,
+        max_state_dim=8,
+        max_action_dim=8,
+        num_inference_steps=4,
+        tokenizer_max_length=48,
+        device="cpu",
+    )
+    stats = make_stats(config)
+    for feature in (STATE, "action"):
+        stats[feature].update(q01=stats[feature]["min"], q99=stats[feature]["max"])
+    torch.manual_seed(0)
+    policy = get_policy_class(name)(config, dataset_stats=stats)
+    with tempfile.TemporaryDirectory() as folder:
+        policy.set_tokenizer(load_tokenizer(train_tokenizer(Path(folder) / "tokenizer")))
+    optimizer = make_optimizer(policy)
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        CAMERA: torch.rand((BATCH, *IMAGE), generator=gen),
+        STATE: torch.rand((BATCH, STATE_DIM), generator=gen),
+        "action": torch.rand((BATCH, 10, ACTION_DIM), generator=gen) * 2 - 1,
+        "task": ["pick up the red cube"] * BATCH,
+    }
+    observation = {CAMERA: batch[CAMERA][:1], STATE: batch[STATE][:1], "task": "pick up the red cube"}
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy(batch)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        policy.reset()
+        policy.select_action(observation)
+
+    result = measure(train_step, infer, warmup, repeats)
+    result["params"] = sum(p.numel() for p in policy.parameters())
+    return result
+
+
 def profile(name: str, accelerated: bool) -> None:
     from torch.profiler import profile as torch_profile
 
@@ -213,9 +279,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)  # one measuring process
     parser.add_argument("--accelerated", action="store_true", help="with --profile: the accelerated policy")
+    parser.add_argument("--tiny-vla", action="store_true", help="time tiny π0 and π0.5 (ours only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     names = args.policies.split(",")
+    if args.tiny_vla:
+        warmup, repeats = (1, 3) if args.quick else (args.warmup, args.repeats)
+        results = {
+            "benchmark": "policies_tiny_vla",
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpu_count": os.cpu_count(), "torch_threads": THREADS, "torch": torch.__version__},
+            "load_average_before": os.getloadavg(),
+            **{name: bench_tiny_vla(name, warmup, repeats) for name in ("pi0", "pi05")},
+            "load_average_after": os.getloadavg(),
+        }
+        out_dir = RESULTS / "tmp" if args.quick else RESULTS
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "policies_tiny_vla.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(path)
+        for name in ("pi0", "pi05"):
+            r = results[name]
+            print(
+                f"{name}: {r['params']} params, train step {r['train_step_s']:.3f} s, chunk {r['inference_ms']:.1f} ms"
+            )
+        return 0
     if args.profile:
         for name in names:
             profile(name, args.accelerated)

@@ -9,6 +9,8 @@ configs only; the torch models load on first use.
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.pi0.configuration_pi0 import PI0Config
+from lerobot.policies.pi05.configuration_pi05 import PI05Config
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig  # noqa: F401
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
@@ -17,6 +19,10 @@ __all__ = [
     "ACTPolicy",
     "DiffusionConfig",
     "DiffusionPolicy",
+    "PI0Config",
+    "PI0Policy",
+    "PI05Config",
+    "PI05Policy",
     "POLICY_CONFIGS",
     "PolicyProtocol",
     "PreTrainedConfig",
@@ -30,6 +36,8 @@ __all__ = [
 _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
+    "PI0Policy": "lerobot.policies.pi0.modeling_pi0",
+    "PI05Policy": "lerobot.policies.pi05.modeling_pi05",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
     "VQBeTPolicy": "lerobot.policies.vqbet.modeling_vqbet",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
