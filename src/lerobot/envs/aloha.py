@@ -31,6 +31,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from lerobot.utils.gl import preload_video_decoder
+
 JOINT_NAMES = [
     f"{side}_{joint}"
     for side in ("left", "right")
@@ -209,6 +211,7 @@ class AlohaEnv(gym.Env):
 
     def render(self) -> np.ndarray:
         if self._renderer is None:
+            preload_video_decoder()
             self._renderer = mujoco.Renderer(self.model, *self.image_size)
         self._renderer.update_scene(self.data, camera="top")
         return self._renderer.render().copy()

@@ -45,6 +45,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from lerobot.utils.gl import preload_video_decoder
+
 JOINT_NAMES = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 _MJ_JOINTS = ["Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw"]
 MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
@@ -348,6 +350,7 @@ class SO100Env(gym.Env):
 
     def _render_camera(self, camera: str) -> np.ndarray:
         if self._renderer is None:
+            preload_video_decoder()
             self._renderer = mujoco.Renderer(self.model, *self.image_size)
         self._renderer.update_scene(self.data, camera=camera)
         return self._renderer.render().copy()
