@@ -226,7 +226,9 @@ def wilson_interval_pc(successes: int, n: int, z: float = 1.959963984540054) -> 
     p, z2 = successes / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return [100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)]
+    low = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends, no rounding residue
+    high = 1.0 if successes == n else min(1.0, float(centre + half))
+    return [100.0 * low, 100.0 * high]
 
 
 def _episode_limit(env: gym.vector.VectorEnv) -> int:
