@@ -4,6 +4,7 @@ instruction's way into observations, policy batches and recorded datasets."""
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -140,3 +141,39 @@ def test_lerobot_record_with_the_expert_stores_the_scenes_instruction(tmp_path):
     ds = LeRobotDataset("me/color", root=root)
     assert ds.num_episodes == 2 and set(ds.meta.tasks.index) == {RED, BLUE}
     assert ds[0]["task"] == BLUE and ds[len(ds) - 1]["task"] == RED  # episode i uses seed i
+
+
+def test_a_policy_recording_on_the_twin_acts_on_each_episodes_instruction(tmp_path):
+    """lerobot-record --control-mode=policy: the driving policy's frames carry the scene's instruction."""
+    import torch
+
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.datasets.feature_utils import hw_to_dataset_features
+    from lerobot.robots.sim import SO100Sim
+    from lerobot.scripts.deploy import PolicyDriver
+    from lerobot.scripts.record import record_session
+
+    class HoldStill:
+        """Sends the measured joints back as targets and notes the task of every frame it gets."""
+
+        config = SimpleNamespace(
+            input_features={"observation.state": PolicyFeature(FeatureType.STATE, (6,))},
+            output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+        )
+        tasks: list[str] = []
+
+        def reset(self) -> None: ...
+
+        def select_action(self, frame: dict) -> dict:
+            self.tasks.append(frame.get("task"))
+            return {"action": torch.as_tensor(frame["observation.state"]).reshape(1, -1)}
+
+    robot = SO100Sim(task="pick_color", realtime=False)
+    features = hw_to_dataset_features(robot.observation_features, robot.action_features, False)
+    dataset = LeRobotDataset.create(
+        "me/policy", fps=30, features=features, root=tmp_path / "p", use_videos=False
+    )
+    policy = HoldStill()
+    record_session(robot, PolicyDriver(policy, robot, "pick the cube"), dataset, 2, episode_time_s=0.1)
+    assert policy.tasks == [BLUE] * 3 + [RED] * 3
+    assert set(LeRobotDataset("me/policy", root=tmp_path / "p").meta.tasks.index) == {RED, BLUE}

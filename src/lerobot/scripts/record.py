@@ -261,6 +261,8 @@ def record_session(
         while recorded < num_episodes and not events.stop_recording:
             _reset_for_episode(robot, teleop, recorded)
             episode_task = _episode_task(robot, task)
+            if isinstance(teleop, PolicyDriver):
+                teleop.task = episode_task  # a language-conditioned policy acts on this episode's instruction
             logger.info(
                 "Recording episode %d/%d: %s", recorded + 1, num_episodes, episode_task or "(no task)"
             )
