@@ -58,7 +58,7 @@ CUBE_COLORS = {"red": "0.85 0.1 0.1 1", "blue": "0.1 0.25 0.85 1"}
 INSTRUCTION = "pick up the {} cube"
 INSTRUCTIONS = tuple(INSTRUCTION.format(color) for color in CUBE_COLORS)
 INSTRUCTION_CHARSET = "abcdefghijklmnopqrstuvwxyz "  # what the ``task`` observation's Text space allows
-MIN_CUBE_GAP = 0.07  # centre distance (m): the open jaws descending on one cube clear the other
+MIN_CUBE_GAP = 0.09  # centre distance (m): the open jaws descending on one cube clear the other
 
 CUBE_HALF = 0.015  # 3 cm cube
 # Cube spawn region (metres, robot base frame: +x forward, +y left) and yaw range (radians).
