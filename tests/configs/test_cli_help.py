@@ -150,7 +150,9 @@ def test_argparse_cli_help_lists_every_flag_with_text_and_default(cli, capsys, m
 
 def test_train_help_details_the_chosen_policy_and_shows_guide_spellings(capsys, monkeypatch):
     text, _ = _run_help("lerobot-train", capsys, monkeypatch, ("--policy=act",))
-    assert "--policy.type {act, diffusion}  default=act (chosen)" in text
+    from lerobot.policies import POLICY_CONFIGS
+
+    assert f"--policy.type {{{', '.join(POLICY_CONFIGS.names())}}}  default=act (chosen)" in text
     assert "  --policy.chunk_size int  default=100" in text
     assert "Actions predicted per forward pass (the chunk)." in text
     assert "  --steps int  default=100000  (also --training.num_steps, --training.steps)" in text
@@ -211,3 +213,23 @@ def test_help_into_a_closed_pipe_is_not_an_error():
     proc.stdout.close()  # before the tool has imported, let alone printed
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and b"error" not in err, err.decode()
+
+
+def test_every_registered_robot_teleoperator_and_camera_field_is_documented():
+    """``--robot.type=X --help`` details X's own fields: each needs its docstring."""
+    from lerobot.cameras.camera import CAMERA_CONFIGS
+    from lerobot.robots.robot import ROBOT_CONFIGS
+    from lerobot.robots.safety import SafetyConfig
+    from lerobot.teleoperators.teleoperator import TELEOPERATOR_CONFIGS
+
+    undocumented = []
+    for registry in (ROBOT_CONFIGS, TELEOPERATOR_CONFIGS, CAMERA_CONFIGS):
+        for name in registry.names():
+            cls = registry.get(name)
+            docs = field_docs(cls)
+            undocumented += [
+                f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls) if f.name not in docs
+            ]
+    docs = field_docs(SafetyConfig)
+    undocumented += [f"SafetyConfig.{f.name}" for f in dataclasses.fields(SafetyConfig) if f.name not in docs]
+    assert not undocumented, f"fields without a docstring: {sorted(set(undocumented))}"

@@ -75,7 +75,7 @@ def test_layout_and_instruction_follow_the_seed():
         obs, _ = env.reset(seed=seed)
         state = obs["environment_state"]
         assert state.shape == (14,) and obs["task"] in INSTRUCTIONS
-        assert obs["task"] == f"pick up the {sim.target_color} cube" == sim.instruction
+        assert obs["task"] == f"pick up the {sim.target_color} cube" == sim.episode_instruction
         assert np.linalg.norm(state[0:2] - state[7:9]) >= MIN_CUBE_GAP
         target = state[0:7] if sim.target_color == "red" else state[7:14]
         np.testing.assert_allclose(sim.target_cube_pose, target, atol=1e-6)

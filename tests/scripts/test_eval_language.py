@@ -1,5 +1,6 @@
 """lerobot-eval on a language task: the instruction reaches the policy's batch, eval_info.json reports how
-often the wrong cube was lifted, every episode's seed, and a 95% (Wilson) interval on each rate."""
+often the wrong cube was lifted, every episode's seed, and a 95% (Wilson) interval on each rate, overall
+and per instruction."""
 
 from __future__ import annotations
 
@@ -67,10 +68,15 @@ def test_eval_reports_the_wrong_cube_rate_and_the_policy_sees_the_instruction():
     assert agg["pc_success"] == 100 and agg["pc_wrong_cube"] == 0
     assert agg["pc_success_ci95"] == pytest.approx(wilson_interval_pc(2, 2))
     assert agg["pc_wrong_cube_ci95"] == pytest.approx(wilson_interval_pc(0, 2))
+    assert [e["task"] for e in good["per_episode"]] == ["pick up the blue cube", "pick up the red cube"]
+    per_instruction = agg["per_task"]["pick up the red cube"]
+    assert per_instruction["n_episodes"] == 1 and per_instruction["pc_wrong_cube"] == 0
+    assert per_instruction["pc_success_ci95"] == pytest.approx(wilson_interval_pc(1, 1))
 
     bad, _ = evaluate("pick_color", pick_other=True)
     assert [(e["success"], e["wrong_cube_lifted"]) for e in bad["per_episode"]] == [(False, True)] * 2
     assert bad["aggregated"]["pc_success"] == 0 and bad["aggregated"]["pc_wrong_cube"] == 100
+    assert bad["aggregated"]["per_task"]["pick up the blue cube"]["pc_wrong_cube"] == 100
 
 
 def test_tasks_without_a_wrong_cube_report_no_such_rate():
@@ -78,6 +84,7 @@ def test_tasks_without_a_wrong_cube_report_no_such_rate():
     assert policy.batches_tasks == [None]  # pick_cube has no instruction in its observations
     assert info["per_episode"][0]["success"] and "wrong_cube_lifted" not in info["per_episode"][0]
     assert "pc_wrong_cube" not in info["aggregated"] and "pc_success_ci95" in info["aggregated"]
+    assert "per_task" not in info["aggregated"]
 
 
 def test_wilson_interval():

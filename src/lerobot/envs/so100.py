@@ -20,8 +20,9 @@ Design choices, all in service of cheap, learnable demos:
   ``lift_height`` above its resting height (``pick_cube``; for ``pick_color`` the instructed cube), or
   resting inside the target square with the jaws released (``pick_place``).
 - ``pick_color`` is a language task: each seed draws both cubes' positions (at least
-  ``MIN_CUBE_GAP`` apart) and which colour is asked for. The instruction is the env's ``instruction``
-  and every observation's ``task`` string, so it reaches policies and recorded datasets as each
+  ``MIN_CUBE_GAP`` apart) and which colour is asked for. The instruction is the env's
+  ``episode_instruction``, every observation's ``task`` string and ``info["task"]`` (``lerobot-eval``
+  breaks its rates down per instruction from it), so it reaches policies and recorded datasets as each
   frame's task. ``info["wrong_cube_lifted"]`` turns true (for the rest of the episode) once the other
   cube has been lifted off the table by a jaw: an evaluation reports how often a policy picks the wrong
   cube (``lerobot-eval``'s ``pc_wrong_cube``).
@@ -222,7 +223,7 @@ class SO100Env(gym.Env):
     # ------------------------------------------------------------------ privileged state
 
     @property
-    def instruction(self) -> str:
+    def episode_instruction(self) -> str:
         """The episode's language instruction (``pick_color``); empty for the tasks without one."""
         return INSTRUCTION.format(self.target_color) if self.language else ""
 
@@ -318,7 +319,7 @@ class SO100Env(gym.Env):
         mujoco.mj_forward(self.model, self.data)
         self.wrong_cube_lifted = False
         if self.language:
-            info["wrong_cube_lifted"] = False
+            info.update(task=self.episode_instruction, wrong_cube_lifted=False)
         return self._observation(), info
 
     def step(self, action: np.ndarray):
@@ -333,7 +334,7 @@ class SO100Env(gym.Env):
         info: dict[str, Any] = {"is_success": success}
         if self.language:
             self.wrong_cube_lifted = self.wrong_cube_lifted or self._wrong_cube_up()
-            info["wrong_cube_lifted"] = self.wrong_cube_lifted
+            info.update(task=self.episode_instruction, wrong_cube_lifted=self.wrong_cube_lifted)
         return self._observation(), float(success), success, False, info
 
     def _observation(self) -> dict[str, Any]:
@@ -345,7 +346,7 @@ class SO100Env(gym.Env):
         else:
             obs["pixels"] = {cam: self._render_camera(cam) for cam in CAMERAS}
         if self.language:
-            obs["task"] = self.instruction
+            obs["task"] = self.episode_instruction
         return obs
 
     def _render_camera(self, camera: str) -> np.ndarray:

@@ -312,7 +312,7 @@ def connect_pair(robot: Robot, teleop: Teleoperator) -> None:
 def _episode_task(robot: Robot, task: str) -> str:
     """The task stored with this episode's frames: the scene's own instruction when the robot is a
     simulated scene that draws one per episode (so100_sim ``pick_color``), else ``--dataset.single_task``."""
-    instruction = getattr(robot, "instruction", "")
+    instruction = getattr(robot, "episode_instruction", "")
     if instruction and task and task != instruction:
         logger.warning("The scene asks %r this episode; storing that instead of %r.", instruction, task)
     return instruction or task

