@@ -3,6 +3,8 @@ two scenes), the object layout untouched, the draws in ``info`` and really in th
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -13,14 +15,22 @@ from lerobot.scripts.train_config import parse_train_config
 SCENES = {
     "so100": {"task": "pick_color", "image_size": (48, 48)},
     "aloha": {"task": "transfer_cube", "image_size": (48, 64)},
+    "metaworld": {"task": "push-v3", "image_size": (48, 48)},
 }
+NEEDS = {"metaworld": "metaworld"}  # the optional package a scene needs
+SCENE_NAMES = [
+    pytest.param(name, marks=pytest.mark.skipif(
+        name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None, reason=f"needs {NEEDS.get(name)}"))
+    for name in sorted(SCENES)
+]  # fmt: skip
 
 
 def image(obs: dict) -> np.ndarray:
-    return next(iter(obs["pixels"].values()))
+    pixels = obs["pixels"]
+    return next(iter(pixels.values())) if isinstance(pixels, dict) else pixels
 
 
-@pytest.mark.parametrize("name", sorted(SCENES))
+@pytest.mark.parametrize("name", SCENE_NAMES)
 def test_one_seed_gives_the_same_scene_two_seeds_different_ones(name):
     env = make_env(name, domain_randomization=True, **SCENES[name])
     try:
@@ -37,7 +47,7 @@ def test_one_seed_gives_the_same_scene_two_seeds_different_ones(name):
         env.close()
 
 
-@pytest.mark.parametrize("name", sorted(SCENES))
+@pytest.mark.parametrize("name", SCENE_NAMES)
 def test_the_object_layout_does_not_depend_on_randomization(name):
     task = SCENES[name]["task"]
     plain = make_env(name, task=task, obs_type="state")
@@ -46,7 +56,8 @@ def test_the_object_layout_does_not_depend_on_randomization(name):
         a, info = plain.reset(seed=seed)
         b, _ = randomized.reset(seed=seed)
         assert "domain_randomization" not in info
-        np.testing.assert_array_equal(a["environment_state"], b["environment_state"])
+        # Meta-World settles the hand during its reset, where the randomised gripper moves it by ~1e-7 m.
+        np.testing.assert_allclose(a["environment_state"], b["environment_state"], atol=1e-6)
         assert a.get("task") == b.get("task")
     plain.close(), randomized.close()
 
@@ -84,7 +95,7 @@ def test_expert_still_succeeds_under_randomization():
 def test_env_types_without_it_refuse_with_the_ones_that_have_it():
     with pytest.raises(ValueError, match=r"'pusht' has no domain randomisation") as error:
         resolve_env_config("pusht", domain_randomization=True)
-    assert "aloha" in str(error.value) and "so100" in str(error.value)
+    assert all(name in str(error.value) for name in ("aloha", "metaworld", "so100"))
 
 
 def test_the_guides_flag_spelling(tmp_path):

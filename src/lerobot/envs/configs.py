@@ -324,6 +324,7 @@ class MetaworldEnvConfig(EnvConfig):
     ``task``: ``reach-v3``, ``reach-v2``, ``metaworld-push-v2``, ``reach-v3,push-v3``, ``mt10`` or ``mt50``.
     """
 
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     TASKS: ClassVar[tuple[str, ...]] = MT50
     task: str = "metaworld-push-v2"
     fps: int = 80
@@ -361,8 +362,9 @@ class MetaworldEnvConfig(EnvConfig):
         from lerobot.envs.metaworld import MetaworldEnv
 
         return MetaworldEnv(
-            self.tasks, self.obs_type, self.render_mode, self.image_size, self.fps, self.episode_length
-        )
+            self.tasks, self.obs_type, self.render_mode, self.image_size, self.fps, self.episode_length,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
 
 
 @ENV_CONFIGS.register("xarm")

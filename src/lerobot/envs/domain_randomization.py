@@ -165,6 +165,12 @@ class DomainRandomizer:
         return params
 
 
+def free_bodies(model: mujoco.MjModel) -> list[str]:
+    """Names of the bodies that move freely (a free joint): a scene's manipulated objects."""
+    free = model.jnt_bodyid[model.jnt_type == mujoco.mjtJoint.mjJNT_FREE]
+    return [model.body(int(b)).name for b in free if model.body(int(b)).name]
+
+
 def _freeze_static_aiming_cameras(model: mujoco.MjModel) -> None:
     """World cameras that aim at a static body -> fixed cameras with the orientation they had."""
     aiming = (mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODY, mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM)
