@@ -16,6 +16,7 @@ SCENES = {
     "so100": {"task": "pick_color", "image_size": (48, 48)},
     "aloha": {"task": "transfer_cube", "image_size": (48, 64)},
     "metaworld": {"task": "push-v3", "image_size": (48, 48)},
+    "xarm": {"task": "XarmLift-v0", "image_size": (48, 48)},
 }
 NEEDS = {"metaworld": "metaworld"}  # the optional package a scene needs
 SCENE_NAMES = [
@@ -95,7 +96,7 @@ def test_expert_still_succeeds_under_randomization():
 def test_env_types_without_it_refuse_with_the_ones_that_have_it():
     with pytest.raises(ValueError, match=r"'pusht' has no domain randomisation") as error:
         resolve_env_config("pusht", domain_randomization=True)
-    assert all(name in str(error.value) for name in ("aloha", "metaworld", "so100"))
+    assert all(name in str(error.value) for name in ("aloha", "metaworld", "so100", "xarm"))
 
 
 def test_the_guides_flag_spelling(tmp_path):

@@ -372,6 +372,7 @@ class MetaworldEnvConfig(EnvConfig):
 class XarmEnvConfig(EnvConfig):
     """gym-xarm's lift task ported to MuJoCo 3 (see :mod:`lerobot.envs.xarm`); 84x84 camera, 15 fps."""
 
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     TASKS: ClassVar[tuple[str, ...]] = ("XarmLift-v0",)
     TASK_ALIASES: ClassVar[dict[str, str]] = {"lift": "XarmLift-v0"}
     task: str = "XarmLift-v0"
@@ -400,8 +401,9 @@ class XarmEnvConfig(EnvConfig):
         from lerobot.envs.xarm import XarmEnv
 
         return XarmEnv(
-            self.task, self.obs_type, self.render_mode, self.image_size, self.visualization_size, self.fps
-        )
+            self.task, self.obs_type, self.render_mode, self.image_size, self.visualization_size, self.fps,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
 
 
 def _randomizable_env_types() -> list[str]:
