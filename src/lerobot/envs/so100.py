@@ -54,7 +54,7 @@ MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
 ENV_STATE_NAMES = ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
 TASKS = ("pick_cube", "pick_place", "pick_color")
 CAMERAS = ("front",)
-# pick_color: the cubes' colours (body name suffix, RGBA) and the instruction that names each.
+# pick_color: each cube colour (RGBA in the scene) and the instruction that names it.
 CUBE_COLORS = {"red": "0.85 0.1 0.1 1", "blue": "0.1 0.25 0.85 1"}
 INSTRUCTION = "pick up the {} cube"
 INSTRUCTIONS = tuple(INSTRUCTION.format(color) for color in CUBE_COLORS)
