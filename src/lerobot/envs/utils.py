@@ -98,3 +98,26 @@ def preprocess_observation(observation: Mapping[str, Any]) -> dict[str, Any]:
                 f"Observation {key!r} has unsupported dtype {arr.dtype}; expected numbers or uint8 images."
             )
     return out
+
+
+def env_tasks(env: Any) -> list[str] | None:
+    """The language instruction of each sub-env of a vector env, or None when the envs state none.
+
+    An env states its instruction as a ``task_description`` attribute (a string, which may change
+    at every reset, e.g. "pick up the red cube"); eval puts it in the policy's observation as
+    ``"task"``, as LeRobotDataset frames carry it.
+    """
+    import warnings
+
+    envs = getattr(env, "envs", None)  # SyncVectorEnv: look before asking, no error path
+    if envs is not None and not hasattr(envs[0].unwrapped, "task_description"):
+        return None
+    try:
+        with warnings.catch_warnings():  # AsyncVectorEnv reports a missing attribute as a warning too
+            warnings.simplefilter("ignore")
+            tasks = list(env.get_attr("task_description"))
+    except AttributeError:
+        return None
+    if not all(isinstance(t, str) for t in tasks):
+        raise TypeError(f"task_description must be a string in every env, got {tasks!r}.")
+    return tasks

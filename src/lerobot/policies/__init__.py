@@ -9,6 +9,7 @@ configs only; the torch models load on first use.
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig  # noqa: F401
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
 __all__ = [

@@ -230,10 +230,17 @@ def save_processor_files(
     norm_map: Mapping[str, NormalizationMode],
     stats: Mapping[str, Tensor],
     device: str,
+    extra_steps: list[dict[str, Any]] = (),
+    rename_map: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Write the pre/post-processor pipelines exactly as LeRobot 0.6's default ones look on disk."""
+    """Write the pre/post-processor pipelines exactly as LeRobot 0.6's default ones look on disk.
+
+    ``extra_steps`` (a VLA's newline and tokenizer steps) go between batching and the device step,
+    where LeRobot puts them; the normaliser's state file is named after its step index.
+    """
     norm_map_json = {k: NormalizationMode(v).value for k, v in norm_map.items()}
-    pre_state = f"{PREPROCESSOR}_step_3_normalizer_processor.safetensors"
+    extra_steps = list(extra_steps)
+    pre_state = f"{PREPROCESSOR}_step_{3 + len(extra_steps)}_normalizer_processor.safetensors"
     post_state = f"{POSTPROCESSOR}_step_0_unnormalizer_processor.safetensors"
     normalizer = {
         "registry_name": "normalizer_processor",
@@ -257,8 +264,12 @@ def save_processor_files(
     pre = {
         "name": PREPROCESSOR,
         "steps": [
-            {"registry_name": "rename_observations_processor", "config": {"rename_map": {}}},
+            {
+                "registry_name": "rename_observations_processor",
+                "config": {"rename_map": dict(rename_map or {})},
+            },
             {"registry_name": "to_batch_processor", "config": {}},
+            *extra_steps,
             {"registry_name": "device_processor", "config": {"device": device, "float_dtype": None}},
             normalizer,
         ],
@@ -275,6 +286,20 @@ def save_processor_files(
         path.write_text(json.dumps(pipeline, indent=2))
         written.append(path)
     return written
+
+
+def load_rename_map(directory: Path) -> dict[str, str]:
+    """The rename step's ``{data name: policy name}`` of ``directory``'s preprocessor ({} when none)."""
+    path = directory / f"{PREPROCESSOR}.json"
+    if not path.is_file():
+        return {}
+    for step in json.loads(path.read_text()).get("steps", []):
+        if step.get("registry_name") == "rename_observations_processor":
+            mapping = (step.get("config") or {}).get("rename_map") or {}
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+                raise ValueError(f"{path}: rename_map must map strings to strings, got {mapping!r}.")
+            return dict(mapping)
+    return {}
 
 
 def load_processor_stats(directory: Path) -> tuple[dict[str, Tensor], dict[str, Tensor]] | None:

@@ -32,7 +32,8 @@ import functools
 import logging
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,7 +42,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.configs.types import OBS_STATE, FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
@@ -51,6 +52,7 @@ from lerobot.policies.normalize import (
     Normalize,
     Unnormalize,
     load_processor_stats,
+    load_rename_map,
     save_processor_files,
     split_flat_stats,
 )
@@ -65,6 +67,25 @@ __all__ = [
 
 WEIGHTS_NAME = "model.safetensors"
 logger = logging.getLogger(__name__)
+_LOADING_FROM: ContextVar[Path | None] = ContextVar("lerobot_loading_checkpoint", default=None)
+
+
+def loading_checkpoint_dir() -> Path | None:
+    """The checkpoint folder ``from_pretrained`` is loading while it builds the policy, else None.
+
+    A policy whose config names files relative to its checkpoint (a VLA's backbone config and
+    tokenizer folder) resolves them against this folder, and never outside it.
+    """
+    return _LOADING_FROM.get()
+
+
+@contextlib.contextmanager
+def _loading_from(folder: Path) -> Iterator[None]:
+    token = _LOADING_FROM.set(folder)
+    try:
+        yield
+    finally:
+        _LOADING_FROM.reset(token)
 
 
 class WeightsMismatchError(RuntimeError, ValueError):
@@ -211,6 +232,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
     config_class: ClassVar[type[PreTrainedConfig] | None] = None
     name: ClassVar[str] = ""
+    takes_instruction: ClassVar[bool] = False
+    """Whether the policy reads a language instruction (``"task"``): the VLAs do."""
     optional_weight_keys: ClassVar[frozenset[str]] = frozenset()
     """State-dict keys this library saves that a checkpoint may lack (LeRobot's do): loading keeps the
     module's own value then."""
@@ -231,6 +254,9 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         config.validate_features()
         check_fits_in_memory(type(self), config)
         self.config = config
+        # {name in the data/robot: name the policy knows}, e.g. {"observation.images.front":
+        # "observation.images.camera1"}: applied to observations and batches, saved with the checkpoint.
+        self.rename_map: dict[str, str] = {}
         norm_map = config.normalization_mapping
         if dataset_stats is not None:  # a policy about to be trained (checkpoints load their stats later)
             _warn_unnormalised_inputs(config, dataset_stats)
@@ -258,6 +284,10 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def extra_preprocessor_steps(self) -> list[dict[str, Any]]:
+        """Steps this policy adds to ``policy_preprocessor.json`` after batching (a VLA's tokenizer)."""
+        return []
+
     def update(self) -> None:
         """After each optimiser step (the ``PolicyWithUpdate`` protocol): fold the weights into the EMA."""
         if self.ema is not None:
@@ -281,6 +311,75 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         out["action"] = self.predict_action_chunk(batch)
         return out
 
+    def predict(
+        self,
+        images: Mapping[str, Any] | None = None,
+        states: Any = None,
+        instruction: str | None = None,
+        gripper: float | None = None,
+        rename_map: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The user guide's call: one robot observation in, one action out, in robot units.
+
+        ``images`` maps camera names (``obs["cameras"]``: ``{"front": H x W x 3 uint8}``) to images;
+        a camera ``name`` is the policy's ``observation.images.<name>`` unless ``rename_map`` (or the
+        policy's own, from its checkpoint) maps it (``{"front": "camera1"}``, either spelling).
+        ``states`` is the arm's joint vector (``obs["joint_positions"]``); when the policy's state
+        has one more value, that is the gripper (``gripper=obs["gripper"]``). ``instruction`` is the
+        task, for the policies that take one. Returns ``{"joint_positions": (n,), "gripper": float}``
+        (no ``"gripper"`` when the action has no extra value), which ``robot.send_action`` accepts.
+        """
+        if instruction is not None and not self.takes_instruction:
+            raise ValueError(
+                f"{type(self).__name__} takes no language instruction; drop instruction=... or use a "
+                "vision-language-action policy (smolvla, pi0, pi05)."
+            )
+        if self.takes_instruction and not instruction:
+            raise ValueError(f"{type(self).__name__} needs instruction='...' (the task in words).")
+        observation: dict[str, Any] = {}
+        known = set(self.config.image_features)
+        renames = {
+            **self.rename_map,
+            **{_as_image_key(k): _as_image_key(v) for k, v in (rename_map or {}).items()},
+        }
+        for name, image in (images or {}).items():
+            key = _as_image_key(name)
+            observation[renames.get(key, key)] = image
+        unknown, matched = observation.keys() - known, observation.keys() & known
+        if unknown or (known and not matched):
+            raise ValueError(
+                f"{type(self).__name__}: the cameras {sorted(observation)} do not match the policy's "
+                f"{sorted(known)}. Map them with rename_map={{'<your camera>': '<policy camera>'}}."
+            )
+        state_ft = self.config.robot_state_feature
+        if state_ft is not None:
+            state = (
+                np.asarray(states, dtype=np.float32).reshape(-1)
+                if states is not None
+                else np.zeros(0, np.float32)
+            )
+            need = state_ft.shape[0]
+            if len(state) == need - 1 and gripper is not None:
+                state = np.append(state, np.float32(gripper))
+            if len(state) != need:
+                hint = " (add gripper=obs['gripper'])" if len(state) == need - 1 else ""
+                raise ValueError(
+                    f"{type(self).__name__}: states has {len(state)} values; the policy's state has {need}{hint}."
+                )
+            observation[OBS_STATE] = state
+        if instruction:
+            observation["task"] = instruction
+        action = np.asarray(self.select_action(observation)["action"].detach().cpu()).reshape(-1)
+        n = len(np.asarray(states).reshape(-1)) if states is not None else len(action)
+        if len(action) == n + 1:
+            return {"joint_positions": action[:n], "gripper": float(action[n])}
+        if len(action) == n:
+            return {"joint_positions": action}
+        raise ValueError(
+            f"{type(self).__name__}: the action has {len(action)} values for {n} joints; expected {n} or {n + 1} "
+            "(joints, then the gripper)."
+        )
+
     # ---- shared helpers -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -288,9 +387,18 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             return tensor.device
         return torch.device(self.config.device or "cpu")
 
+    def rename_observation(self, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """``observation`` with the keys of ``rename_map`` renamed (others unchanged)."""
+        if not self.rename_map:
+            return dict(observation)
+        return {self.rename_map.get(k, k): v for k, v in observation.items()}
+
     def prepare_observation(self, observation: Mapping[str, Any]) -> dict[str, Any]:
-        """Arrays -> float tensors on the policy's device with a batch axis; uint8 HWC images -> CHW in [0, 1]."""
-        out = dict(observation)
+        """Arrays -> float tensors on the policy's device with a batch axis; uint8 HWC images -> CHW in [0, 1].
+
+        Keys are renamed first (``rename_map``).
+        """
+        out = self.rename_observation(observation)
         for name, ft in self.config.input_features.items():
             if name not in out:
                 continue
@@ -408,6 +516,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                 self.config.normalization_mapping,
                 stats,
                 str(self.config.device),
+                extra_steps=self.extra_preprocessor_steps(),
+                rename_map=self.rename_map,
             )
         return save_directory
 
@@ -450,7 +560,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             from lerobot.policies.factory import get_policy_class
 
             policy_cls = get_policy_class(config.type)
-        with skip_pretrained_backbone_weights():
+        with skip_pretrained_backbone_weights(), _loading_from(folder):
             policy = policy_cls(config)
         policy._load_checkpoint(folder, strict=strict)
         if dataset_stats is not None:
@@ -489,6 +599,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             raise WeightsMismatchError(f"{weights_path}: tensors of the wrong shape: {_preview(bad_shapes)}.")
         self.load_state_dict(weights, strict=False)
         self._load_normalization(folder, in_model_stats)
+        self.rename_map = load_rename_map(folder)
 
     def _load_normalization(self, folder: Path, in_model_stats: dict[str, Tensor]) -> None:
         processors = load_processor_stats(folder)
@@ -517,6 +628,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                 UserWarning,
                 stacklevel=4,
             )
+
+
+def _as_image_key(name: str) -> str:
+    """A camera name (``front``) as its feature key (``observation.images.front``); keys stay as they are."""
+    return name if name.startswith("observation.") else f"observation.images.{name}"
 
 
 def _preview(items: list[str], limit: int = 12) -> str:

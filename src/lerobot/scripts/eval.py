@@ -103,7 +103,7 @@ def rollout(
     """
     from tqdm.auto import tqdm
 
-    from lerobot.envs.utils import preprocess_observation
+    from lerobot.envs.utils import env_tasks, preprocess_observation
 
     n = env.num_envs
     policy.reset()
@@ -115,10 +115,17 @@ def rollout(
     wrong: np.ndarray | None = None  # per env: lifted the cube not named (when the env reports it)
     frames: list[np.ndarray] = []
     inference_s: list[float] = []
+    has_tasks = env_tasks(env) is not None
     for _ in tqdm(range(max_steps), desc="rollout steps", leave=False, unit="step"):
         if render:
             frames.append(np.stack(env.call("render")))
         batch = preprocess_observation(observation)
+        # The instruction a language-conditioned policy reads: the env's task_description (read every
+        # step: an env may draw a new one when it resets itself), else the task its reset info names.
+        if has_tasks:
+            batch["task"] = env_tasks(env)
+        elif all(t is not None for t in tasks):
+            batch["task"] = [str(t) for t in tasks]
         started = time.perf_counter()
         with torch.inference_mode():
             action = policy.select_action(batch)["action"]

@@ -128,8 +128,14 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         policy_cfg = dataclasses.replace(
             cfg.policy, pretrained_path=str(cfg.checkpoint_path / PRETRAINED_DIR)
         )
-    _check_dataset_has_features(policy_cfg, meta)
-    policy = make_policy(policy_cfg, ds_meta=meta)
+    policy_meta = RenamedMetadata(meta, cfg.rename_map) if cfg.rename_map else meta
+    _check_dataset_has_features(policy_cfg, policy_meta)
+    policy = make_policy(policy_cfg, ds_meta=policy_meta)
+    policy.rename_map = {**policy.rename_map, **cfg.rename_map}
+    if cfg.gradient_checkpointing:
+        if not hasattr(policy, "gradient_checkpointing_enable"):
+            raise ValueError(f"--gradient_checkpointing=true: {type(policy).__name__} does not support it.")
+        policy.gradient_checkpointing_enable()
     cfg.policy.input_features = policy.config.input_features  # filled from the dataset when empty
     cfg.policy.output_features = policy.config.output_features
     policy.train()
@@ -213,7 +219,7 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
         lr = scheduler.get_last_lr()[0]
         micro_losses = []
         for micro in range(cfg.gradient_accumulation_steps):
-            batch = _to_device(next(batches), device)
+            batch = _to_device(policy.rename_observation(next(batches)), device)
             sync = micro == cfg.gradient_accumulation_steps - 1 or not dist_info.enabled
             with _maybe_no_sync(model, sync):
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
@@ -306,7 +312,7 @@ def validation_loss(
     policy.eval()
     with torch.no_grad(), preserved_rng():
         for _, batch in zip(range(cfg.val_batches), loader):
-            losses.append(policy.forward(_to_device(batch, device))["loss"].item())
+            losses.append(policy.forward(_to_device(policy.rename_observation(batch), device))["loss"].item())
     policy.train()
     return sum(losses) / len(losses)
 
@@ -322,6 +328,8 @@ def inference_time_ms(policy: PreTrainedPolicy, batch: dict[str, Any]) -> float:
         if key in batch:
             x = batch[key][:1]
             observation[key] = x[:, -1] if x.dim() == len(ft.shape) + 2 else x  # last of an obs history
+    if "task" in batch:  # a language-conditioned policy's instruction
+        observation["task"] = list(batch["task"][:1])
     sync = torch.cuda.synchronize if policy.config.device.startswith("cuda") else (lambda: None)
     policy.eval()
     try:
@@ -375,12 +383,34 @@ def _check_dataset_has_features(policy_cfg: Any, meta: LeRobotDatasetMetadata) -
     """A policy config that already names its features (a checkpoint, explicit flags) must find them in the data."""
     wanted = {**policy_cfg.input_features, **policy_cfg.output_features}
     missing = [k for k in wanted if k not in meta.features]
+    cameras = [k for k in policy_cfg.input_features if k.startswith("observation.images.")]
+    if getattr(policy_cfg, "missing_cameras_allowed", False) and set(cameras) - set(missing):
+        missing = [k for k in missing if k not in cameras]  # a VLA leaves absent cameras out
     if missing:
         raise ValueError(
             f"The policy needs {missing}, which dataset {meta.repo_id!r} does not have (it has "
-            f"{sorted(k for k in meta.features if k.startswith(('observation', 'action')))}). Train on a dataset "
-            "with those features, or start from --policy.type instead of a checkpoint made for other data."
+            f"{sorted(k for k in meta.features if k.startswith(('observation', 'action')))}). Map the dataset's "
+            'names to the policy\'s with --rename_map=\'{"<dataset key>": "<policy key>"}\', train on a dataset with '
+            "those features, or start from --policy.type instead of a checkpoint made for other data."
         )
+
+
+class RenamedMetadata:
+    """A dataset's metadata seen through ``--rename_map``: features and stats under the policy's names."""
+
+    def __init__(self, meta: LeRobotDatasetMetadata, rename_map: dict[str, str]):
+        unknown = sorted(set(rename_map) - set(meta.features))
+        if unknown:
+            raise ValueError(
+                f"--rename_map renames {unknown}, which dataset {meta.repo_id!r} does not have (it has "
+                f"{sorted(k for k in meta.features if k.startswith(('observation', 'action')))})."
+            )
+        self._meta = meta
+        self.features = {rename_map.get(k, k): v for k, v in meta.features.items()}
+        self.stats = {rename_map.get(k, k): v for k, v in (meta.stats or {}).items()}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._meta, name)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

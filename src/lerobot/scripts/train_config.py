@@ -146,6 +146,11 @@ class TrainPipelineConfig:
     """Overrides of the policy's learning-rate schedule preset."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Rollouts in --env every eval_freq steps."""
+    gradient_checkpointing: bool = False
+    """Recompute layer activations in the backward pass (less memory; for policies that support it: smolvla)."""
+    rename_map: dict[str, str] = field(default_factory=dict)
+    """Dataset feature name -> the policy's, e.g. '{"observation.images.front": "observation.images.camera1"}'
+    to fine-tune a checkpoint whose cameras are named otherwise; saved with the checkpoint."""
     wandb: WandBConfig = field(default_factory=WandBConfig)
     """Weights & Biases logging (off by default)."""
     tensorboard: bool = True

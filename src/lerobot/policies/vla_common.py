@@ -1,0 +1,336 @@
+"""Pieces every vision-language-action policy (SmolVLA, π0, π0.5) shares.
+
+* Where a backbone or tokenizer comes from: :func:`resolve_pretrained_source` turns a config's
+  ``vlm_model_name`` / ``tokenizer_name`` into a local folder or a Hub id, :func:`load_tokenizer`,
+  :func:`load_processor` and :func:`load_backbone_config` load them with ``transformers`` (never
+  with remote code). A relative name inside a checkpoint's config resolves against the checkpoint
+  folder and never outside it; offline without the files, one error says what is missing and where
+  to put it.
+* Inputs: :func:`resize_with_pad` (aspect-preserving resize, then zero padding to the model's size;
+  SmolVLA pads left/top, π0 on both sides), :func:`scale_to_symmetric` ([0, 1] -> [-1, 1]),
+  :func:`pad_vector` (state and action zero-padded to ``max_state_dim`` / ``max_action_dim``),
+  :func:`tokenize_tasks` (the task string with a newline appended, padded, with its attention mask).
+* Flow matching (Lipman et al. 2023; π0, Black et al. 2024): the noisy sample at time ``t`` is
+  ``x_t = t * noise + (1 - t) * action`` and the network regresses the velocity
+  ``u = noise - action`` (:func:`flow_matching_target`); acting integrates ``dx/dt = v(x, t)`` from
+  pure noise at ``t = 1`` down to ``t = 0`` with Euler steps (:func:`euler_sample`). Training times
+  come from ``Beta(1.5, 1)`` scaled into ``[0.001, 1]`` (:func:`sample_flow_time`), which puts more
+  weight on the noisy end, and the network sees ``t`` through :func:`sinusoidal_time_embedding`.
+* Attention: a prefix-LM mask from per-token "starts a new block" flags (:func:`block_attention_mask`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+
+from lerobot.datasets.hub import hub_offline
+from lerobot.datasets.paths import is_repo_id, resolve_inside
+from lerobot.policies.config import CheckpointError, PreTrainedConfig
+from lerobot.policies.pretrained import loading_checkpoint_dir
+
+__all__ = [
+    "MissingPretrainedFilesError",
+    "block_attention_mask",
+    "checkpoint_dir_of",
+    "euler_sample",
+    "flow_matching_target",
+    "load_backbone_config",
+    "load_pretrained_model",
+    "load_processor",
+    "load_tokenizer",
+    "pad_vector",
+    "resize_with_pad",
+    "resolve_pretrained_source",
+    "sample_flow_time",
+    "scale_to_symmetric",
+    "sinusoidal_time_embedding",
+    "tokenize_tasks",
+]
+
+
+class MissingPretrainedFilesError(FileNotFoundError):
+    """A backbone, processor or tokenizer could not be found locally and could not be downloaded."""
+
+
+# ---- where backbones and tokenizers come from --------------------------------------------------------
+def resolve_pretrained_source(name: str | os.PathLike, checkpoint_dir: str | Path | None = None) -> str:
+    """A local folder (as a string) or a Hub id for a backbone/tokenizer ``name`` taken from a config.
+
+    With ``checkpoint_dir`` (the name came from that checkpoint's files) a relative name that exists
+    inside the checkpoint is that folder; absolute names, ``~``, ``..`` and links leading out are
+    refused, since a downloaded checkpoint must not make us read arbitrary files. A name that is not
+    a folder there is a Hub id (``HuggingFaceTB/SmolVLM2-500M-Video-Instruct``). Without
+    ``checkpoint_dir`` (the user typed the name) an existing local folder is used as is.
+    """
+    text = os.fspath(name)
+    if not text:
+        raise ValueError("An empty backbone/tokenizer name was given; name a local folder or a Hub id.")
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        try:
+            inside = resolve_inside(checkpoint_dir, text, what="checkpoint", error=CheckpointError)
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"{checkpoint_dir}: the checkpoint names the backbone/tokenizer {text!r}, which is not a folder "
+                "inside it nor a Hub id, and is not followed. Put the folder inside the checkpoint, or pass the "
+                f"name yourself (e.g. --policy.vlm_model_name=<folder or Hub id>). ({e})"
+            ) from None
+        if inside.is_dir():
+            return str(inside)
+    else:
+        local = Path(text).expanduser()
+        if local.is_dir():
+            return str(local)
+    if not is_repo_id(text):
+        where = f" inside {checkpoint_dir}" if checkpoint_dir is not None else ""
+        raise MissingPretrainedFilesError(
+            f"{text!r} is neither a folder{where} nor a Hugging Face Hub id ('org/name'). Name a folder that holds "
+            "the backbone's config.json and tokenizer files, or a Hub id."
+        )
+    return text
+
+
+def checkpoint_dir_of(config: PreTrainedConfig) -> Path | None:
+    """The checkpoint folder relative names in ``config`` resolve against, or None (the user's names).
+
+    That is the folder ``from_pretrained`` is loading, else ``config.pretrained_path`` when it is a
+    local folder (``lerobot-train --policy.path=<folder>``).
+    """
+    folder = loading_checkpoint_dir()
+    if folder is not None:
+        return folder
+    if config.pretrained_path and Path(config.pretrained_path).expanduser().is_dir():
+        from lerobot.policies.pretrained import resolve_checkpoint_dir
+
+        return resolve_checkpoint_dir(config.pretrained_path)
+    return None
+
+
+def _from_pretrained(loader: Callable[..., Any], what: str, name: str, checkpoint_dir: Path | None) -> Any:
+    """Call ``loader(source)`` with no remote code, turning "not found" into one clear error."""
+    source = resolve_pretrained_source(name, checkpoint_dir)
+    local = Path(source).is_dir()
+    offline = hub_offline()
+    try:
+        return loader(source, trust_remote_code=False, local_files_only=offline and not local)
+    except (OSError, ValueError) as e:
+        if local:
+            raise MissingPretrainedFilesError(
+                f"The {what} could not be loaded from the folder {source}: {e}. The folder needs the files "
+                "transformers' save_pretrained writes (config.json; tokenizer.json and tokenizer_config.json for "
+                "a tokenizer; processor_config.json for a processor)."
+            ) from e
+        hint = (
+            "The Hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache: download it once with "
+            f"`hf download {source}` while online, or "
+            if offline
+            else "It could not be downloaded: "
+        )
+        raise MissingPretrainedFilesError(
+            f"The {what} {source!r} is not available. {hint}put its files (config.json, tokenizer.json, "
+            "tokenizer_config.json, processor_config.json) in a folder and pass that folder instead "
+            f"(inside a checkpoint, a folder name relative to it). ({type(e).__name__}: {e})"
+        ) from e
+
+
+def load_tokenizer(name: str | os.PathLike, checkpoint_dir: str | Path | None = None) -> Any:
+    """A ``transformers`` tokenizer from a folder or Hub id (see :func:`resolve_pretrained_source`)."""
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(
+        AutoTokenizer.from_pretrained, "tokenizer", os.fspath(name), _as_path(checkpoint_dir)
+    )
+
+
+def load_processor(name: str | os.PathLike, checkpoint_dir: str | Path | None = None) -> Any:
+    """A ``transformers`` multimodal processor (image processor + tokenizer) from a folder or Hub id."""
+    from transformers import AutoProcessor
+
+    return _from_pretrained(
+        AutoProcessor.from_pretrained, "processor", os.fspath(name), _as_path(checkpoint_dir)
+    )
+
+
+def load_backbone_config(name: str | os.PathLike, checkpoint_dir: str | Path | None = None) -> Any:
+    """A ``transformers`` model config (``config.json``) from a folder or Hub id; no weights are read."""
+    from transformers import AutoConfig
+
+    return _from_pretrained(
+        AutoConfig.from_pretrained, "backbone config", os.fspath(name), _as_path(checkpoint_dir)
+    )
+
+
+def load_pretrained_model(
+    model_cls: Any, name: str | os.PathLike, checkpoint_dir: str | Path | None = None, **kwargs: Any
+) -> Any:
+    """``model_cls.from_pretrained`` (a ``transformers`` class) from a folder or Hub id, with its weights."""
+    return _from_pretrained(
+        lambda source, **kw: model_cls.from_pretrained(source, **kw, **kwargs),
+        f"{model_cls.__name__} weights",
+        os.fspath(name),
+        _as_path(checkpoint_dir),
+    )
+
+
+def _as_path(folder: str | Path | None) -> Path | None:
+    return None if folder is None else Path(folder)
+
+
+# ---- inputs --------------------------------------------------------------------------------------------
+def resize_with_pad(
+    images: Tensor,
+    height: int,
+    width: int,
+    pad: Literal["left_top", "center"] = "left_top",
+    pad_value: float = 0.0,
+) -> Tensor:
+    """``(B, C, H, W)`` images resized (bilinear) to fit ``height x width`` keeping their aspect, then padded.
+
+    The larger of the two ratios fixes the scale, so one side fills the target and the other is
+    padded with ``pad_value``: on the left/top (``"left_top"``, SmolVLA) or split evenly with the
+    odd pixel at the right/bottom (``"center"``, π0). The models were pretrained on padded, not
+    stretched, images.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"resize_with_pad expects (B, C, H, W) images, got shape {tuple(images.shape)}.")
+    cur_h, cur_w = images.shape[-2:]
+    ratio = max(cur_w / width, cur_h / height)
+    new_h, new_w = int(cur_h / ratio), int(cur_w / ratio)
+    resized = F.interpolate(images, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    pad_h, pad_w = max(0, height - new_h), max(0, width - new_w)
+    if pad == "left_top":
+        padding = (pad_w, 0, pad_h, 0)
+    elif pad == "center":
+        padding = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+    else:
+        raise ValueError(f"pad must be 'left_top' or 'center', got {pad!r}.")
+    return F.pad(resized, padding, value=pad_value)
+
+
+def scale_to_symmetric(images: Tensor) -> Tensor:
+    """Images in [0, 1] -> [-1, 1], the range SigLIP-style vision towers were trained on."""
+    return images * 2.0 - 1.0
+
+
+def pad_vector(vector: Tensor, dim: int) -> Tensor:
+    """Zero-pad the last axis of ``vector`` to ``dim`` (state/action to ``max_state_dim``/``max_action_dim``).
+
+    One network serves robots with different numbers of joints; the padded entries are zero in the
+    input and excluded from the loss.
+    """
+    size = vector.shape[-1]
+    if size > dim:
+        raise ValueError(
+            f"A vector of {size} values does not fit max dim {dim}: raise max_state_dim/max_action_dim to at least "
+            f"{size}."
+        )
+    if size == dim:
+        return vector
+    return F.pad(vector, (0, dim - size))
+
+
+def tokenize_tasks(
+    tokenizer: Any,
+    tasks: str | Sequence[str],
+    max_length: int,
+    padding: Literal["longest", "max_length"] = "longest",
+    padding_side: Literal["left", "right"] = "right",
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(token ids (B, L) long, attention mask (B, L) bool)`` of each task with ``"\\n"`` appended.
+
+    The newline ends the instruction the way the backbones saw prompts in pretraining (SmolVLA and
+    π0 both append it). ``padding="longest"`` pads to the batch's longest (at most ``max_length``),
+    ``"max_length"`` always to ``max_length``; longer tasks are truncated.
+    """
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    tasks = list(tasks)
+    if not tasks or not all(isinstance(t, str) for t in tasks):
+        raise TypeError(f"tasks must be a string or a list of strings, got {tasks!r}.")
+    texts = [t if t.endswith("\n") else t + "\n" for t in tasks]
+    out = tokenizer(
+        texts,
+        max_length=max_length,
+        padding=padding,
+        truncation=True,
+        padding_side=padding_side,
+        return_tensors="pt",
+    )
+    ids, mask = out["input_ids"].long(), out["attention_mask"].bool()
+    if device is not None:
+        ids, mask = ids.to(device), mask.to(device)
+    return ids, mask
+
+
+# ---- flow matching ---------------------------------------------------------------------------------------
+def sinusoidal_time_embedding(time: Tensor, dim: int, min_period: float, max_period: float) -> Tensor:
+    """``(B,)`` times -> ``(B, dim)`` embeddings ``[sin(2π t / p_i), cos(2π t / p_i)]``.
+
+    The periods ``p_i`` are geometric from ``min_period`` to ``max_period`` over ``dim / 2``
+    frequencies, so both fine and coarse differences in ``t`` are visible. Computed in float64
+    (float32 on MPS, which has none) and returned in float32.
+    """
+    if dim % 2:
+        raise ValueError(f"The time embedding needs an even dimension, got {dim}.")
+    if time.dim() != 1:
+        raise ValueError(f"time must have shape (B,), got {tuple(time.shape)}.")
+    dtype = torch.float32 if time.device.type == "mps" else torch.float64
+    fraction = torch.linspace(0.0, 1.0, dim // 2, dtype=dtype, device=time.device)
+    period = min_period * (max_period / min_period) ** fraction
+    angle = (2 * math.pi / period)[None, :] * time.to(dtype)[:, None]
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1).float()
+
+
+def sample_flow_time(
+    batch_size: int, device: torch.device | str, generator: torch.Generator | None = None
+) -> Tensor:
+    """Training times ``t ~ 0.999 * Beta(1.5, 1) + 0.001``, shape ``(B,)`` (never exactly 0)."""
+    beta = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0))
+    if generator is None:
+        t = beta.sample((batch_size,))
+    else:  # Beta(a, 1) is U^(1/a): reproducible with an explicit generator
+        t = torch.rand(batch_size, generator=generator) ** (1 / 1.5)
+    return (t * 0.999 + 0.001).to(device=device, dtype=torch.float32)
+
+
+def flow_matching_target(actions: Tensor, noise: Tensor, time: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x_t, u_t)``: the noisy actions at ``time`` (B,) and the velocity the network must predict."""
+    t = time[:, None, None].to(actions.dtype)
+    return t * noise + (1 - t) * actions, noise - actions
+
+
+def euler_sample(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, num_steps: int) -> Tensor:
+    """Integrate ``dx/dt = velocity(x, t)`` from ``x = noise`` at ``t = 1`` to ``t = 0`` in ``num_steps`` steps.
+
+    ``velocity`` gets ``x`` and the current time as a ``(B,)`` tensor; each step is
+    ``x <- x - velocity(x, t) / num_steps``.
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be at least 1, got {num_steps}.")
+    dt = -1.0 / num_steps
+    x = noise
+    for step in range(num_steps):
+        t = torch.full((noise.shape[0],), 1.0 + step * dt, dtype=torch.float32, device=noise.device)
+        x = x + dt * velocity(x, t)
+    return x
+
+
+def block_attention_mask(pad_mask: Tensor, new_block: Tensor) -> Tensor:
+    """``(B, L, L)`` bool: query i may attend key j.
+
+    ``new_block[b, j]`` true starts a new block at token j: a token sees every non-padded token of
+    its own and earlier blocks, never later ones. All-zero flags give full attention, all-one
+    flags causal attention; π0's prefix (images + text, one block) then state, then actions is a mix.
+    """
+    blocks = torch.cumsum(new_block.long(), dim=1)
+    allowed = blocks[:, None, :] <= blocks[:, :, None]
+    return allowed & (pad_mask[:, None, :] & pad_mask[:, :, None])
