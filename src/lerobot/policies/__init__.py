@@ -9,6 +9,7 @@ configs only; the torch models load on first use.
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig
 
 __all__ = [
     "ACTConfig",
@@ -19,6 +20,8 @@ __all__ = [
     "PolicyProtocol",
     "PreTrainedConfig",
     "PreTrainedPolicy",
+    "TDMPCConfig",
+    "TDMPCPolicy",
     "get_policy_class",
     "make_policy",
 ]
@@ -27,6 +30,7 @@ _LAZY = {
     "ACTPolicy": "lerobot.policies.act.modeling_act",
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
+    "TDMPCPolicy": "lerobot.policies.tdmpc.modeling_tdmpc",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",
     "make_policy": "lerobot.policies.factory",
