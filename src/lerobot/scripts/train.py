@@ -87,6 +87,10 @@ class TrainResult:
 
 def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     cfg.validate()
+    if cfg.online.enable:  # learning from interaction: acting, a replay buffer, updates in between
+        from lerobot.scripts.train_online import run_online_training
+
+        return run_online_training(cfg)
     dist_info = init_distributed(cfg.device)
     device = torch.device(
         f"cuda:{dist_info.local_rank}" if cfg.device.startswith("cuda") and dist_info.enabled else cfg.device
