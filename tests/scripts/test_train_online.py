@@ -26,6 +26,15 @@ FLAGS = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: on a shared 2-core machine a second intra-op thread makes each op ~100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def episodes(run: Path) -> list[dict[str, str]]:
     with (run / "online_log.csv").open() as f:
         return list(csv.DictReader(f))
