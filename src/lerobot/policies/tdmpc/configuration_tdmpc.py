@@ -149,6 +149,13 @@ class TDMPCConfig(PreTrainedConfig):
                     f"TD-MPC's image encoder takes square images (3, S, S); {name} has shape {tuple(ft.shape)}. "
                     "Crop or resize the camera to a square (e.g. --env.image_size='[64, 64]')."
                 )
+            side = ft.shape[1]
+            for kernel in (7, 5, 3, 3):  # the encoder's stride-2 convolutions
+                side = (side - kernel) // 2 + 1
+            if side < 1:
+                raise ValueError(
+                    f"TD-MPC's image encoder needs images of at least 45x45 pixels; {name} is {tuple(ft.shape)}."
+                )
         if not images and self.robot_state_feature is None and self.env_state_feature is None:
             raise ValueError(
                 "TD-MPC needs a camera, observation.state or observation.environment_state among its inputs; "
