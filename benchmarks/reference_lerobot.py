@@ -13,7 +13,8 @@ Nothing from that package is part of this project; this file only calls its publ
 It times the same calls as ours: forward + backward + the policy's optimiser preset (as LeRobot's
 training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
 only predicts through its observation queue, so each timed call empties the action queue and calls
-``select_action`` (which encodes both history frames, as it does when it runs a robot).
+``select_action`` (which encodes both history frames, as it does when it runs a robot); TD-MPC likewise
+(one frame; with ``use_mpc`` each call plans).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from policy_workloads import (  # noqa: E402
     IMAGE,
     STATE,
     STATE_DIM,
+    TDMPC_IMAGE,
+    TDMPC_IMAGE_SHAPE,
     THREADS,
+    is_tdmpc,
     make_batch,
     make_observation,
     measure,
@@ -45,16 +49,22 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
 
+    camera, image = CAMERA, IMAGE
     if name == "act":
         from lerobot.policies.act.configuration_act import ACTConfig as Config
         from lerobot.policies.act.modeling_act import ACTPolicy as Policy
+    elif is_tdmpc(name):  # LeRobot's TD-MPC takes one square camera named observation.image
+        from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig as Config
+        from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy as Policy
+
+        camera, image = TDMPC_IMAGE, TDMPC_IMAGE_SHAPE
     else:
         from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig as Config
         from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy as Policy
 
     config = Config(
         input_features={
-            CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+            camera: PolicyFeature(FeatureType.VISUAL, image),
             STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
         },
         output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
@@ -79,7 +89,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     def infer() -> None:
         if name == "act":
             policy.predict_action_chunk(observation)
-        else:
+        else:  # Diffusion and TD-MPC act through their queues: empty it so that each call computes
             policy._queues["action"].clear()
             policy.select_action(dict(observation))
 
