@@ -150,7 +150,9 @@ def test_argparse_cli_help_lists_every_flag_with_text_and_default(cli, capsys, m
 
 def test_train_help_details_the_chosen_policy_and_shows_guide_spellings(capsys, monkeypatch):
     text, _ = _run_help("lerobot-train", capsys, monkeypatch, ("--policy=act",))
-    assert "--policy.type {act, diffusion}  default=act (chosen)" in text
+    from lerobot.policies import POLICY_CONFIGS
+
+    assert f"--policy.type {{{', '.join(POLICY_CONFIGS.names())}}}  default=act (chosen)" in text
     assert "  --policy.chunk_size int  default=100" in text
     assert "Actions predicted per forward pass (the chunk)." in text
     assert "  --steps int  default=100000  (also --training.num_steps, --training.steps)" in text
