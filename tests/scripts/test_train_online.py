@@ -118,3 +118,5 @@ def test_online_flags_need_an_env():
         parse_train_config(["--policy.type=tdmpc", "--online.enable=true"])
     with pytest.raises(ConfigError, match="learn online in a sim"):
         parse_train_config(["--policy.type=tdmpc"])
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps"):
+        parse_train_config([*FLAGS, "--gradient_accumulation_steps=2"])

@@ -191,6 +191,11 @@ class TrainPipelineConfig:
             raise ConfigError(
                 "--online.enable=true learns by acting in a sim: choose one with --env.type=<sim>."
             )
+        if self.online.enable and self.gradient_accumulation_steps != 1:
+            raise ConfigError(
+                "Online training updates once per sampled batch: leave --gradient_accumulation_steps at 1 "
+                f"(got {self.gradient_accumulation_steps}); raise --batch_size instead."
+            )
         if self.online.enable and (self.online.buffer_capacity < 2 or self.online.updates_per_step < 1):
             raise ConfigError(
                 "--online.buffer_capacity must be >= 2 and --online.updates_per_step >= 1, got "

@@ -30,6 +30,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,6 +42,7 @@ import torch
 from lerobot.datasets.replay_buffer import ReplayBuffer
 from lerobot.envs.utils import dataset_observation, preprocess_observation
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
+from lerobot.policies.cpu_acceleration import accelerate_on_cpu
 from lerobot.policies.factory import make_policy
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.scripts.train import TrainResult, _make_eval_env, evaluate_during_training
@@ -75,6 +77,10 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
         raise FileExistsError(
             f"{output_dir} already holds a run. Continue it with --resume=true, or choose another --output_dir."
         )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "Online training runs in one process (one env, one buffer): start it without torchrun."
+        )
     set_seed(cfg.seed)
     from lerobot.envs import make_env
 
@@ -100,6 +106,7 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
     cfg.policy.input_features = policy.config.input_features
     cfg.policy.output_features = policy.config.output_features
     policy.train()
+    accelerate_on_cpu(policy, cfg.cpu_acceleration)
     device = policy.device
 
     optim_settings = resolve_optimizer(cfg.optimizer, cfg.policy.get_optimizer_preset())
