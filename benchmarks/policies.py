@@ -31,6 +31,7 @@ Usage::
     .venv/bin/python benchmarks/policies.py              # ours only, against the issue's numbers
     .venv/bin/python benchmarks/policies.py --quick      # smoke run, results to results/tmp/
     .venv/bin/python benchmarks/policies.py --profile    # torch.profiler tables of the hot paths
+    .venv/bin/python benchmarks/policies.py --policies tdmpc,tdmpc_mpc --reference-python ...  # TD-MPC alone
 """
 
 from __future__ import annotations
@@ -284,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_dir = RESULTS / "tmp" if args.quick else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "policies.json"
+    # A subset of the policies (e.g. --policies tdmpc,tdmpc_mpc) gets its own file, beside the full table's.
+    default = parser.get_default("policies")
+    path = out_dir / (
+        "policies.json" if args.policies == default else f"policies_{args.policies.replace(',', '_')}.json"
+    )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)
