@@ -15,6 +15,8 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -c constraints.txt -e ".[test]"  # exact tested torch; pyproject has ranges
+	# Meta-World pins mujoco 3.3.0 but runs on [sim]'s 3.8.1 (docs/benchmark_envs.md): beside it, no deps.
+	$(BIN)/pip install --no-deps metaworld==3.1.1
 
 demo: install
 	$(BIN)/lerobot-demo --overwrite

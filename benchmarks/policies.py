@@ -1,4 +1,5 @@
-"""Training-step time and inference latency of ACT and Diffusion Policy on CPU, beside the reference.
+"""Training-step time and inference latency of ACT, Diffusion Policy, VQ-BeT and TD-MPC on CPU, beside the
+reference.
 
 Both forms of our policies are timed: the stock modules, and with ``cpu_acceleration.accelerate``
 (what the scripts apply on the CPU unless ``--cpu_acceleration=false``).
@@ -21,6 +22,16 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
 - Diffusion: 96x96 camera cropped to 84x84, 6-D state and action, down_dims [64, 128, 256],
   horizon 16, n_obs_steps 2, n_action_steps 8, 10 DDIM inference steps; train step uses the
   policy's Adam preset.
+- VQ-BeT: the peer checkpoint's config (issue 21): 64x96 camera cropped to 56x84, resnet18, 6-D
+  state and action, n_obs_steps 2, 3 action-query tokens, chunk 3, residual VQ 2 x 8 codes, GPT 2
+  layers / 2 heads / dim 32; timed in the GPT phase (tokenizer marked trained), Adam preset with the
+  tokenizer's own parameter group; inference = a fresh chunk every call from a one-frame update of
+  the observation history.
+- TD-MPC (``tdmpc``, ``tdmpc_mpc``; not in the default ``--policies``): the peer checkpoint's config
+  (issue 21): 64x64 ``observation.image`` + 6-D state, 6-D action, latent 16, MLPs 32 wide, 3 Q heads,
+  horizon 5; train step = the TD-MPC loss on batch-8 sequences of 5 steps + Adam; inference = a fresh
+  action each call, from the policy prior (``tdmpc``, the checkpoint's ``use_mpc=false``) or planned by
+  MPPI (``tdmpc_mpc``: 6 iterations of 512 Gaussian + 51 prior samples).
 
 Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
 the load average are kept because the machine is shared with other work.
@@ -39,7 +50,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
 import statistics
@@ -56,9 +66,8 @@ import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.optim.optimizers import OptimizerConfig, resolve_optimizer
 from lerobot.optim.optimizers import make_optimizer as build_optimizer
-from lerobot.policies.act import ACTConfig
+from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.cpu_acceleration import accelerate
-from lerobot.policies.diffusion import DiffusionConfig
 from lerobot.policies.factory import get_policy_class
 from lerobot.policies.tdmpc import TDMPCConfig
 from lerobot.utils.memory import reuse_freed_memory
@@ -67,15 +76,16 @@ from policy_workloads import (
     BATCH,
     CAMERA,
     CONFIGS,
-    IMAGE,
     STATE,
     STATE_DIM,
     TDMPC_IMAGE,
     TDMPC_IMAGE_SHAPE,
     THREADS,
+    camera_shape,
     is_tdmpc,
     make_batch,
     make_observation,
+    mark_tokenizer_trained,
     measure,
 )
 
@@ -88,15 +98,15 @@ VARIANTS = ("stock", "accelerated")
 KEYS = ("train_step_s", "train_step_cpu_s", "inference_ms", "inference_cpu_ms")
 
 
-def make_config(name: str) -> ACTConfig | DiffusionConfig | TDMPCConfig:
+def make_config(name: str) -> PreTrainedConfig:
     if is_tdmpc(name):
         return make_tdmpc_config(name)
     inputs = {
-        CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+        CAMERA: PolicyFeature(FeatureType.VISUAL, camera_shape(name)),
         STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
     }
     outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
-    config_class = ACTConfig if name == "act" else DiffusionConfig
+    config_class = PreTrainedConfig.get_choice_class(name)
     return config_class(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
 
 
@@ -136,6 +146,8 @@ def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callab
     config = make_config(name)
     torch.manual_seed(0)
     policy = get_policy_class(config.type)(config, dataset_stats=make_stats(config))
+    if name == "vqbet":
+        mark_tokenizer_trained(policy)
     if accelerated:
         accelerate(policy)
     optimizer = make_optimizer(policy)
@@ -195,13 +207,14 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for name in results["stock"]:
         ref = measured[name] if measured else ISSUE_REFERENCE.get(name)
-        if ref is None:  # no figure from the issue for this policy: ours alone
-            ref = {"train_step_s": math.nan, "inference_ms": math.nan}
         for key, label, digits in (
             ("train_step_s", "train step (s)", 3),
             ("inference_ms", "inference (ms)", 1),
         ):
             stock, fast = results["stock"][name][key], results["accelerated"][name][key]
+            if ref is None:  # no figure quoted for this policy: run with --reference-python
+                rows.append(f"| {name} | {label} | {stock:.{digits}f} | {fast:.{digits}f} | - | - | - |")
+                continue
             rows.append(
                 f"| {name} | {label} | {stock:.{digits}f} | {fast:.{digits}f} | {ref[key]:.{digits}f} | "
                 f"{ref[key] / stock:.2f}x | {ref[key] / fast:.2f}x |"
@@ -216,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="few repeats, one round; results to results/tmp/"
     )
     parser.add_argument("--profile", action="store_true", help="print torch.profiler tables and exit")
-    parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument("--policies", default="act,diffusion,vqbet")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3, help="alternating measuring processes per side")

@@ -31,6 +31,36 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
+# ---- VQ-BeT (issue 21): the peer fixture's config (shared/fixtures/wave2/peer_vqbet_checkpoint) ---------
+# Its camera is 64x96 (cropped to 56x84); timed in the GPT phase (tokenizer marked trained, as there).
+CONFIGS["vqbet"] = {
+    "n_obs_steps": 2,
+    "n_action_pred_token": 3,
+    "action_chunk_size": 3,
+    "crop_shape": (56, 84),
+    "pretrained_backbone_weights": None,
+    "use_group_norm": False,
+    "spatial_softmax_num_keypoints": 8,
+    "vqvae_n_embed": 8,
+    "vqvae_embedding_dim": 16,
+    "vqvae_enc_hidden_dim": 16,
+    "gpt_block_size": 32,
+    "gpt_input_dim": 32,
+    "gpt_output_dim": 32,
+    "gpt_n_layer": 2,
+    "gpt_n_head": 2,
+    "gpt_hidden_dim": 32,
+}
+IMAGES = {"vqbet": (3, 64, 96)}  # camera shape per policy where it is not IMAGE
+
+
+def mark_tokenizer_trained(policy: Any) -> None:
+    """VQ-BeT in its second (GPT) training phase, the one that runs for most of training and at inference:
+    the same buffers in both libraries (their names are the checkpoint's)."""
+    tokenizer = policy.vqbet.action_head.vqvae_model
+    tokenizer.discretized.fill_(True)
+    tokenizer.vq_layer.freeze_codebook.fill_(True)
+
 
 # ---- TD-MPC (its own inputs: one square camera named observation.image, sequences with rewards) ----
 TDMPC_IMAGE, TDMPC_IMAGE_SHAPE = "observation.image", (3, 64, 64)
@@ -66,21 +96,29 @@ def make_tdmpc_batch(name: str, batch_size: int) -> dict[str, torch.Tensor]:
     }
 
 
-# ---- every policy -------------------------------------------------------------------------------
+# ---- shared by all workloads ------------------------------------------------------------------------------
+def camera_shape(name: str) -> tuple[int, int, int]:
+    return IMAGES.get(name, IMAGE)
+
+
 def chunk_length(name: str) -> int:
+    """Actions in one training sample."""
     config = CONFIGS[name]
+    if name == "vqbet":
+        return config["n_obs_steps"] + config["n_action_pred_token"] + config["action_chunk_size"] - 2
     return config["horizon"] if name == "diffusion" else config["chunk_size"]
 
 
 def make_batch(name: str, batch_size: int = BATCH) -> dict[str, torch.Tensor]:
-    """A training batch: observations in [0, 1] (with Diffusion's history axis), actions in [-1, 1]."""
+    """A training batch: observations in [0, 1] (with a history axis where the policy keeps one), actions
+    in [-1, 1]."""
     if is_tdmpc(name):
         return make_tdmpc_batch(name, batch_size)
     gen = torch.Generator().manual_seed(0)
-    history = (CONFIGS[name]["n_obs_steps"],) if name == "diffusion" else ()
+    history = (CONFIGS[name]["n_obs_steps"],) if "n_obs_steps" in CONFIGS[name] else ()
     chunk = chunk_length(name)
     return {
-        CAMERA: torch.rand((batch_size, *history, *IMAGE), generator=gen),
+        CAMERA: torch.rand((batch_size, *history, *camera_shape(name)), generator=gen),
         STATE: torch.rand((batch_size, *history, STATE_DIM), generator=gen),
         "action": torch.rand((batch_size, chunk, ACTION_DIM), generator=gen) * 2 - 1,
         "action_is_pad": torch.zeros(batch_size, chunk, dtype=torch.bool),
@@ -92,7 +130,7 @@ def make_observation(name: str) -> dict[str, torch.Tensor]:
     batch = make_batch(name, 1)
     if is_tdmpc(name):
         return {TDMPC_IMAGE: batch[TDMPC_IMAGE][:, 0], STATE: batch[STATE][:, 0]}
-    if name == "diffusion":
+    if "n_obs_steps" in CONFIGS[name]:
         return {CAMERA: batch[CAMERA][:, -1], STATE: batch[STATE][:, -1]}
     return {CAMERA: batch[CAMERA], STATE: batch[STATE]}
 

@@ -1,4 +1,4 @@
-"""Times Hugging Face LeRobot 0.6.1's ACT and Diffusion Policy on ``policies.py``'s workloads.
+"""Times Hugging Face LeRobot 0.6.1's ACT, Diffusion Policy and VQ-BeT on ``policies.py``'s workloads.
 
 Run by an interpreter that has LeRobot installed, never ours (both packages are called
 ``lerobot``); ``policies.py --reference-python PATH`` starts it between runs of our own code so
@@ -12,9 +12,9 @@ LeRobot 0.6.1 needs Python >= 3.12 and pins torch < 2.12, so it is installed apa
 Nothing from that package is part of this project; this file only calls its public API.
 It times the same calls as ours: forward + backward + the policy's optimiser preset (as LeRobot's
 training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
-only predicts through its observation queue, so each timed call empties the action queue and calls
-``select_action`` (which encodes both history frames, as it does when it runs a robot); TD-MPC likewise
-(one frame; with ``use_mpc`` each call plans).
+and VQ-BeT only predict through their observation queues, so each timed call empties the action queue
+and calls ``select_action`` (which encodes every history frame, as it does when it runs a robot); TD-MPC
+likewise (one frame; with ``use_mpc`` each call plans).
 """
 
 from __future__ import annotations
@@ -32,15 +32,16 @@ from policy_workloads import (  # noqa: E402
     ACTION_DIM,
     CAMERA,
     CONFIGS,
-    IMAGE,
     STATE,
     STATE_DIM,
     TDMPC_IMAGE,
     TDMPC_IMAGE_SHAPE,
     THREADS,
+    camera_shape,
     is_tdmpc,
     make_batch,
     make_observation,
+    mark_tokenizer_trained,
     measure,
 )
 
@@ -49,18 +50,23 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
 
-    camera, image = CAMERA, IMAGE
+    camera, image = CAMERA, camera_shape(name)
     if name == "act":
         from lerobot.policies.act.configuration_act import ACTConfig as Config
         from lerobot.policies.act.modeling_act import ACTPolicy as Policy
+    elif name == "diffusion":
+        from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig as Config
+        from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy as Policy
+    elif name == "vqbet":
+        from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig as Config
+        from lerobot.policies.vqbet.modeling_vqbet import VQBeTPolicy as Policy
     elif is_tdmpc(name):  # LeRobot's TD-MPC takes one square camera named observation.image
         from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig as Config
         from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy as Policy
 
         camera, image = TDMPC_IMAGE, TDMPC_IMAGE_SHAPE
     else:
-        from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig as Config
-        from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy as Policy
+        raise ValueError(f"No reference workload for {name!r}; choose from {sorted(CONFIGS)}.")
 
     config = Config(
         input_features={
@@ -73,6 +79,8 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     )
     torch.manual_seed(0)
     policy = Policy(config)
+    if name == "vqbet":
+        mark_tokenizer_trained(policy)
     optimizer = config.get_optimizer_preset().build(policy.get_optim_params())
     batch = make_batch(name)
 
@@ -89,7 +97,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     def infer() -> None:
         if name == "act":
             policy.predict_action_chunk(observation)
-        else:  # Diffusion and TD-MPC act through their queues: empty it so that each call computes
+        else:  # Diffusion, VQ-BeT and TD-MPC act through their queues: empty it so that each call computes
             policy._queues["action"].clear()
             policy.select_action(dict(observation))
 
@@ -101,7 +109,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument("--policies", default="act,diffusion,vqbet")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()

@@ -213,3 +213,23 @@ def test_help_into_a_closed_pipe_is_not_an_error():
     proc.stdout.close()  # before the tool has imported, let alone printed
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and b"error" not in err, err.decode()
+
+
+def test_every_registered_robot_teleoperator_and_camera_field_is_documented():
+    """``--robot.type=X --help`` details X's own fields: each needs its docstring."""
+    from lerobot.cameras.camera import CAMERA_CONFIGS
+    from lerobot.robots.robot import ROBOT_CONFIGS
+    from lerobot.robots.safety import SafetyConfig
+    from lerobot.teleoperators.teleoperator import TELEOPERATOR_CONFIGS
+
+    undocumented = []
+    for registry in (ROBOT_CONFIGS, TELEOPERATOR_CONFIGS, CAMERA_CONFIGS):
+        for name in registry.names():
+            cls = registry.get(name)
+            docs = field_docs(cls)
+            undocumented += [
+                f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls) if f.name not in docs
+            ]
+    docs = field_docs(SafetyConfig)
+    undocumented += [f"SafetyConfig.{f.name}" for f in dataclasses.fields(SafetyConfig) if f.name not in docs]
+    assert not undocumented, f"fields without a docstring: {sorted(set(undocumented))}"

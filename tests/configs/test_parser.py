@@ -86,3 +86,24 @@ def test_bad_flags_are_one_clear_error(argv, match):
 def test_help_lists_nested_flags():
     text = "\n".join(config_help(Job))
     assert "--dataset.num_episodes" in text and "default=50" in text
+
+
+def test_cameras_are_settable_from_the_command_line():
+    """``--robot.cameras`` takes each camera's ``type`` (a JSON mapping or dotted flags)."""
+    from lerobot.cameras.opencv import OpenCVCameraConfig
+    from lerobot.robots.so100_follower import SO100FollowerConfig
+
+    front = '{"front": {"type": "opencv", "index_or_path": 0, "width": 640, "height": 480, "fps": 30}}'
+    config = parse_config(SO100FollowerConfig, ["--port=/dev/ttyACM0", f"--cameras={front}"])
+    assert config.cameras == {"front": OpenCVCameraConfig(index_or_path=0, width=640, height=480, fps=30)}
+    dotted = [
+        "--port=/dev/ttyACM0",
+        "--cameras.wrist.type=opencv",
+        "--cameras.wrist.index_or_path=/dev/video2",
+    ]
+    dotted += ["--cameras.wrist.width=320", "--cameras.wrist.height=240", "--cameras.wrist.fps=30"]
+    assert parse_config(SO100FollowerConfig, dotted).cameras["wrist"].index_or_path == Path("/dev/video2")
+    with pytest.raises(ConfigError, match=r"--cameras.front.type is required: choose one of .*opencv"):
+        parse_config(
+            SO100FollowerConfig, ["--port=/dev/ttyACM0", '--cameras={"front": {"index_or_path": 0}}']
+        )

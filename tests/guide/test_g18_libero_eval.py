@@ -1,7 +1,9 @@
 """G18 (模型评估 / LIBERO 基准测试): ``lerobot-eval`` on LIBERO -- waits for the LIBERO issue.
 
 Run in-process (``main(argv)`` raises instead of printing one line) so the strict xfail sees the
-specific error: the libero env cannot be built here (ImportError naming what to install).
+specific error: LIBERO is not in CI's install (``lerobot[libero]`` needs robosuite 1.4 and mujoco 3.3.0,
+beside which ``lerobot[sim]``'s 3.8.1 cannot be resolved), so building the env raises the ImportError
+naming the extra.
 """
 
 import pytest

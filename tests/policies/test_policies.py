@@ -240,3 +240,27 @@ def test_a_training_output_folder_loads_its_last_checkpoint(tmp_path):
     loaded = get_policy_class("act").from_pretrained(tmp_path / "run")
     obs = make_observation(config, batch_size=1)
     torch.testing.assert_close(loaded.predict_action_chunk(obs), policy.predict_action_chunk(obs))
+
+
+@pytest.mark.parametrize("name", ["act", "diffusion"])
+def test_any_policy_with_an_ema_acts_and_saves_with_the_averaged_weights(name, tmp_path):
+    """The EMA hook lives in the base class: setting ``policy.ema`` is all a policy needs."""
+    from lerobot.policies.ema import EMA
+
+    config, policy = build(name)
+    policy.ema = EMA(policy, max_decay=0.5)
+    policy.update()  # the average starts from the weights now
+    observation = make_observation(config)
+    torch.manual_seed(0)
+    before = policy.predict_action_chunk(observation)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(torch.randn_like(p))  # the live weights move; the average has not seen it yet
+    torch.manual_seed(0)
+    assert torch.allclose(policy.predict_action_chunk(observation), before)
+    live = {k: v.clone() for k, v in policy.state_dict().items()}
+    policy.save_pretrained(tmp_path)
+    assert all(torch.equal(v, live[k]) for k, v in policy.state_dict().items())  # swapped back after
+    reloaded = get_policy_class(name).from_pretrained(tmp_path)
+    torch.manual_seed(0)
+    assert torch.allclose(reloaded.predict_action_chunk(observation), before)

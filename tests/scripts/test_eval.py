@@ -117,3 +117,22 @@ def test_cli_needs_a_policy_path():
 
     with pytest.raises(ConfigError, match="--policy.path"):
         main(["--env.type=test_point_reach"])
+
+
+def test_multi_task_env_reports_per_task_success(act_checkpoint):
+    """A multi-task env (Meta-World lists, LIBERO suites) names each episode's task: eval groups by it."""
+    import gymnasium as gym
+
+    class NamedTasks(gym.Wrapper):
+        def reset(self, *, seed=None, options=None):
+            obs, info = self.env.reset(seed=seed, options=options)
+            return obs, {**info, "task": ("even", "odd")[seed % 2]}
+
+    policy = ACTPolicy.from_pretrained(act_checkpoint)
+    env = gym.vector.SyncVectorEnv([lambda: NamedTasks(make_env(PointReachConfig())) for _ in range(2)])
+    info = eval_policy(policy, env, n_episodes=4, seed=10)
+    assert [e["task"] for e in info["per_episode"]] == ["even", "odd", "even", "odd"]
+    per_task = info["aggregated"]["per_task"]
+    assert {k: v["n_episodes"] for k, v in per_task.items()} == {"even": 2, "odd": 2}
+    odd = [e["success"] for e in info["per_episode"] if e["task"] == "odd"]
+    assert per_task["odd"]["pc_success"] == pytest.approx(100.0 * np.mean(odd))

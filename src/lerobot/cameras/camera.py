@@ -92,11 +92,17 @@ class CameraConfig:
     """
 
     fps: int | None = None
+    """Frames per second asked of the device (None: whatever it delivers)."""
     width: int | None = None
+    """Frame width in pixels after ``rotation`` (None: the device's)."""
     height: int | None = None
+    """Frame height in pixels after ``rotation`` (None: the device's)."""
     color_mode: ColorMode = ColorMode.RGB
+    """Channel order of the frames returned: ``rgb`` (what policies and datasets use) or ``bgr``."""
     rotation: Cv2Rotation = Cv2Rotation.NO_ROTATION
+    """Rotate frames by 0, 90, 180 or -90 degrees (a camera mounted sideways)."""
     warmup_s: float = 1.0
+    """Seconds ``connect()`` lets the camera run, so exposure has settled by the first frame."""
 
     type: ClassVar[str] = ""
 
@@ -118,6 +124,7 @@ class CameraConfig:
 
 
 CAMERA_CONFIGS: Registry[type[CameraConfig]] = Registry("camera")
+CameraConfig.choices = CAMERA_CONFIGS  # lets the CLI parser resolve --robot.cameras.<name>.type
 CAMERAS: Registry[type[Camera]] = Registry("camera")
 
 

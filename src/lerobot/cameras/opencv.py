@@ -44,8 +44,10 @@ class OpenCVCameraConfig(CameraConfig):
     """
 
     index_or_path: int | str | Path
+    """Device index (``0``), device path (``/dev/video2``) or a video file (``lerobot-find-cameras`` lists them)."""
     _: KW_ONLY
     fourcc: str | None = None
+    """Pixel format asked of the device, e.g. ``MJPG`` (None: the device's default)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -42,8 +42,10 @@ class RealSenseCameraConfig(CameraConfig):
     """
 
     serial_number_or_name: str
+    """Serial number (unique) or product name of the camera (``lerobot-find-cameras realsense`` lists them)."""
     _: KW_ONLY
     use_depth: bool = False
+    """Also stream depth (millimetres, aligned to the colour frame)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -46,6 +46,7 @@ class SimCameraConfig(CameraConfig):
     """
 
     render_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """Returns one ``(H, W, 3)`` uint8 RGB frame; set in code by the simulated robot."""
     warmup_s: float = 0.0
 
 

@@ -1,4 +1,4 @@
-"""Simulated environments (PushT, ALOHA, our SO-100 tasks) and their scripted experts.
+"""Simulated environments (PushT, ALOHA, our SO-100 tasks, xArm lift, Meta-World, LIBERO) and their experts.
 
 ``make_env("pusht", render_mode="rgb_array")`` returns a Gymnasium env; ``make_env(cfg, n_envs=N)`` a
 vector env. Observations carry the simulator's own keys (``agent_pos``, ``pixels``,

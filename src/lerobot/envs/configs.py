@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
+from lerobot.envs.libero import SUITES, parse_suites
+from lerobot.envs.metaworld import MT50, expand_tasks
 from lerobot.utils.registry import Registry
 
 OBS_STATE = "observation.state"
@@ -60,13 +62,7 @@ class EnvConfig:
     TASK_ALIASES: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
-        self.task = self.task or self.TASKS[0]
-        self.task = self.TASK_ALIASES.get(self.task, self.task)
-        if self.task not in self.TASKS:
-            raise UnknownTaskError(
-                f"Unknown task {self.task!r} for env type {self.type!r}. "
-                f"Tasks we have: {', '.join(self.TASKS)} (e.g. --env.task={self.TASKS[0]})."
-            )
+        self.task = self.canonical_task(self.task or self.TASKS[0])
         if self.obs_type not in self.OBS_TYPES:
             raise ValueError(
                 f"Unknown obs_type {self.obs_type!r} for env type {self.type!r}; choose one of "
@@ -76,6 +72,16 @@ class EnvConfig:
             raise ValueError(
                 f"render_mode must be 'rgb_array' or None (headless sims), got {self.render_mode!r}."
             )
+
+    def canonical_task(self, task: str) -> str:
+        """The task's registered name (aliases resolved); ``UnknownTaskError`` lists the tasks we have."""
+        task = self.TASK_ALIASES.get(task, task)
+        if task not in self.TASKS:
+            raise UnknownTaskError(
+                f"Unknown task {task!r} for env type {self.type!r}. "
+                f"Tasks we have: {', '.join(self.TASKS)} (e.g. --env.task={self.TASKS[0]})."
+            )
+        return task
 
     @property
     def uses_pixels(self) -> bool:
@@ -226,75 +232,143 @@ class PushtEnvConfig(EnvConfig):
         )
 
 
-@dataclass(kw_only=True)
-class _UnavailableEnvConfig(EnvConfig):
-    """An env LeRobot supports that cannot run in this install; ``make_raw_env`` says why and what to do."""
-
-    WHY: ClassVar[str] = ""
-
-    def make_raw_env(self) -> gym.Env:
-        raise ImportError(self.WHY)
-
-
 @ENV_CONFIGS.register("libero")
 @dataclass(kw_only=True)
-class LiberoEnvConfig(_UnavailableEnvConfig):
-    """LIBERO suites (features as in LeRobot's LIBERO datasets); not runnable here, see ``WHY``."""
+class LiberoEnvConfig(EnvConfig):
+    """LIBERO suites with the published protocol (see :mod:`lerobot.envs.libero`); needs ``lerobot[libero]``.
 
-    TASKS: ClassVar[tuple[str, ...]] = (
-        "libero_10",
-        "libero_spatial",
-        "libero_object",
-        "libero_goal",
-        "libero_90",
-    )
-    WHY: ClassVar[str] = (
-        "The libero env is not available in this install: LIBERO (robosuite-based) downloads its assets "
-        "and datasets at run time and pins its own robosuite/MuJoCo versions, which this headless, offline "
-        "setup does not provide. To use it, in a separate environment with network access: "
-        "pip install 'lerobot[libero]' (or install LIBERO from github.com/Lifelong-Robot-Learning/LIBERO "
-        "and robosuite), then run its asset download once."
-    )
+    ``task`` is a suite or a comma list of suites; features are those of LeRobot's LIBERO datasets.
+    """
+
+    TASKS: ClassVar[tuple[str, ...]] = tuple(SUITES)
+    OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos",)
     task: str = "libero_10"
     fps: int = 20
-    episode_length: int = 520
+    episode_length: int = 0
+    """Steps before an episode is cut (0: the longest per-suite limit of the chosen suites, e.g. 520 for
+    libero_10; each suite's own limit applies inside the env)."""
     image_size: tuple[int, int] = (256, 256)
     """Camera frames as (height, width)."""
+    task_ids: list[int] | None = None
+    """Only these task indices of each suite (default: all)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.episode_length = self.episode_length or max(SUITES[s] for s in self.suites)
+
+    def canonical_task(self, task: str) -> str:
+        try:
+            return ",".join(parse_suites(task))
+        except ValueError as e:
+            raise UnknownTaskError(str(e)) from None
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        return tuple(self.task.split(","))
+
+    @property
+    def gym_id(self) -> str:
+        return f"gym_libero/{self.task}"
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
-        feats = {OBS_STATE: _vector([f"state_{i}" for i in range(8)])}
-        if self.uses_pixels:
-            feats[f"{OBS_IMAGES}.image"] = _image(self.image_size)
-            feats[f"{OBS_IMAGES}.image2"] = _image(self.image_size)
-        feats[ACTION] = _vector([f"action_{i}" for i in range(7)])
+        from lerobot.envs.libero import ACTION_NAMES, CAMERAS, STATE_NAMES
+
+        feats = {OBS_STATE: _vector(STATE_NAMES)}
+        feats.update({f"{OBS_IMAGES}.{cam}": _image(self.image_size) for cam in CAMERAS})
+        feats[ACTION] = _vector(ACTION_NAMES)
         return feats
+
+    def make_raw_env(self) -> gym.Env:
+        from lerobot.envs.libero import LiberoEnv
+
+        return LiberoEnv(self.suites, self.task_ids, self.render_mode, self.image_size, self.fps)
 
 
 @ENV_CONFIGS.register("metaworld")
 @dataclass(kw_only=True)
-class MetaworldEnvConfig(_UnavailableEnvConfig):
-    """Meta-World tasks; not runnable here, see ``WHY``."""
+class MetaworldEnvConfig(EnvConfig):
+    """Meta-World tasks, one or an MT-style list (see :mod:`lerobot.envs.metaworld`); needs ``lerobot[metaworld]``.
 
-    TASKS: ClassVar[tuple[str, ...]] = ("metaworld-push-v2",)
-    WHY: ClassVar[str] = (
-        "The metaworld env is not available in this install: Meta-World pins an older MuJoCo than the "
-        "mujoco 3.x this project's sims use, so both cannot live in one environment. To use it, create a "
-        "separate environment and pip install metaworld (its pinned mujoco comes with it)."
-    )
+    ``task``: ``reach-v3``, ``reach-v2``, ``metaworld-push-v2``, ``reach-v3,push-v3``, ``mt10`` or ``mt50``.
+    """
+
+    TASKS: ClassVar[tuple[str, ...]] = MT50
     task: str = "metaworld-push-v2"
     fps: int = 80
     episode_length: int = 400
     image_size: tuple[int, int] = (480, 480)
     """Camera frames as (height, width)."""
 
+    def canonical_task(self, task: str) -> str:
+        try:
+            return ",".join(expand_tasks(task))
+        except ValueError as e:
+            raise UnknownTaskError(str(e)) from None
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.task.split(","))
+
+    @property
+    def gym_id(self) -> str:
+        return f"gym_metaworld/{self.task}"
+
     @property
     def features(self) -> dict[str, dict[str, Any]]:
-        feats = {OBS_STATE: _vector([f"state_{i}" for i in range(4)])}
+        from lerobot.envs.metaworld import ACTION_NAMES, OBS_DIM, STATE_NAMES
+
+        feats = {OBS_STATE: _vector(STATE_NAMES)}
         if self.uses_pixels:
             feats[OBS_IMAGE] = _image(self.image_size)
-        feats[ACTION] = _vector([f"action_{i}" for i in range(4)])
+        else:
+            feats[OBS_ENV_STATE] = _vector([f"mw_obs_{i}" for i in range(OBS_DIM)])
+        feats[ACTION] = _vector(ACTION_NAMES)
         return feats
+
+    def make_raw_env(self) -> gym.Env:
+        from lerobot.envs.metaworld import MetaworldEnv
+
+        return MetaworldEnv(
+            self.tasks, self.obs_type, self.render_mode, self.image_size, self.fps, self.episode_length
+        )
+
+
+@ENV_CONFIGS.register("xarm")
+@dataclass(kw_only=True)
+class XarmEnvConfig(EnvConfig):
+    """gym-xarm's lift task ported to MuJoCo 3 (see :mod:`lerobot.envs.xarm`); 84x84 camera, 15 fps."""
+
+    TASKS: ClassVar[tuple[str, ...]] = ("XarmLift-v0",)
+    TASK_ALIASES: ClassVar[dict[str, str]] = {"lift": "XarmLift-v0"}
+    task: str = "XarmLift-v0"
+    fps: int = 15
+    episode_length: int = 200
+    image_size: tuple[int, int] = (84, 84)
+    """Camera frames as (height, width)."""
+    visualization_size: tuple[int, int] = (384, 384)
+    """Size (height, width) of the frames render() returns for videos."""
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        from lerobot.envs.xarm import ACTION_NAMES, STATE_NAMES
+
+        feats = {OBS_STATE: _vector(STATE_NAMES)}
+        if self.uses_pixels:
+            feats[OBS_IMAGE] = _image(self.image_size)
+        else:
+            feats[OBS_ENV_STATE] = _vector(
+                ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
+            )
+        feats[ACTION] = _vector(ACTION_NAMES)
+        return feats
+
+    def make_raw_env(self) -> gym.Env:
+        from lerobot.envs.xarm import XarmEnv
+
+        return XarmEnv(
+            self.task, self.obs_type, self.render_mode, self.image_size, self.visualization_size, self.fps
+        )
 
 
 def resolve_env_config(cfg_or_name: EnvConfig | str | None = None, **overrides: Any) -> EnvConfig:

@@ -286,9 +286,67 @@ class PushTExpert(Expert):
             self.push = None
 
 
+# ---------------------------------------------------------------------------------------------- xArm
+
+
+class XarmLiftExpert(Expert):
+    """Closed-loop lift for the xarm env: hover over the cube, descend, close, raise past the target."""
+
+    HOVER, GRASP_DEPTH, CLOSE_STEPS = 0.08, 0.005, 4
+
+    def _plan(self, sim: gym.Env) -> None:
+        self.phase, self.closing = 0, 0
+        self.grasp_xy = sim.cube_pose[:2].copy()
+
+    def _act(self, sim: gym.Env) -> np.ndarray:
+        from lerobot.envs import xarm
+
+        cube, eef = sim.cube_pose[:3], sim.eef
+        if self.phase < 2:
+            self.grasp_xy = cube[:2].copy()
+        if self.phase == 0:  # above the cube, open
+            target, grip = np.append(cube[:2], cube[2] + self.HOVER), -1.0
+            if np.linalg.norm(target - eef) < 0.01:
+                self.phase = 1
+        elif self.phase == 1:  # down around it
+            target, grip = np.append(cube[:2], cube[2] - self.GRASP_DEPTH), -1.0
+            if np.linalg.norm(target - eef) < 0.008:
+                self.phase = 2
+        elif self.phase == 2:  # close in place
+            target, grip = eef, 1.0
+            self.closing += 1
+            if self.closing >= self.CLOSE_STEPS:
+                self.phase = 3
+        else:  # lift above the success height
+            target, grip = np.append(self.grasp_xy, xarm.Z_TARGET + 0.05), 1.0
+        move = np.clip((target - eef) / xarm.STEP_SIZE, -1.0, 1.0)
+        return np.append(move, grip)
+
+
+# ---------------------------------------------------------------------------------------------- Meta-World
+
+
+class MetaworldExpert(Expert):
+    """Meta-World's own scripted policy for the episode's task (``metaworld.policies``), on its 39-D state."""
+
+    def _plan(self, sim: gym.Env) -> None:
+        from metaworld.policies import ENV_POLICY_MAP
+
+        self.policy = ENV_POLICY_MAP[sim.task]()
+
+    def _act(self, sim: gym.Env) -> np.ndarray:
+        return np.clip(self.policy.get_action(sim.raw_obs), -1.0, 1.0)
+
+
 # ---------------------------------------------------------------------------------------------- factory
 
-EXPERTS: dict[str, type[Expert]] = {"so100": SO100Expert, "aloha": AlohaExpert, "pusht": PushTExpert}
+EXPERTS: dict[str, type[Expert]] = {
+    "so100": SO100Expert,
+    "aloha": AlohaExpert,
+    "pusht": PushTExpert,
+    "xarm": XarmLiftExpert,
+    "metaworld": MetaworldExpert,
+}
 
 
 def make_expert(cfg_or_name: EnvConfig | str | None = None, **overrides) -> Expert:

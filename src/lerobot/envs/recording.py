@@ -54,7 +54,9 @@ def record_expert_dataset(
     rng = np.random.default_rng(first_seed)
 
     def store_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:
-        dataset.add_frame({**dataset_observation(obs), "action": action}, task=instruction)
+        # A multi-task env (a Meta-World task list) names each episode's task; ``task=`` still wins.
+        frame_task = task or getattr(sim.unwrapped, "episode_instruction", None) or instruction
+        dataset.add_frame({**dataset_observation(obs), "action": action}, task=frame_task)
         if not action_noise:
             return action
         return action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)

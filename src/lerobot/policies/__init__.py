@@ -10,6 +10,7 @@ from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig
+from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
 __all__ = [
     "ACTConfig",
@@ -22,6 +23,8 @@ __all__ = [
     "PreTrainedPolicy",
     "TDMPCConfig",
     "TDMPCPolicy",
+    "VQBeTConfig",
+    "VQBeTPolicy",
     "get_policy_class",
     "make_policy",
 ]
@@ -31,6 +34,7 @@ _LAZY = {
     "DiffusionPolicy": "lerobot.policies.diffusion.modeling_diffusion",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
     "TDMPCPolicy": "lerobot.policies.tdmpc.modeling_tdmpc",
+    "VQBeTPolicy": "lerobot.policies.vqbet.modeling_vqbet",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",
     "make_policy": "lerobot.policies.factory",

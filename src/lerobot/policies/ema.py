@@ -1,8 +1,9 @@
 """Exponential moving average of a module's weights: one helper for any policy or training loop.
 
-A policy that keeps one (Diffusion with ``use_ema``) calls :meth:`EMA.update` from its ``update()``
-(the training loop calls that after each optimiser step, see ``PolicyWithUpdate``) and predicts and
-saves inside :meth:`EMA.averaged`; a training loop may as well hold one of any module itself.
+A policy keeps one as ``policy.ema`` (Diffusion with ``use_ema``) and ``PreTrainedPolicy`` does the
+rest: ``update()`` (the training loop calls it after each optimiser step, see ``PolicyWithUpdate``)
+folds the step in, inference and ``save_pretrained`` run inside :meth:`EMA.averaged`, training
+checkpoints carry :meth:`EMA.state_dict`. A training loop may as well hold one of any module itself.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
+from lerobot.policies.ema import EMA
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
@@ -96,7 +97,8 @@ class PolicyAction(dict):
 
 
 def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd.
+    """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd,
+    and the EMA-averaged weights when the policy keeps an EMA (``policy.ema``).
 
     ``torch.inference_mode`` rather than ``no_grad`` skips autograd's version and view bookkeeping
     on every op. ``eval()`` runs before it, outside inference mode, so that nothing the mode switch
@@ -112,7 +114,7 @@ def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
         # share of a small policy's batch-1 action (TD-MPC): switch only when something is training.
         if any(m.training for m in self.modules()):
             self.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.inference_weights():
             out = method(self, *args, **kwargs)
         if isinstance(out, PolicyAction):
             return PolicyAction({k: v.clone() if isinstance(v, Tensor) else v for k, v in out.items()})
@@ -212,6 +214,14 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
     config_class: ClassVar[type[PreTrainedConfig] | None] = None
     name: ClassVar[str] = ""
+    optional_weight_keys: ClassVar[frozenset[str]] = frozenset()
+    """State-dict keys this library saves that a checkpoint may lack (LeRobot's do): loading keeps the
+    module's own value then."""
+    ema: EMA | None = None
+    """An exponential moving average of the weights, set by a policy whose config asks for one: the
+    training loop folds each optimiser step into it (:meth:`update`), inference (``@inference_step``)
+    and :meth:`save_pretrained` use the averaged weights, training keeps the live ones, and training
+    checkpoints carry its state."""
 
     def __init__(
         self, config: PreTrainedConfig, dataset_stats: Mapping[str, Mapping[str, Any]] | None = None
@@ -250,6 +260,15 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def update(self) -> None:
+        """After each optimiser step (the ``PolicyWithUpdate`` protocol): fold the weights into the EMA."""
+        if self.ema is not None:
+            self.ema.update()
+
+    def inference_weights(self) -> contextlib.AbstractContextManager:
+        """The weights to act and save with: the EMA average when there is one, else the live ones."""
+        return self.ema.averaged() if self.ema is not None else contextlib.nullcontext()
 
     def __call__(self, batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``forward`` in training mode; in eval mode the predicted action chunk as well.
@@ -357,7 +376,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
 
         ``normalizer_layout="processors"`` (default) writes the statistics as LeRobot 0.6 processor
         files; ``"in_model"`` keeps them as ``normalize_inputs.buffer_*`` tensors inside
-        ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files.
+        ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files. With an EMA
+        the averaged weights are the ones saved.
         """
         if normalizer_layout not in ("processors", "in_model"):
             raise ValueError(
@@ -366,8 +386,10 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
+        with self.inference_weights():
+            weights = self.state_dict()
         state, seen = {}, set()
-        for key, tensor in self.state_dict().items():
+        for key, tensor in weights.items():
             if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
                 continue
             tensor = tensor.detach().cpu().contiguous()
@@ -449,7 +471,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         in_model_stats = {k: v for k, v in state.items() if k.startswith(NORMALIZER_PREFIXES)}
 
         expected = self._weight_keys()
-        missing, unexpected = sorted(expected - weights.keys()), sorted(weights.keys() - expected)
+        missing = sorted(expected - weights.keys() - self.optional_weight_keys)
+        unexpected = sorted(weights.keys() - expected)
         if missing or unexpected:
             message = (
                 f"{weights_path} does not match {type(self).__name__}({self.config.type!r} config): "

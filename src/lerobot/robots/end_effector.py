@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lerobot.motors.arm import GRIPPER
 from lerobot.robots.kinematics import (
     KinematicChain,
     box_bounds,
@@ -28,7 +29,6 @@ from lerobot.robots.kinematics import (
     forward_kinematics,
     inverse_kinematics,
 )
-from lerobot.robots.motor_arm import GRIPPER
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotWrapper
 from lerobot.robots.so100_follower import SO100Follower, SO100FollowerConfig
 
@@ -115,6 +115,7 @@ class SO100FollowerEndEffectorConfig(SO100FollowerConfig):
     end_effector_bounds: Bounds | None = None
     """Where the tool point may go, metres in the arm's base frame (see :class:`EndEffectorConfig`)."""
     max_step_m: float = 0.02
+    """Largest tool-point move per step and axis, in metres; bigger deltas are capped."""
 
 
 @ROBOTS.register("so101_follower_end_effector")

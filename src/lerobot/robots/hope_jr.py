@@ -20,8 +20,9 @@ from typing import Any
 
 from lerobot.cameras import make_cameras_from_configs
 from lerobot.motors import FeetechMotorsBus, Motor, MotorNormMode
+from lerobot.motors.arm import MotorArm
 from lerobot.motors.feetech import FEETECH
-from lerobot.robots.motor_arm import ArmFollowerConfig, MotorArm
+from lerobot.robots.motor_arm import ArmFollowerConfig, write_goal_positions
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
 from lerobot.robots.so100_follower import FEETECH_POSITION_MODE
 from lerobot.robots.vendor import JointLimit, UndrivenRobot
@@ -46,6 +47,7 @@ HAND_JOINTS = ("thumb_cmc", "thumb_mcp", "thumb_pip", "thumb_dip") + tuple(
 @dataclass(kw_only=True)
 class HopeJrArmConfig(ArmFollowerConfig):
     shoulder_pitch_model: str = "sm8512bl"
+    """Feetech model of the shoulder-pitch servo (the high-torque one; the other joints are STS3215)."""
 
 
 @ROBOTS.register("hope_jr_arm")
@@ -108,14 +110,16 @@ class HopeJrArm(MotorArm, Robot):
 
     def _send_action(self, action: dict[str, float]) -> dict[str, float]:
         goal = {key.removesuffix(".pos"): value for key, value in action.items()}
-        return self._write_goal_positions(goal, self.config.max_relative_target)
+        return write_goal_positions(self, goal, self.config.max_relative_target)
 
 
 @ROBOT_CONFIGS.register("hope_jr_hand")
 @dataclass(kw_only=True)
 class HopeJrHandConfig(RobotConfig):
     port: str = "/dev/ttyACM1"
+    """Serial port of the hand's motor bus (find it with ``lerobot-find-port``)."""
     side: str = "right"
+    """Which hand, ``"left"`` or ``"right"``: sets the calibration file and the mirrored joints."""
 
 
 @ROBOTS.register("hope_jr_hand")

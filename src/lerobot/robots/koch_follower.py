@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lerobot.motors import DynamixelMotorsBus
-from lerobot.robots.motor_arm import GRIPPER, ArmFollower, ArmFollowerConfig, MotorArm
+from lerobot.motors.arm import GRIPPER, MotorArm
+from lerobot.robots.motor_arm import ArmFollower, ArmFollowerConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
 
 EXTENDED_POSITION_MODE = 4  # Operating_Mode: multi-turn position control

@@ -27,9 +27,12 @@ from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS, Robot, RobotConfig
 @ROBOT_CONFIGS.register("myrobot")
 @dataclass(kw_only=True)
 class MyRobotConfig(RobotConfig):
-    port: str | None = None  # where your hardware is (unused by the kinematic stand-in)
+    port: str | None = None
+    """Where your hardware is (unused by the kinematic stand-in)."""
     joints: list[str] = field(default_factory=lambda: [*(f"joint_{i}" for i in range(1, 7)), "gripper"])
+    """Joint names; each becomes a ``<name>.pos`` observation and action key."""
     max_speed_deg_s: float = 180.0
+    """Fastest joint motion of the stand-in, in degrees per second (goals further away take longer)."""
 
 
 @ROBOTS.register("myrobot")

@@ -36,10 +36,15 @@ class OpenArmFollowerConfig(RobotConfig):
     side: str | None = None
     """``"left"``/``"right"`` for a bimanual setup (mirrors joint 1/2 directions), ``None`` for one arm."""
     can_interface: str = "socketcan"
+    """python-can interface type (``socketcan`` on Linux)."""
     use_can_fd: bool = True
+    """CAN FD frames (the Damiao motors' fast mode); false for classic CAN at 1 Mbit/s."""
     disable_torque_on_disconnect: bool = True
+    """Release every motor on disconnect (false: the arm keeps holding its last position)."""
     max_relative_target: float | None = None
+    """Largest goal change per action, in degrees, measured from the present position."""
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
+    """Cameras by name, e.g. ``{"wrist": OpenCVCameraConfig(index_or_path=0, ...)}``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

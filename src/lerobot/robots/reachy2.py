@@ -42,11 +42,17 @@ class Reachy2RobotConfig(RobotConfig):
     ip_address: str = "localhost"
     """Address of the robot (or of the Reachy 2 simulator) the SDK connects to."""
     with_neck: bool = True
+    """Observe and command the neck (roll, pitch, yaw)."""
     with_l_arm: bool = True
+    """Observe and command the left arm and gripper."""
     with_r_arm: bool = True
+    """Observe and command the right arm and gripper."""
     with_antennas: bool = True
+    """Observe and command the two antennas."""
     disable_torque_on_disconnect: bool = True
+    """Turn the robot's motors off on disconnect (false: it keeps holding its pose)."""
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
+    """Cameras by name (the head's teleop cameras come through the SDK)."""
 
 
 def reachy2_joints(config: Reachy2RobotConfig) -> list[tuple[JointLimit, str]]:

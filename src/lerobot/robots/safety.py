@@ -75,11 +75,17 @@ class SafetyConfig:
     """
 
     joint_limits: dict[str, tuple[float, float]] | None = None
+    """``{motor: (low, high)}``, narrowing the calibrated range of the motors it names."""
     max_relative_target: float | dict[str, float] | None = None
+    """Largest goal change per action from the present position (one value, or one per motor)."""
     workspace_bounds: Bounds | None = None
+    """``((x_min, y_min, z_min), (x_max, y_max, z_max))`` in metres: the tool point stays inside."""
     kinematic_chain: str | KinematicChain | None = None
+    """Chain for ``workspace_bounds`` (a name from ``CHAINS``; None: the robot's own)."""
     on_violation: Literal["clamp", "refuse"] = "clamp"
+    """``clamp``: send the nearest safe action; ``refuse``: raise ``ActionRefusedError`` and send nothing."""
     estop_key: str | None = "space"
+    """Key that disables torque on every motor at once (None: no keyboard emergency stop)."""
 
 
 def _clamp_relative(

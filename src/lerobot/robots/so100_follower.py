@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lerobot.motors import FeetechMotorsBus
-from lerobot.robots.motor_arm import GRIPPER, ArmFollower, ArmFollowerConfig
+from lerobot.motors.arm import GRIPPER
+from lerobot.robots.motor_arm import ArmFollower, ArmFollowerConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, ROBOTS
 
 SO_MOTOR_MODELS = ("sts3215",) * 6

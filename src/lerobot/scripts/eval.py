@@ -9,9 +9,10 @@
 Episode i is reset with seed ``seed + i``, ``batch_size`` episodes run side by side in a vector env.
 Writes ``eval_info.json``::
 
-    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps"}, ...],
+    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps", ("task")}, ...],
      "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s",
-                    "inference_ms"},   # inference_ms: mean time of one select_action call (all envs at once)
+                    "inference_ms",    # mean time of one select_action call (all envs at once)
+                    "per_task"},       # only for multi-task envs: {task: {"pc_success", "n_episodes"}}
      "overall": {... the aggregated numbers + "video_paths"}}   # "overall": LeRobot's key for the same
 
 plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
@@ -85,21 +86,25 @@ def rollout(
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """Run one batch of episodes to their ends (or ``max_steps``); an env that finished is ignored after.
 
-    Returns per-env ``sum_reward``, ``max_reward``, ``success``, ``n_steps``, the seconds spent in
-    each ``select_action`` call (``inference_s``, one entry per step) and, when ``render``, the frames
-    (B, H, W, 3) of every step.
+    Returns per-env ``sum_reward``, ``max_reward``, ``success``, ``n_steps``, ``task`` (what the env's
+    reset info names, e.g. the Meta-World task or LIBERO instruction of a multi-task env; None when it
+    names none), the seconds spent in each ``select_action`` call (``inference_s``, one entry per step)
+    and, when ``render``, the frames (B, H, W, 3) of every step.
     """
+    from tqdm.auto import tqdm
+
     from lerobot.envs.utils import preprocess_observation
 
     n = env.num_envs
     policy.reset()
-    observation, _ = env.reset(seed=seeds)
+    observation, reset_info = env.reset(seed=seeds)
+    tasks = reset_info.get("task", [None] * n)
     done = np.zeros(n, dtype=bool)
     sum_reward, max_reward = np.zeros(n), np.full(n, -np.inf)
     success, n_steps = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
     frames: list[np.ndarray] = []
     inference_s: list[float] = []
-    for _ in range(max_steps):
+    for _ in tqdm(range(max_steps), desc="rollout steps", leave=False, unit="step"):
         if render:
             frames.append(np.stack(env.call("render")))
         batch = preprocess_observation(observation)
@@ -123,6 +128,7 @@ def rollout(
         "max_reward": max_reward,
         "success": success,
         "n_steps": n_steps,
+        "task": [None if t is None else str(t) for t in tasks],
         "inference_s": np.array(inference_s),
     }, frames
 
@@ -140,8 +146,12 @@ def eval_policy(
     """Roll ``policy`` out for ``n_episodes`` (seeds ``seed .. seed + n_episodes - 1``); returns the eval_info dict.
 
     ``env`` is a vector env (its ``num_envs`` episodes run side by side) or a single env. Videos of
-    the first ``max_videos`` episodes go to ``videos_dir`` when the env renders.
+    the first ``max_videos`` episodes go to ``videos_dir`` when the env renders. A progress bar counts
+    episodes (and, inside a batch, steps). When the env names each episode's task (multi-task Meta-World
+    or LIBERO), episodes carry a ``task`` and ``aggregated["per_task"]`` gives each task's success rate.
     """
+    from tqdm.auto import tqdm
+
     if not isinstance(env, gym.vector.VectorEnv):
         single = env
         env = gym.vector.SyncVectorEnv([lambda: single])
@@ -153,6 +163,7 @@ def eval_policy(
     video_paths: list[str] = []
     inference_s: list[np.ndarray] = []
     started = time.perf_counter()
+    progress = tqdm(total=n_episodes, desc="eval episodes", unit="episode")
     for first in range(0, n_episodes, env.num_envs):
         count = min(env.num_envs, n_episodes - first)
         # Envs beyond `count` in a last, partial batch run too (a vector env steps all) but are not counted.
@@ -169,17 +180,21 @@ def eval_policy(
                     "max_reward": float(result["max_reward"][i]),
                     "success": bool(result["success"][i]),
                     "n_steps": int(result["n_steps"][i]),
+                    **({"task": result["task"][i]} if result["task"][i] is not None else {}),
                 }
             )
             if render and len(video_paths) < max_videos:
                 video_paths.append(
                     str(_write_video(frames, i, int(result["n_steps"][i]), videos_dir, first + i, fps))
                 )
+        progress.update(count)
+        progress.set_postfix(success=f"{100 * np.mean([e['success'] for e in episodes]):.0f}%")
         logger.info(
             "Evaluated %d/%d episodes: %.0f%% success so far, inference %.1f ms/step (%.0f s)", len(episodes),
             n_episodes, 100 * np.mean([e["success"] for e in episodes]), 1e3 * np.mean(result["inference_s"]),
             time.perf_counter() - started,
         )  # fmt: skip
+    progress.close()
     eval_s = time.perf_counter() - started
     aggregated = {
         "pc_success": 100.0 * float(np.mean([e["success"] for e in episodes])),
@@ -190,6 +205,15 @@ def eval_policy(
         "eval_ep_s": eval_s / len(episodes),
         "inference_ms": 1e3 * float(np.mean(np.concatenate(inference_s))),
     }
+    per_task: dict[str, list[bool]] = {}
+    for e in episodes:
+        if "task" in e:
+            per_task.setdefault(e["task"], []).append(e["success"])
+    if per_task:
+        aggregated["per_task"] = {
+            task: {"pc_success": 100.0 * float(np.mean(ok)), "n_episodes": len(ok)}
+            for task, ok in per_task.items()
+        }
     return {
         "per_episode": episodes,
         "aggregated": aggregated,

@@ -10,7 +10,7 @@ at whatever baud rate it uses, and writes its id and the default baud rate to it
 
 from __future__ import annotations
 
-from lerobot.robots.motor_arm import MotorArm
+from lerobot.motors.arm import MotorArm
 from lerobot.scripts.device_choice import OneDeviceConfig, one_device_main
 from lerobot.utils.cli import console_main
 

@@ -34,7 +34,7 @@ class ExpertTeleopConfig(TeleoperatorConfig):
 def _action_keys(env: str) -> list[str]:
     """The action keys of the twin an expert family drives (so100_sim's, aloha_sim's)."""
     from lerobot.envs.aloha import JOINT_NAMES as ALOHA_JOINTS
-    from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER
+    from lerobot.motors.arm import ARM_JOINTS, GRIPPER
 
     keys = {"so100": [*ARM_JOINTS, GRIPPER], "aloha": ALOHA_JOINTS}
     if env not in keys:

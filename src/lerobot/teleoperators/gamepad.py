@@ -66,8 +66,10 @@ class PygameJoystick:
 @dataclass(kw_only=True)
 class GamepadTeleopConfig(DeltaTeleopConfig):
     action_keys: list[str] = field(default_factory=lambda: list(EE_ACTION_KEYS))
-    step: float = 0.005  # metres per step at full deflection: 15 cm/s at 30 Hz
-    step_overrides: dict[str, float] = field(default_factory=lambda: {"gripper": 3.0})  # % per step
+    step: float = 0.005
+    """Metres per step at full stick deflection (15 cm/s at 30 Hz)."""
+    step_overrides: dict[str, float] = field(default_factory=lambda: {"gripper": 3.0})
+    """Per-key step instead of ``step`` (the gripper moves 3 % of its range per step)."""
     axes: dict[str, tuple[int, float]] = field(
         default_factory=lambda: {"delta_x": (1, -1.0), "delta_y": (0, -1.0), "delta_z": (4, -1.0)}
     )
@@ -76,7 +78,9 @@ class GamepadTeleopConfig(DeltaTeleopConfig):
     buttons: dict[str, tuple[int, int]] = field(default_factory=lambda: {"gripper": (0, 1)})
     """``{action_key: (plus button, minus button)}``; default: A opens, B closes the gripper."""
     deadzone: float = 0.1
+    """Stick deflection (0-1) below which an axis counts as centred, so a resting stick does not drift."""
     joystick_index: int = 0
+    """Which connected gamepad to use (SDL's index, 0 = the first)."""
 
 
 @TELEOPERATORS.register("gamepad")

@@ -20,8 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from lerobot.motors.arm import ARM_JOINTS, GRIPPER
 from lerobot.robots.end_effector import EE_ACTION_KEYS
-from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
     TELEOPERATORS,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lerobot.motors.arm import GRIPPER, ArmConfig
 from lerobot.robots.koch_follower import KochArm
-from lerobot.robots.motor_arm import GRIPPER, ArmConfig
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
     TELEOPERATORS,

@@ -29,6 +29,7 @@ PHONE_APPS = {
 @dataclass(kw_only=True)
 class PhoneTeleopConfig(TeleoperatorConfig):
     phone_os: str = "ios"
+    """The phone's system, which picks the app protocol (``ios`` or ``android``)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER
+from lerobot.motors.arm import ARM_JOINTS, GRIPPER
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,
     TELEOPERATORS,
@@ -39,6 +39,7 @@ class SimLeaderConfig(TeleoperatorConfig):
     fps: float = 30.0
     """Steps per second of the script (one step per ``get_action``)."""
     seed: int = 0
+    """Seed of the sway's phases, so a scripted session repeats exactly."""
 
 
 @TELEOPERATORS.register("sim_leader")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lerobot.motors import FeetechMotorsBus
-from lerobot.robots.motor_arm import ArmConfig, MotorArm
+from lerobot.motors.arm import ArmConfig, MotorArm
 from lerobot.robots.so100_follower import FEETECH_POSITION_MODE, SO_MOTOR_MODELS
 from lerobot.teleoperators.teleoperator import (
     TELEOPERATOR_CONFIGS,

@@ -27,7 +27,6 @@ noise (``prediction_type="epsilon"``) or the clean actions (``"sample"``) at a r
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections import deque
 from typing import Any
@@ -51,9 +50,8 @@ class DiffusionPolicy(PreTrainedPolicy):
     empty denoises a new ``horizon``-long sequence and queues ``n_action_steps`` of it. Each frame
     is encoded at most once (when a prediction first needs it) and its features are reused while
     it stays in the history: the ResNet is most of a batch-1 prediction's cost.
-    With ``config.use_ema``, the training loop calls ``policy.update()`` after each optimiser step
-    (the ``PolicyWithUpdate`` protocol); inference and ``save_pretrained`` then use the averaged
-    weights, training keeps the live ones. ``policy.ema.state_dict()`` goes into training checkpoints.
+    With ``config.use_ema`` it keeps ``self.ema``, which the base class wires in: the training loop's
+    ``policy.update()`` after each optimiser step, averaged weights for inference and saving.
     """
 
     config_class = DiffusionConfig
@@ -68,19 +66,6 @@ class DiffusionPolicy(PreTrainedPolicy):
     def reset(self) -> None:
         self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
-
-    def update(self) -> None:
-        """After each optimiser step: fold the new weights into the EMA (no-op without ``use_ema``)."""
-        if self.ema is not None:
-            self.ema.update()
-
-    def _inference_weights(self) -> contextlib.AbstractContextManager:
-        return self.ema.averaged() if self.ema is not None else contextlib.nullcontext()
-
-    def save_pretrained(self, save_directory: Any, **kwargs: Any) -> Any:
-        """As the base class; with EMA the averaged weights are the ones saved."""
-        with self._inference_weights():
-            return super().save_pretrained(save_directory, **kwargs)
 
     @inference_step
     def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
@@ -98,12 +83,11 @@ class DiffusionPolicy(PreTrainedPolicy):
             self.check_features(obs, cfg.input_features, time_steps=cfg.n_obs_steps)
         else:
             self._push_observation(obs)
-        with self._inference_weights():
-            if full_history:
-                global_cond = self.diffusion.global_conditioning(self.normalize_inputs(obs))
-            else:
-                global_cond = self._history_conditioning()
-            actions = self.diffusion.generate_actions(global_cond)
+        if full_history:
+            global_cond = self.diffusion.global_conditioning(self.normalize_inputs(obs))
+        else:
+            global_cond = self._history_conditioning()
+        actions = self.diffusion.generate_actions(global_cond)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
     @inference_step
@@ -111,8 +95,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
         self._push_observation(self.prepare_observation(observation))
         if not self._action_queue:
-            with self._inference_weights():
-                actions = self.diffusion.generate_actions(self._history_conditioning())  # normalised
+            actions = self.diffusion.generate_actions(self._history_conditioning())  # normalised
             self._action_queue.extend(actions.transpose(0, 1))
         action = self._action_queue.popleft()
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])

@@ -253,6 +253,7 @@ class TDMPCPolicy(PreTrainedPolicy):
     @torch.no_grad()
     def update(self) -> None:
         """Move the target network towards the model: target <- m * target + (1 - m) * model."""
+        super().update()  # (an EMA of the weights, should one be set)
         m = self.config.target_model_momentum
         for target, live in zip(self.model_target.parameters(), self.model.parameters(), strict=True):
             target.lerp_(live, 1.0 - m)

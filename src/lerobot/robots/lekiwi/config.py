@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from lerobot.cameras import CameraConfig, Cv2Rotation, OpenCVCameraConfig
 from lerobot.motors import Motor, MotorNormMode
-from lerobot.robots.motor_arm import ARM_JOINTS, GRIPPER, ArmFollowerConfig
+from lerobot.motors.arm import ARM_JOINTS, GRIPPER
+from lerobot.robots.motor_arm import ArmFollowerConfig
 from lerobot.robots.robot import ROBOT_CONFIGS, RobotConfig
 
 ARM_MOTORS = tuple(f"arm_{name}" for name in (*ARM_JOINTS, GRIPPER))  # ids 1-6
@@ -83,12 +84,16 @@ class LeKiwiClientConfig(RobotConfig):
     """
 
     remote_ip: str
+    """Address of the Raspberry Pi running ``lerobot-lekiwi-host``."""
     port_zmq_cmd: int = 5555
+    """TCP port the host reads actions on (its ``--port_zmq_cmd``)."""
     port_zmq_observations: int = 5556
+    """TCP port the host publishes observations on (its ``--port_zmq_observations``)."""
     cameras: dict[str, CameraConfig] = field(default_factory=default_cameras)
     polling_timeout_ms: int = 15
     """How long ``get_observation`` waits for a fresh message before returning the last one."""
     connect_timeout_s: float = 5.0
+    """How long ``connect()`` waits for the host's first observation before giving up."""
     auth_token: str | None = field(default=None, repr=False)
     """The host's token (better ``$LEROBOT_LEKIWI_TOKEN``); required when the host has one."""
     max_observation_mb: float | None = None

@@ -20,6 +20,7 @@ from typing import Any
 
 from lerobot.cameras import make_cameras_from_configs
 from lerobot.motors import FeetechMotorsBus
+from lerobot.motors.arm import GRIPPER, MotorArm
 from lerobot.robots.lekiwi.config import (
     ARM_MOTORS,
     BASE_KEYS,
@@ -29,7 +30,7 @@ from lerobot.robots.lekiwi.config import (
     lekiwi_motors,
 )
 from lerobot.robots.lekiwi.kinematics import OmniBase
-from lerobot.robots.motor_arm import GRIPPER, MotorArm
+from lerobot.robots.motor_arm import write_goal_positions
 from lerobot.robots.robot import ROBOTS, Robot
 from lerobot.robots.so100_follower import SO_MOTOR_MODELS, configure_so_arm
 
@@ -98,7 +99,7 @@ class LeKiwi(MotorArm, Robot):
             raise ValueError(f"Refusing LeKiwi base velocities {bad}: not finite numbers; nothing was sent.")
         raw = self.base.body_to_raw(*(action[k] for k in BASE_KEYS))
         goal = {m: action[f"{m}.pos"] for m in ARM_MOTORS}
-        sent = self._write_goal_positions(goal, self.config.max_relative_target)
+        sent = write_goal_positions(self, goal, self.config.max_relative_target)
         self.bus.sync_write("Goal_Velocity", dict(zip(WHEELS, raw)))
         return sent | dict(zip(BASE_KEYS, self.base.raw_to_body(raw)))  # after wheel-speed scaling
 

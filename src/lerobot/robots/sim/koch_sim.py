@@ -18,8 +18,8 @@ from functools import cache
 import mujoco
 import numpy as np
 
+from lerobot.motors.arm import ARM_JOINTS
 from lerobot.robots.kinematics import KOCH_CHAIN
-from lerobot.robots.motor_arm import ARM_JOINTS
 from lerobot.robots.robot import ROBOTS
 from lerobot.robots.sim.config import KochSimConfig
 from lerobot.robots.sim.twin import JointUnits, SimTwin

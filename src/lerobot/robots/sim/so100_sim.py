@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from lerobot.envs import so100
-from lerobot.robots.motor_arm import ARM_JOINTS
+from lerobot.motors.arm import ARM_JOINTS
 from lerobot.robots.robot import ROBOTS
 from lerobot.robots.sim.config import SO100SimConfig
 from lerobot.robots.sim.twin import JointUnits, SimTwin

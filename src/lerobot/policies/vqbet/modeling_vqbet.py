@@ -1,0 +1,175 @@
+"""VQ-BeT policy: normalisation, observation history, action queue and the two training phases.
+
+Lee et al. 2024, "Behavior Generation with Latent Actions" (https://arxiv.org/abs/2403.03181). The
+network is in ``network.py`` (tokens, GPT, heads), ``gpt.py`` and ``vqvae.py`` (the action
+tokenizer). Shapes of a training batch (B batch, S = n_obs_steps)::
+
+    observation.state             (B, S, state_dim)
+    observation.images.<cam>      (B, S, 3, H, W)        floats in [0, 1] (zero or more cameras)
+    observation.environment_state (B, S, env_dim)        (optional; joins the state token)
+    action                        (B, S + n_action_pred_token + action_chunk_size - 2, A)
+
+``forward`` trains the tokenizer alone (L1 reconstruction of every action_chunk_size window of the
+sample's actions, plus the codebooks' commitment loss) until it has run ``n_vqvae_training_steps``
+times in training mode, then freezes it and trains the rest (``network.VQBeTModel.compute_loss``).
+The count lives in the ``optimized_steps`` buffer, so a resumed run switches at the same step; it is
+this library's addition to the state dict, optional when loading (LeRobot checkpoints lack it, and
+LeRobot's loader ignores it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections import deque
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lerobot.configs.types import ACTION
+from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
+from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
+from lerobot.policies.vqbet.network import VQBeTModel
+
+
+class VQBeTPolicy(PreTrainedPolicy):
+    """VQ-BeT with normalisation, an ``n_obs_steps`` observation history and an action queue.
+
+    ``select_action`` keeps the last ``n_obs_steps`` observations (the first one after ``reset``
+    fills the history) and, when its queue is empty, predicts a chunk of ``action_chunk_size``
+    actions and queues it. Each frame's tokens are computed once and reused while the frame stays in
+    the history: the ResNet is most of a batch-1 prediction's cost.
+    """
+
+    config_class = VQBeTConfig
+    name = "vqbet"
+    optional_weight_keys = frozenset({"vqbet.action_head.vqvae_model.optimized_steps"})
+
+    def __init__(self, config: VQBeTConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
+        super().__init__(config, dataset_stats)
+        self.vqbet = VQBeTModel(config)
+        self.reset()
+
+    def reset(self) -> None:
+        self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
+        self._action_queue: deque[Tensor] = deque(maxlen=self.config.action_chunk_size)
+
+    def get_optim_params(self) -> list[dict[str, Any]]:
+        """Three groups: everything the GPT phase trains at the preset's weight decay (the GPT's weight
+        matrices, the camera encoder, projectors, action token and heads); the tokenizer with its own lr
+        and weight decay; the GPT's biases, norms and positional embeddings without weight decay."""
+        cfg = self.config
+        tokenizer = list(self.vqbet.action_head.vqvae_model.parameters())
+        decay, no_decay = self.vqbet.policy.decay_groups()
+        elsewhere = {id(p) for p in [*tokenizer, *self.vqbet.policy.parameters()]}
+        rest = [p for p in self.vqbet.parameters() if id(p) not in elsewhere]
+        return [
+            {"params": decay + rest},
+            {
+                "params": tokenizer,
+                "lr": cfg.optimizer_vqvae_lr,
+                "weight_decay": cfg.optimizer_vqvae_weight_decay,
+            },
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    # ---- inference ------------------------------------------------------------------------------
+    @inference_step
+    def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
+        """Raw observation -> (B, action_chunk_size, A) actions in robot units, from the current step.
+
+        A single frame per feature ``(B, ...)`` joins the observation history (as in
+        ``select_action``); a full history ``(B, n_obs_steps, ...)`` is used as given.
+        """
+        obs = self.prepare_observation(observation)
+        cfg = self.config
+        full_history = all(
+            obs[k].dim() == len(f.shape) + 2 for k, f in cfg.input_features.items() if k in obs
+        )
+        if full_history:
+            self.check_features(obs, cfg.input_features, time_steps=cfg.n_obs_steps)
+            tokens = self.vqbet.observation_tokens(self.normalize_inputs(obs))
+        else:
+            self._push_observation(obs)
+            tokens = self._history_tokens()
+        return self.unnormalize_outputs({ACTION: self._rollout(tokens)})[ACTION]
+
+    @inference_step
+    def select_action(self, observation: dict[str, Any]) -> PolicyAction:
+        """Raw observation -> ``{"action": (B, A)}`` in robot units for this control step."""
+        self._push_observation(self.prepare_observation(observation))
+        if not self._action_queue:
+            self._action_queue.extend(self._rollout(self._history_tokens()).transpose(0, 1))
+        action = self._action_queue.popleft()
+        return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
+
+    def _rollout(self, tokens: Tensor) -> Tensor:
+        tokenizer = self.vqbet.action_head.vqvae_model
+        if not bool(tokenizer.discretized) and not getattr(self, "_warned", False):
+            self._warned = True
+            warnings.warn(
+                f"VQ-BeT's action tokenizer is still untrained ({int(tokenizer.optimized_steps)} of "
+                f"n_vqvae_training_steps={self.config.n_vqvae_training_steps} steps): actions predicted "
+                "before the GPT phase are meaningless.",
+                stacklevel=4,
+            )
+        return self.vqbet.rollout(tokens)
+
+    def _push_observation(self, obs: dict[str, Tensor]) -> None:
+        """Append one normalised frame to the history; after ``reset`` it fills the whole history."""
+        self.check_features(obs, self.config.input_features)
+        obs = self.normalize_inputs(obs)
+        frame = _Frame({key: obs[key] for key in self.config.input_features})
+        if self._history:
+            self._history.append(frame)
+        else:
+            self._history.extend([frame] * self.config.n_obs_steps)
+
+    def _history_tokens(self) -> Tensor:
+        """(B, n_obs_steps, tokens, D) of the history, computing only the new frames' tokens."""
+        new = list({id(f): f for f in self._history if f.tokens is None}.values())
+        if new:
+            stacked = {key: torch.stack([f.obs[key] for f in new], dim=1) for key in new[0].obs}
+            tokens = self.vqbet.observation_tokens(stacked)
+            for i, frame in enumerate(new):
+                frame.tokens, frame.obs = tokens[:, i], {}
+        return torch.stack([f.tokens for f in self._history], dim=1)
+
+    # ---- training -------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        """Raw training batch -> ``{"loss": scalar, ...metrics}`` of the current phase.
+
+        Each call in training mode with autograd on counts as one step of the tokenizer phase.
+        """
+        cfg = self.config
+        self.check_features(batch, cfg.input_features, time_steps=cfg.n_obs_steps)
+        self.check_features(batch, cfg.output_features, time_steps=len(cfg.action_delta_indices))
+        batch = self.normalize_targets(self.normalize_inputs(batch))
+        tokenizer = self.vqbet.action_head.vqvae_model
+        self._end_tokenizer_phase_when_due()
+        if bool(tokenizer.discretized):
+            tokenizer.requires_grad_(False)  # only now: the last tokenizer step's backward still needed it
+            loss, metrics = self.vqbet.compute_loss(batch)
+            return {"loss": loss, **metrics}
+        windows = batch[ACTION].unfold(1, cfg.action_chunk_size, 1).transpose(-1, -2)  # (B, n, W, A)
+        loss, metrics = tokenizer.loss(windows.flatten(0, 1))
+        if self.training and torch.is_grad_enabled():
+            tokenizer.optimized_steps += 1
+            self._end_tokenizer_phase_when_due()
+        return {"loss": loss, **metrics}
+
+    def _end_tokenizer_phase_when_due(self) -> None:
+        """Mark the tokenizer trained (codebooks frozen) once it has run n_vqvae_training_steps steps."""
+        tokenizer = self.vqbet.action_head.vqvae_model
+        if int(tokenizer.optimized_steps) >= self.config.n_vqvae_training_steps:
+            tokenizer.discretized.fill_(True)
+            tokenizer.vq_layer.freeze_codebook.fill_(True)
+
+
+@dataclasses.dataclass
+class _Frame:
+    """One normalised observation in the history and, once a prediction needed it, its tokens."""
+
+    obs: dict[str, Tensor]
+    tokens: Tensor | None = None
