@@ -47,6 +47,9 @@ def test_online_run_acts_stores_updates_and_checkpoints_the_buffer(tmp_path):
     # 30 random steps, then one update per env step: 40 updates end at env step 69, in the third episode.
     assert [int(r["env_step"]) for r in log] == [25, 50]
     assert all(float(r["return"]) < 0 for r in log)  # reward = -distance on every step
+    with (run / "train_log.csv").open() as f:
+        losses = [r for r in csv.DictReader(f)]
+    assert [int(r["step"]) for r in losses] == [20, 40] and all(float(r["train_loss"]) > 0 for r in losses)
     state = run / "checkpoints" / "last" / "training_state"
     buffer = load_file(str(state / "replay_buffer.safetensors"))
     assert (

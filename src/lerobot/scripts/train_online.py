@@ -19,7 +19,8 @@ Checkpoints are the offline run's (weights, optimizer, scheduler, RNG) plus ``tr
 replay_buffer.safetensors`` and ``online_state.json``. A checkpoint falls due every ``save_freq`` updates
 and is written when the episode in progress ends (and at the last update), so a resumed run starts the
 next episode exactly where the uninterrupted run did, and reaches the same weights. ``online_log.csv``
-records every episode's return and success against the env steps: the learning curve.
+records every episode's return and success against the env steps: the learning curve (``train_log.csv``
+has the losses, as offline).
 """
 
 from __future__ import annotations
@@ -185,7 +186,6 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
             buffer.end_episode(dataset_observation(next_obs))
             success = bool(info.get("is_success", False))
             episode_log.write(env_steps, episode, episode_return, success, step)
-            tracker.log(step, {"episode_return": episode_return, "episode_success": float(success)})
             logger.info(
                 "env step %d  episode %d  return %.3f  success %s",
                 env_steps,
@@ -213,7 +213,8 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
                     final_loss = float(torch.stack(losses).mean())
                     elapsed = time.perf_counter() - window_start
                     tracker.log(step, {"train_loss": final_loss, "grad_norm": float(grad_norm), "env_steps": env_steps,
-                                       "updates_per_s": len(losses) / elapsed})  # fmt: skip
+                                       "learning_rate": scheduler.get_last_lr()[0],
+                                       "samples_per_s": len(losses) * cfg.batch_size / elapsed})  # fmt: skip
                     logger.info("update %d/%d  loss %.4f  env step %d  %.1f updates/s",
                                 step, cfg.steps, final_loss, env_steps, len(losses) / elapsed)  # fmt: skip
                     losses, window_start = [], time.perf_counter()
