@@ -116,6 +116,14 @@ def test_offline_plus_online_seeds_the_buffer_from_a_dataset(tmp_path):
     assert buffer["episode_index"][20] == 2  # online episodes are numbered after the dataset's
 
 
+def test_policy_whose_features_the_env_lacks(tmp_path):
+    features = '{"observation.state": {"type": "STATE", "shape": [6]}, "observation.images.front": {"type": "VISUAL", "shape": [3, 64, 64]}}'
+    flags = [*FLAGS, f"--output_dir={tmp_path / 'run'}", "--steps=1", f"--policy.input_features={features}",
+             '--policy.output_features={"action": {"type": "ACTION", "shape": [6]}}']  # fmt: skip
+    with pytest.raises(ValueError, match=r"observation\.images\.front.*obs_type=state"):
+        main(flags)
+
+
 def test_online_flags_need_an_env():
     with pytest.raises(ConfigError, match="--env.type"):
         parse_train_config(["--policy.type=tdmpc", "--online.enable=true"])

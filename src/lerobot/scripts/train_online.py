@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lerobot.configs.types import dataset_to_policy_features
 from lerobot.datasets.replay_buffer import ReplayBuffer
 from lerobot.envs.utils import dataset_observation, preprocess_observation
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
@@ -103,6 +104,7 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
         policy_cfg = dataclasses.replace(
             cfg.policy, pretrained_path=str(cfg.checkpoint_path / PRETRAINED_DIR)
         )
+    _check_env_has_features(policy_cfg, cfg.env)
     policy = make_policy(policy_cfg, ds_meta=SimpleNamespace(features=env_features, stats=stats))
     cfg.policy.input_features = policy.config.input_features
     cfg.policy.output_features = policy.config.output_features
@@ -247,6 +249,23 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
     return TrainResult(
         policy, output_dir, checkpoint_dir, output_dir / CSV_NAME, plot_path, final_loss, last_eval
     )
+
+
+def _check_env_has_features(policy_cfg: Any, env_cfg: Any) -> None:
+    """A policy that already names its features (a checkpoint, explicit flags) must get them from the env."""
+    given = dataset_to_policy_features(env_cfg.features)
+    for name, ft in {**policy_cfg.input_features, **policy_cfg.output_features}.items():
+        if name not in given:
+            raise ValueError(
+                f"The policy needs {name!r}, which env {env_cfg.type}/{env_cfg.task} (obs_type={env_cfg.obs_type}) "
+                f"does not give; it gives {sorted(given)}. Choose the env's obs_type/cameras to match, or start "
+                "from --policy.type instead of a checkpoint made for other inputs."
+            )
+        if tuple(given[name].shape) != tuple(ft.shape):
+            raise ValueError(
+                f"The policy expects {name!r} with shape {tuple(ft.shape)}, env {env_cfg.type}/{env_cfg.task} gives "
+                f"{tuple(given[name].shape)} (set e.g. --env.image_size to match)."
+            )
 
 
 def _save(
