@@ -1,4 +1,5 @@
-"""Training-step time and inference latency of ACT, Diffusion Policy and VQ-BeT on CPU, beside the reference.
+"""Training-step time and inference latency of ACT, Diffusion Policy, VQ-BeT and TD-MPC on CPU, beside the
+reference.
 
 Both forms of our policies are timed: the stock modules, and with ``cpu_acceleration.accelerate``
 (what the scripts apply on the CPU unless ``--cpu_acceleration=false``).
@@ -26,6 +27,11 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   layers / 2 heads / dim 32; timed in the GPT phase (tokenizer marked trained), Adam preset with the
   tokenizer's own parameter group; inference = a fresh chunk every call from a one-frame update of
   the observation history.
+- TD-MPC (``tdmpc``, ``tdmpc_mpc``; not in the default ``--policies``): the peer checkpoint's config
+  (issue 21): 64x64 ``observation.image`` + 6-D state, 6-D action, latent 16, MLPs 32 wide, 3 Q heads,
+  horizon 5; train step = the TD-MPC loss on batch-8 sequences of 5 steps + Adam; inference = a fresh
+  action each call, from the policy prior (``tdmpc``, the checkpoint's ``use_mpc=false``) or planned by
+  MPPI (``tdmpc_mpc``: 6 iterations of 512 Gaussian + 51 prior samples).
 
 ``--tiny-vla`` times π0 and π0.5 instead, ours only (LeRobot builds them only at 3B), at the shared π0
 fixture's tiny sizes (VLM width 64, expert width 32, 2 layers each, SigLIP 1 layer at 32 px, vocabulary
@@ -42,6 +48,7 @@ Usage::
     .venv/bin/python benchmarks/policies.py              # ours only, against the issue's numbers
     .venv/bin/python benchmarks/policies.py --quick      # smoke run, results to results/tmp/
     .venv/bin/python benchmarks/policies.py --profile    # torch.profiler tables of the hot paths
+    .venv/bin/python benchmarks/policies.py --policies tdmpc,tdmpc_mpc --reference-python ...  # TD-MPC alone
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from lerobot.optim.optimizers import make_optimizer as build_optimizer
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.cpu_acceleration import accelerate
 from lerobot.policies.factory import get_policy_class
+from lerobot.policies.tdmpc import TDMPCConfig
 from lerobot.utils.memory import reuse_freed_memory
 from policy_workloads import (
     ACTION_DIM,
@@ -76,8 +84,11 @@ from policy_workloads import (
     CONFIGS,
     STATE,
     STATE_DIM,
+    TDMPC_IMAGE,
+    TDMPC_IMAGE_SHAPE,
     THREADS,
     camera_shape,
+    is_tdmpc,
     make_batch,
     make_observation,
     mark_tokenizer_trained,
@@ -94,6 +105,8 @@ KEYS = ("train_step_s", "train_step_cpu_s", "inference_ms", "inference_cpu_ms")
 
 
 def make_config(name: str) -> PreTrainedConfig:
+    if is_tdmpc(name):
+        return make_tdmpc_config(name)
     inputs = {
         CAMERA: PolicyFeature(FeatureType.VISUAL, camera_shape(name)),
         STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
@@ -103,6 +116,18 @@ def make_config(name: str) -> PreTrainedConfig:
     return config_class(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
 
 
+# ---- TD-MPC --------------------------------------------------------------------------------------
+def make_tdmpc_config(name: str) -> TDMPCConfig:
+    """The fixture's TD-MPC: a 64x64 ``observation.image`` and 6-D state, 6-D action (see policy_workloads)."""
+    inputs = {
+        TDMPC_IMAGE: PolicyFeature(FeatureType.VISUAL, TDMPC_IMAGE_SHAPE),
+        STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+    }
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+    return TDMPCConfig(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
+
+
+# ---- every policy --------------------------------------------------------------------------------
 def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
     stats = {}
     for name, ft in {**config.input_features, **config.output_features}.items():
@@ -126,7 +151,7 @@ def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callab
     """The benchmarked policy (seeded, optionally accelerated) and one optimiser step on its batch."""
     config = make_config(name)
     torch.manual_seed(0)
-    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    policy = get_policy_class(config.type)(config, dataset_stats=make_stats(config))
     if name == "vqbet":
         mark_tokenizer_trained(policy)
     if accelerated:
@@ -362,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_dir = RESULTS / "tmp" if args.quick else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "policies.json"
+    # A subset of the policies (e.g. --policies tdmpc,tdmpc_mpc) gets its own file, beside the full table's.
+    default = parser.get_default("policies")
+    path = out_dir / (
+        "policies.json" if args.policies == default else f"policies_{args.policies.replace(',', '_')}.json"
+    )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)

@@ -135,13 +135,18 @@ class SO100EnvConfig(EnvConfig):
     """Our single SO-100 arm with a cube, or two for the language task ``pick_color`` (see
     :mod:`lerobot.envs.so100`); 96x96 ``front`` camera."""
 
-    TASKS: ClassVar[tuple[str, ...]] = ("pick_cube", "pick_place", "pick_color")
-    EPISODE_LENGTHS: ClassVar[dict[str, int]] = {"pick_cube": 150, "pick_place": 240, "pick_color": 150}
+    TASKS: ClassVar[tuple[str, ...]] = ("pick_cube", "pick_place", "pick_color", "reach")
+    EPISODE_LENGTHS: ClassVar[dict[str, int]] = {
+        "pick_cube": 150,
+        "pick_place": 240,
+        "pick_color": 150,
+        "reach": 100,
+    }
     DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     task: str = "pick_cube"
     fps: int = 30
     episode_length: int = 0
-    """Steps before an episode is cut (0: the task's default, 150 for pick_cube and pick_color, 240 for pick_place)."""
+    """Steps before an episode is cut (0: the task's default: 150 pick_cube and pick_color, 240 pick_place, 100 reach)."""
     image_size: tuple[int, int] = (96, 96)
     """Camera frames as (height, width)."""
     substeps: int = 6

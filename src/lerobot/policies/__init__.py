@@ -12,6 +12,7 @@ from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.pi0.configuration_pi0 import PI0Config
 from lerobot.policies.pi05.configuration_pi05 import PI05Config
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig  # noqa: F401
+from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "PolicyProtocol",
     "PreTrainedConfig",
     "PreTrainedPolicy",
+    "TDMPCConfig",
+    "TDMPCPolicy",
     "VQBeTConfig",
     "VQBeTPolicy",
     "get_policy_class",
@@ -39,6 +42,7 @@ _LAZY = {
     "PI0Policy": "lerobot.policies.pi0.modeling_pi0",
     "PI05Policy": "lerobot.policies.pi05.modeling_pi05",
     "PreTrainedPolicy": "lerobot.policies.pretrained",
+    "TDMPCPolicy": "lerobot.policies.tdmpc.modeling_tdmpc",
     "VQBeTPolicy": "lerobot.policies.vqbet.modeling_vqbet",
     "PolicyProtocol": "lerobot.policies.policy_protocol",
     "get_policy_class": "lerobot.policies.factory",

@@ -8,6 +8,8 @@
         --training.batch_size=8 --training.learning_rate=1e-4 --device=cpu      # the guide's spelling
     lerobot-train --resume=true --output_dir=outputs/train/act_demo             # continue, bit for bit
     torchrun --nproc_per_node=2 -m lerobot.scripts.train ...                     # DistributedDataParallel
+    lerobot-train --policy.type=tdmpc --env.type=so100 --env.task=reach --env.obs_type=state \\
+        --steps=20000                  # no dataset: learn online in the sim (lerobot.scripts.train_online)
 
 In Python: ``train(policy_name="act", dataset_repo_id="me/demo", training_steps=20000, ...)`` or
 ``train_policy(policy_type="act", dataset=ds, training_steps=20000)``. See
@@ -87,6 +89,10 @@ class TrainResult:
 
 def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     cfg.validate()
+    if cfg.online.enable:  # learning from interaction: acting, a replay buffer, updates in between
+        from lerobot.scripts.train_online import run_online_training
+
+        return run_online_training(cfg)
     dist_info = init_distributed(cfg.device)
     device = torch.device(
         f"cuda:{dist_info.local_rank}" if cfg.device.startswith("cuda") and dist_info.enabled else cfg.device
