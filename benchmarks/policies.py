@@ -1,4 +1,5 @@
-"""Training-step time and inference latency of ACT, Diffusion Policy and VQ-BeT on CPU, beside the reference.
+"""Training-step time and inference latency of ACT, Diffusion Policy, VQ-BeT and TD-MPC on CPU, beside the
+reference.
 
 Both forms of our policies are timed: the stock modules, and with ``cpu_acceleration.accelerate``
 (what the scripts apply on the CPU unless ``--cpu_acceleration=false``).
@@ -26,6 +27,17 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   layers / 2 heads / dim 32; timed in the GPT phase (tokenizer marked trained), Adam preset with the
   tokenizer's own parameter group; inference = a fresh chunk every call from a one-frame update of
   the observation history.
+- TD-MPC (``tdmpc``, ``tdmpc_mpc``; not in the default ``--policies``): the peer checkpoint's config
+  (issue 21): 64x64 ``observation.image`` + 6-D state, 6-D action, latent 16, MLPs 32 wide, 3 Q heads,
+  horizon 5; train step = the TD-MPC loss on batch-8 sequences of 5 steps + Adam; inference = a fresh
+  action each call, from the policy prior (``tdmpc``, the checkpoint's ``use_mpc=false``) or planned by
+  MPPI (``tdmpc_mpc``: 6 iterations of 512 Gaussian + 51 prior samples).
+
+``--tiny-vla`` times π0 and π0.5 instead, ours only (LeRobot builds them only at 3B), at the shared π0
+fixture's tiny sizes (VLM width 64, expert width 32, 2 layers each, SigLIP 1 layer at 32 px, vocabulary
+320, chunk 10, 4 Euler steps), one 96x96 camera + 6-D state, a byte-level tokenizer trained on a few
+sentences: train step at batch 8 (forward + backward + the AdamW preset), a fresh chunk at batch 1.
+Results go to ``results/policies_tiny_vla.json``.
 
 Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
 the load average are kept because the machine is shared with other work.
@@ -36,6 +48,7 @@ Usage::
     .venv/bin/python benchmarks/policies.py              # ours only, against the issue's numbers
     .venv/bin/python benchmarks/policies.py --quick      # smoke run, results to results/tmp/
     .venv/bin/python benchmarks/policies.py --profile    # torch.profiler tables of the hot paths
+    .venv/bin/python benchmarks/policies.py --policies tdmpc,tdmpc_mpc --reference-python ...  # TD-MPC alone
 """
 
 from __future__ import annotations
@@ -62,6 +75,7 @@ from lerobot.optim.optimizers import make_optimizer as build_optimizer
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.cpu_acceleration import accelerate
 from lerobot.policies.factory import get_policy_class
+from lerobot.policies.tdmpc import TDMPCConfig
 from lerobot.utils.memory import reuse_freed_memory
 from policy_workloads import (
     ACTION_DIM,
@@ -70,8 +84,11 @@ from policy_workloads import (
     CONFIGS,
     STATE,
     STATE_DIM,
+    TDMPC_IMAGE,
+    TDMPC_IMAGE_SHAPE,
     THREADS,
     camera_shape,
+    is_tdmpc,
     make_batch,
     make_observation,
     mark_tokenizer_trained,
@@ -88,6 +105,8 @@ KEYS = ("train_step_s", "train_step_cpu_s", "inference_ms", "inference_cpu_ms")
 
 
 def make_config(name: str) -> PreTrainedConfig:
+    if is_tdmpc(name):
+        return make_tdmpc_config(name)
     inputs = {
         CAMERA: PolicyFeature(FeatureType.VISUAL, camera_shape(name)),
         STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
@@ -97,6 +116,18 @@ def make_config(name: str) -> PreTrainedConfig:
     return config_class(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
 
 
+# ---- TD-MPC --------------------------------------------------------------------------------------
+def make_tdmpc_config(name: str) -> TDMPCConfig:
+    """The fixture's TD-MPC: a 64x64 ``observation.image`` and 6-D state, 6-D action (see policy_workloads)."""
+    inputs = {
+        TDMPC_IMAGE: PolicyFeature(FeatureType.VISUAL, TDMPC_IMAGE_SHAPE),
+        STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+    }
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+    return TDMPCConfig(input_features=inputs, output_features=outputs, device="cpu", **CONFIGS[name])
+
+
+# ---- every policy --------------------------------------------------------------------------------
 def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
     stats = {}
     for name, ft in {**config.input_features, **config.output_features}.items():
@@ -120,7 +151,7 @@ def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callab
     """The benchmarked policy (seeded, optionally accelerated) and one optimiser step on its batch."""
     config = make_config(name)
     torch.manual_seed(0)
-    policy = get_policy_class(name)(config, dataset_stats=make_stats(config))
+    policy = get_policy_class(config.type)(config, dataset_stats=make_stats(config))
     if name == "vqbet":
         mark_tokenizer_trained(policy)
     if accelerated:
@@ -143,6 +174,66 @@ def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dic
     observation = make_observation(name)  # one frame per call: Diffusion's history fills as at run time
     policy.eval()
     result = measure(train_step, lambda: policy.predict_action_chunk(observation), warmup, repeats)
+    result["params"] = sum(p.numel() for p in policy.parameters())
+    return result
+
+
+def bench_tiny_vla(name: str, warmup: int, repeats: int) -> dict[str, Any]:
+    """π0 / π0.5 at the fixture's tiny sizes: train step (batch 8) and a fresh chunk (batch 1)."""
+    import tempfile
+
+    from lerobot.policies.pi0 import PI0Config
+    from lerobot.policies.pi05 import PI05Config
+    from lerobot.policies.vla_common import load_tokenizer
+    from pi_reference_roundtrip import SIZES, train_tokenizer
+
+    inputs = {
+        CAMERA: PolicyFeature(FeatureType.VISUAL, IMAGE),
+        STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
+    }
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))}
+    config = {"pi0": PI0Config, "pi05": PI05Config}[name](
+        input_features=inputs,
+        output_features=outputs,
+        variant_sizes=SIZES,
+        image_resolution=(32, 32),
+        chunk_size=10,
+        n_action_steps=10,
+        max_state_dim=8,
+        max_action_dim=8,
+        num_inference_steps=4,
+        tokenizer_max_length=48,
+        device="cpu",
+    )
+    stats = make_stats(config)
+    for feature in (STATE, "action"):
+        stats[feature].update(q01=stats[feature]["min"], q99=stats[feature]["max"])
+    torch.manual_seed(0)
+    policy = get_policy_class(name)(config, dataset_stats=stats)
+    with tempfile.TemporaryDirectory() as folder:
+        policy.set_tokenizer(load_tokenizer(train_tokenizer(Path(folder) / "tokenizer")))
+    optimizer = make_optimizer(policy)
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        CAMERA: torch.rand((BATCH, *IMAGE), generator=gen),
+        STATE: torch.rand((BATCH, STATE_DIM), generator=gen),
+        "action": torch.rand((BATCH, 10, ACTION_DIM), generator=gen) * 2 - 1,
+        "task": ["pick up the red cube"] * BATCH,
+    }
+    observation = {CAMERA: batch[CAMERA][:1], STATE: batch[STATE][:1], "task": "pick up the red cube"}
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy(batch)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        policy.reset()
+        policy.select_action(observation)
+
+    result = measure(train_step, infer, warmup, repeats)
     result["params"] = sum(p.numel() for p in policy.parameters())
     return result
 
@@ -213,9 +304,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)  # one measuring process
     parser.add_argument("--accelerated", action="store_true", help="with --profile: the accelerated policy")
+    parser.add_argument("--tiny-vla", action="store_true", help="time tiny π0 and π0.5 (ours only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     names = args.policies.split(",")
+    if args.tiny_vla:
+        warmup, repeats = (1, 3) if args.quick else (args.warmup, args.repeats)
+        results = {
+            "benchmark": "policies_tiny_vla",
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpu_count": os.cpu_count(), "torch_threads": THREADS, "torch": torch.__version__},
+            "load_average_before": os.getloadavg(),
+            **{name: bench_tiny_vla(name, warmup, repeats) for name in ("pi0", "pi05")},
+            "load_average_after": os.getloadavg(),
+        }
+        out_dir = RESULTS / "tmp" if args.quick else RESULTS
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "policies_tiny_vla.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(path)
+        for name in ("pi0", "pi05"):
+            r = results[name]
+            print(
+                f"{name}: {r['params']} params, train step {r['train_step_s']:.3f} s, chunk {r['inference_ms']:.1f} ms"
+            )
+        return 0
     if args.profile:
         for name in names:
             profile(name, args.accelerated)
@@ -273,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_dir = RESULTS / "tmp" if args.quick else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "policies.json"
+    # A subset of the policies (e.g. --policies tdmpc,tdmpc_mpc) gets its own file, beside the full table's.
+    default = parser.get_default("policies")
+    path = out_dir / (
+        "policies.json" if args.policies == default else f"policies_{args.policies.replace(',', '_')}.json"
+    )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)

@@ -62,6 +62,40 @@ def mark_tokenizer_trained(policy: Any) -> None:
     tokenizer.vq_layer.freeze_codebook.fill_(True)
 
 
+# ---- TD-MPC (its own inputs: one square camera named observation.image, sequences with rewards) ----
+TDMPC_IMAGE, TDMPC_IMAGE_SHAPE = "observation.image", (3, 64, 64)
+# The fixture's config (../shared/fixtures/wave2/peer_tdmpc_checkpoint): "tdmpc" acts with the policy
+# prior (use_mpc false, as saved); "tdmpc_mpc" is the same network planning with MPPI (the default
+# 6 iterations of 512 Gaussian + 51 prior samples), which is what it costs to run TD-MPC on a robot.
+_TDMPC_FIXTURE = {
+    "latent_dim": 16, "mlp_dim": 32, "state_encoder_hidden_dim": 32, "image_encoder_hidden_dim": 8,
+    "q_ensemble_size": 3, "horizon": 5, "n_action_repeats": 2, "n_action_steps": 1,
+}  # fmt: skip
+CONFIGS["tdmpc"] = {**_TDMPC_FIXTURE, "use_mpc": False}
+CONFIGS["tdmpc_mpc"] = {**_TDMPC_FIXTURE, "use_mpc": True}
+
+
+def is_tdmpc(name: str) -> bool:
+    return name.startswith("tdmpc")
+
+
+def make_tdmpc_batch(name: str, batch_size: int) -> dict[str, torch.Tensor]:
+    """horizon + 1 frames, horizon actions in [-1, 1] and rewards per sample, no padding."""
+    gen = torch.Generator().manual_seed(0)
+    steps = CONFIGS[name]["horizon"]
+    return {
+        TDMPC_IMAGE: torch.rand((batch_size, steps + 1, *TDMPC_IMAGE_SHAPE), generator=gen),
+        STATE: torch.rand((batch_size, steps + 1, STATE_DIM), generator=gen),
+        "action": torch.rand((batch_size, steps, ACTION_DIM), generator=gen) * 2 - 1,
+        "next.reward": torch.rand((batch_size, steps), generator=gen),
+        **{f"{k}_is_pad": torch.zeros(batch_size, steps + 1, dtype=torch.bool) for k in (TDMPC_IMAGE, STATE)},
+        **{
+            f"{k}_is_pad": torch.zeros(batch_size, steps, dtype=torch.bool) for k in ("action", "next.reward")
+        },
+        "index": torch.arange(batch_size),  # the reference's forward reads the batch size from it
+    }
+
+
 # ---- shared by all workloads ------------------------------------------------------------------------------
 def camera_shape(name: str) -> tuple[int, int, int]:
     return IMAGES.get(name, IMAGE)
@@ -78,6 +112,8 @@ def chunk_length(name: str) -> int:
 def make_batch(name: str, batch_size: int = BATCH) -> dict[str, torch.Tensor]:
     """A training batch: observations in [0, 1] (with a history axis where the policy keeps one), actions
     in [-1, 1]."""
+    if is_tdmpc(name):
+        return make_tdmpc_batch(name, batch_size)
     gen = torch.Generator().manual_seed(0)
     history = (CONFIGS[name]["n_obs_steps"],) if "n_obs_steps" in CONFIGS[name] else ()
     chunk = chunk_length(name)
@@ -92,6 +128,8 @@ def make_batch(name: str, batch_size: int = BATCH) -> dict[str, torch.Tensor]:
 def make_observation(name: str) -> dict[str, torch.Tensor]:
     """One control step's observation, batch 1, a single frame (policies keep their own history)."""
     batch = make_batch(name, 1)
+    if is_tdmpc(name):
+        return {TDMPC_IMAGE: batch[TDMPC_IMAGE][:, 0], STATE: batch[STATE][:, 0]}
     if "n_obs_steps" in CONFIGS[name]:
         return {CAMERA: batch[CAMERA][:, -1], STATE: batch[STATE][:, -1]}
     return {CAMERA: batch[CAMERA], STATE: batch[STATE]}

@@ -13,7 +13,8 @@ Nothing from that package is part of this project; this file only calls its publ
 It times the same calls as ours: forward + backward + the policy's optimiser preset (as LeRobot's
 training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
 and VQ-BeT only predict through their observation queues, so each timed call empties the action queue
-and calls ``select_action`` (which encodes every history frame, as it does when it runs a robot).
+and calls ``select_action`` (which encodes every history frame, as it does when it runs a robot); TD-MPC
+likewise (one frame; with ``use_mpc`` each call plans).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from policy_workloads import (  # noqa: E402
     CONFIGS,
     STATE,
     STATE_DIM,
+    TDMPC_IMAGE,
+    TDMPC_IMAGE_SHAPE,
     THREADS,
     camera_shape,
+    is_tdmpc,
     make_batch,
     make_observation,
     mark_tokenizer_trained,
@@ -46,6 +50,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
 
+    camera, image = CAMERA, camera_shape(name)
     if name == "act":
         from lerobot.policies.act.configuration_act import ACTConfig as Config
         from lerobot.policies.act.modeling_act import ACTPolicy as Policy
@@ -55,12 +60,17 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     elif name == "vqbet":
         from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig as Config
         from lerobot.policies.vqbet.modeling_vqbet import VQBeTPolicy as Policy
+    elif is_tdmpc(name):  # LeRobot's TD-MPC takes one square camera named observation.image
+        from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig as Config
+        from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy as Policy
+
+        camera, image = TDMPC_IMAGE, TDMPC_IMAGE_SHAPE
     else:
         raise ValueError(f"No reference workload for {name!r}; choose from {sorted(CONFIGS)}.")
 
     config = Config(
         input_features={
-            CAMERA: PolicyFeature(FeatureType.VISUAL, camera_shape(name)),
+            camera: PolicyFeature(FeatureType.VISUAL, image),
             STATE: PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
         },
         output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
@@ -87,7 +97,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     def infer() -> None:
         if name == "act":
             policy.predict_action_chunk(observation)
-        else:
+        else:  # Diffusion, VQ-BeT and TD-MPC act through their queues: empty it so that each call computes
             policy._queues["action"].clear()
             policy.select_action(dict(observation))
 

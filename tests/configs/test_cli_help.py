@@ -226,6 +226,8 @@ def test_every_registered_robot_teleoperator_and_camera_field_is_documented():
     for registry in (ROBOT_CONFIGS, TELEOPERATOR_CONFIGS, CAMERA_CONFIGS):
         for name in registry.names():
             cls = registry.get(name)
+            if not cls.__module__.startswith("lerobot."):
+                continue  # a test's own stand-in device
             docs = field_docs(cls)
             undocumented += [
                 f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls) if f.name not in docs

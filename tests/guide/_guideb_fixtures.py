@@ -85,6 +85,38 @@ def act_checkpoint(name: str) -> Path:
 
 
 @functools.cache
+def tdmpc_metaworld_checkpoint() -> Path:
+    """An untrained tiny TD-MPC for Meta-World's features (state 4, a 64x64 ``observation.image``,
+    4-D action in [-1, 1]), standing for ``lerobot/tdmpc_metaworld``; MPPI planning kept, CPU-sized."""
+    from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig
+    from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy
+
+    config = TDMPCConfig(
+        input_features={
+            "observation.state": _vector(4),
+            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (4,))},
+        latent_dim=16,
+        mlp_dim=32,
+        image_encoder_hidden_dim=8,
+        state_encoder_hidden_dim=32,
+        horizon=3,
+        n_gaussian_samples=16,
+        n_pi_samples=4,
+        n_elites=4,
+        cem_iterations=2,
+    )
+    stats = {
+        "observation.state": {"min": np.full(4, -1.0), "max": np.full(4, 1.0)},
+        "action": {"min": np.full(4, -1.0), "max": np.full(4, 1.0)},
+        "observation.image": {"mean": np.full((3, 1, 1), 0.5), "std": np.full((3, 1, 1), 0.25)},
+    }
+    torch.manual_seed(0)
+    return TDMPCPolicy(config, dataset_stats=stats).save_pretrained(_SCRATCH / "tdmpc_metaworld")
+
+
+@functools.cache
 def pusht_dataset() -> Path:
     """A PushT-like dataset (2 episodes of 12 frames, 32x32 video), standing for ``lerobot/pusht``."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset

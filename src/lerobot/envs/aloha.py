@@ -15,6 +15,10 @@ Conventions (identical to gym-aloha, so LeRobot's ``aloha_sim_*`` datasets and p
   both touched, both grasped, peg touches socket, peg touches pin); success is reward 4.
 - object poses: transfer cube x in [0, 0.2], y in [0.4, 0.6]; insertion peg x in [0.1, 0.2], socket x
   in [-0.2, -0.1], same y range; drawn from the env's seeded generator.
+- ``domain_randomization=True`` redraws lighting, colours (the red objects keep their hue), camera
+  poses, object mass and friction and the servos' gains every episode
+  (:mod:`lerobot.envs.domain_randomization`), reported in the reset ``info["domain_randomization"]``.
+  The scene has no materials or textures, so colours vary per geom only.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
+
+from lerobot.utils.gl import preload_video_decoder
 
 JOINT_NAMES = [
     f"{side}_{joint}"
@@ -58,6 +64,7 @@ class AlohaEnv(gym.Env):
         render_mode: str | None = "rgb_array",
         image_size: tuple[int, int] = (480, 640),
         fps: int = 50,
+        domain_randomization: bool = False,
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown aloha task {task!r}; available tasks: {', '.join(TASKS)}.")
@@ -89,6 +96,20 @@ class AlohaEnv(gym.Env):
                 *(SOCKET_GEOMS + ("pin",) if self.task == "insertion" else ()),
             )
         }
+
+        self.randomization: dict[str, np.ndarray] = {}
+        self._randomizer = None
+        if domain_randomization:
+            from lerobot.envs.domain_randomization import DomainRandomizer
+
+            objects = ["box"] if self.task == "transfer_cube" else ["peg", "socket"]
+            bodies = {self.model.body(name).id for name in objects}
+            colored = [
+                self.model.geom(i).name
+                for i in range(self.model.ngeom)
+                if self.model.geom_bodyid[i] in bodies
+            ]
+            self._randomizer = DomainRandomizer(self.model, objects=objects, keep_hue=colored)
 
         self.action_space = spaces.Box(-np.pi, np.pi, (14,), np.float32)
         obs: dict[str, spaces.Space] = {}
@@ -150,12 +171,18 @@ class AlohaEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        objects = self._sample_objects()
+        info: dict[str, Any] = {"is_success": False}
+        if self._randomizer is not None:
+            # Drawn after the objects, so a seed places them alike with randomisation on or off.
+            self.randomization = self._randomizer.apply(self.np_random, self.data)
+            info["domain_randomization"] = self.randomization
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:16] = START_ARM_POSE
         self.data.ctrl[:] = START_ARM_POSE
-        self.data.qpos[16 : 16 + 7 * self.n_objects] = self._sample_objects()
+        self.data.qpos[16 : 16 + 7 * self.n_objects] = objects
         mujoco.mj_forward(self.model, self.data)
-        return self._observation(), {"is_success": False}
+        return self._observation(), info
 
     def step(self, action: np.ndarray):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -184,6 +211,7 @@ class AlohaEnv(gym.Env):
 
     def render(self) -> np.ndarray:
         if self._renderer is None:
+            preload_video_decoder()
             self._renderer = mujoco.Renderer(self.model, *self.image_size)
         self._renderer.update_scene(self.data, camera="top")
         return self._renderer.render().copy()

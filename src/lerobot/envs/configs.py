@@ -9,6 +9,7 @@ observation keys map onto those names (``features_map``, applied in exactly one 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -55,11 +56,16 @@ class EnvConfig:
     """pixels_agent_pos (cameras + joint state) or state (low-dimensional state only)."""
     render_mode: str | None = "rgb_array"
     """rgb_array (frames for videos) or None (no rendering)."""
+    domain_randomization: bool = False
+    """Redraw lighting, colours, camera pose, object mass/friction and servo gains every episode
+    (guide: --training.domain_randomization); see lerobot.envs.domain_randomization."""
     type: ClassVar[str] = ""
     TASKS: ClassVar[tuple[str, ...]] = ()
     OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos", "state")
     # Short spellings accepted for ``task`` (e.g. gym-aloha's internal names).
     TASK_ALIASES: ClassVar[dict[str, str]] = {}
+    # Whether ``make_raw_env`` honours ``domain_randomization`` (one clear error where it does not).
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.task = self.canonical_task(self.task or self.TASKS[0])
@@ -71,6 +77,11 @@ class EnvConfig:
         if self.render_mode not in (None, "rgb_array"):
             raise ValueError(
                 f"render_mode must be 'rgb_array' or None (headless sims), got {self.render_mode!r}."
+            )
+        if self.domain_randomization and not self.DOMAIN_RANDOMIZATION:
+            raise ValueError(
+                f"Env type {self.type!r} has no domain randomisation; drop --env.domain_randomization "
+                f"or use an env type that has it: {', '.join(_randomizable_env_types())}."
             )
 
     def canonical_task(self, task: str) -> str:
@@ -98,6 +109,11 @@ class EnvConfig:
         return dict(ENV_TO_DATASET_KEYS)
 
     @property
+    def text_observations(self) -> bool:
+        """Whether observations carry a ``task`` string (an async vector env then skips shared memory)."""
+        return False
+
+    @property
     def gym_id(self) -> str:
         return f"gym_{self.type}/{self.task}"
 
@@ -116,14 +132,21 @@ EnvConfig.choices = ENV_CONFIGS  # lets the CLI parser resolve --env.type
 @ENV_CONFIGS.register("so100")
 @dataclass(kw_only=True)
 class SO100EnvConfig(EnvConfig):
-    """Our single SO-100 arm with a cube (see :mod:`lerobot.envs.so100`); 96x96 ``front`` camera."""
+    """Our single SO-100 arm with a cube, or two for the language task ``pick_color`` (see
+    :mod:`lerobot.envs.so100`); 96x96 ``front`` camera."""
 
-    TASKS: ClassVar[tuple[str, ...]] = ("pick_cube", "pick_place")
-    EPISODE_LENGTHS: ClassVar[dict[str, int]] = {"pick_cube": 150, "pick_place": 240}
+    TASKS: ClassVar[tuple[str, ...]] = ("pick_cube", "pick_place", "pick_color", "reach")
+    EPISODE_LENGTHS: ClassVar[dict[str, int]] = {
+        "pick_cube": 150,
+        "pick_place": 240,
+        "pick_color": 150,
+        "reach": 100,
+    }
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     task: str = "pick_cube"
     fps: int = 30
     episode_length: int = 0
-    """Steps before an episode is cut (0: the task's default, 150 for pick_cube, 240 for pick_place)."""
+    """Steps before an episode is cut (0: the task's default: 150 pick_cube and pick_color, 240 pick_place, 100 reach)."""
     image_size: tuple[int, int] = (96, 96)
     """Camera frames as (height, width)."""
     substeps: int = 6
@@ -141,15 +164,24 @@ class SO100EnvConfig(EnvConfig):
         feats = {OBS_STATE: _vector(names)}
         if self.uses_pixels:
             feats.update({f"{OBS_IMAGES}.{cam}": _image(self.image_size) for cam in CAMERAS})
+        elif self.text_observations:
+            feats[OBS_ENV_STATE] = _vector([f"{c}_{n}" for c in ("red", "blue") for n in ENV_STATE_NAMES])
         else:
             feats[OBS_ENV_STATE] = _vector(ENV_STATE_NAMES)
         feats[ACTION] = _vector(names)
         return feats
 
+    @property
+    def text_observations(self) -> bool:
+        return self.task == "pick_color"
+
     def make_raw_env(self) -> gym.Env:
         from lerobot.envs.so100 import SO100Env
 
-        return SO100Env(self.task, self.obs_type, self.render_mode, self.image_size, self.fps, self.substeps)
+        return SO100Env(
+            self.task, self.obs_type, self.render_mode, self.image_size, self.fps, self.substeps,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
 
 
 @ENV_CONFIGS.register("aloha")
@@ -162,6 +194,7 @@ class AlohaEnvConfig(EnvConfig):
         "insertion": "AlohaInsertion-v0",
         "transfer_cube": "AlohaTransferCube-v0",
     }
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     task: str = "AlohaInsertion-v0"
     fps: int = 50
     episode_length: int = 400
@@ -186,7 +219,10 @@ class AlohaEnvConfig(EnvConfig):
     def make_raw_env(self) -> gym.Env:
         from lerobot.envs.aloha import AlohaEnv
 
-        return AlohaEnv(self.task, self.obs_type, self.render_mode, self.image_size, self.fps)
+        return AlohaEnv(
+            self.task, self.obs_type, self.render_mode, self.image_size, self.fps,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
 
 
 @ENV_CONFIGS.register("pusht")
@@ -293,6 +329,7 @@ class MetaworldEnvConfig(EnvConfig):
     ``task``: ``reach-v3``, ``reach-v2``, ``metaworld-push-v2``, ``reach-v3,push-v3``, ``mt10`` or ``mt50``.
     """
 
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     TASKS: ClassVar[tuple[str, ...]] = MT50
     task: str = "metaworld-push-v2"
     fps: int = 80
@@ -330,8 +367,9 @@ class MetaworldEnvConfig(EnvConfig):
         from lerobot.envs.metaworld import MetaworldEnv
 
         return MetaworldEnv(
-            self.tasks, self.obs_type, self.render_mode, self.image_size, self.fps, self.episode_length
-        )
+            self.tasks, self.obs_type, self.render_mode, self.image_size, self.fps, self.episode_length,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
 
 
 @ENV_CONFIGS.register("xarm")
@@ -339,6 +377,7 @@ class MetaworldEnvConfig(EnvConfig):
 class XarmEnvConfig(EnvConfig):
     """gym-xarm's lift task ported to MuJoCo 3 (see :mod:`lerobot.envs.xarm`); 84x84 camera, 15 fps."""
 
+    DOMAIN_RANDOMIZATION: ClassVar[bool] = True
     TASKS: ClassVar[tuple[str, ...]] = ("XarmLift-v0",)
     TASK_ALIASES: ClassVar[dict[str, str]] = {"lift": "XarmLift-v0"}
     task: str = "XarmLift-v0"
@@ -367,8 +406,19 @@ class XarmEnvConfig(EnvConfig):
         from lerobot.envs.xarm import XarmEnv
 
         return XarmEnv(
-            self.task, self.obs_type, self.render_mode, self.image_size, self.visualization_size, self.fps
-        )
+            self.task, self.obs_type, self.render_mode, self.image_size, self.visualization_size, self.fps,
+            domain_randomization=self.domain_randomization,
+        )  # fmt: skip
+
+
+def _randomizable_env_types() -> list[str]:
+    """Registered env types whose simulator supports ``domain_randomization`` (lazy ones that cannot load: not)."""
+    able = []
+    for name in ENV_CONFIGS.names():
+        with contextlib.suppress(ImportError):
+            if ENV_CONFIGS.get(name).DOMAIN_RANDOMIZATION:
+                able.append(name)
+    return able
 
 
 def resolve_env_config(cfg_or_name: EnvConfig | str | None = None, **overrides: Any) -> EnvConfig:

@@ -6,7 +6,8 @@ environment's unwrapped instance (never from images), plans gripper waypoints on
 executes them in joint space, so its actions have exactly the env's action format and can be written
 to a dataset as-is. Everything is deterministic given the env's seed.
 
-- SO-100 ``pick_cube`` / ``pick_place``: top-down grasp aligned with the cube's yaw, lift (and place).
+- SO-100 ``pick_cube`` / ``pick_place`` / ``pick_color``: top-down grasp aligned with the yaw of the
+  cube the task asks for (in ``pick_color`` the instructed one), lift (and place).
 - ALOHA ``transfer_cube`` / ``insertion``: the ACT paper's end-effector waypoints (pick with the right
   arm, hand over / meet mid-air), turned into joint targets by damped-least-squares IK on the same
   MuJoCo model instead of the paper's mocap-driven twin simulation.
@@ -100,7 +101,7 @@ class SO100Expert(Expert):
 
         self.ik = SiteIK(sim.model, so100.MJ_JOINTS[:5], site="grasp", rot_weight=0.3)
         fps = sim.fps
-        cube = sim.cube_pose
+        cube = sim.target_cube_pose
         yaw = 2 * np.arctan2(cube[6], cube[3])
         azimuth = np.arctan2(cube[1], cube[0] - 0.045)
         # Gripper yaw: a cube face normal (yaw + k * 90 deg) nearest the arm's azimuth keeps the roll small.

@@ -57,5 +57,8 @@ def make_env(
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}.")
     fns = [lambda: make_single_env(cfg) for _ in range(n_envs)]
-    vector_cls = gym.vector.AsyncVectorEnv if use_async else gym.vector.SyncVectorEnv
-    return vector_cls(fns)
+    if not use_async:
+        return gym.vector.SyncVectorEnv(fns)
+    # Gymnasium's shared memory garbles Text spaces (a worker's character order is its own), so an env
+    # whose observations carry the instruction sends them through the pipes instead.
+    return gym.vector.AsyncVectorEnv(fns, shared_memory=not cfg.text_observations)

@@ -15,6 +15,12 @@ x, y, z and gripper opening), ``pixels`` (one image from the ``corner2`` camera,
 ``environment_state``. action (4) in [-1, 1]: hand displacement and gripper effort. Episodes end on
 success (``info["is_success"]``) or at ``episode_length`` steps.
 
+``domain_randomization=True`` redraws each episode's lighting, colours, camera pose, the mass and friction
+of every free-moving object and the gripper's servo gains (:mod:`lerobot.envs.domain_randomization`;
+the draws are in the reset ``info["domain_randomization"]``). What it cannot vary here: the arm's
+gains, since Meta-World moves the hand by a mocap weld rather than by joint servos, and the object and
+goal layout, which Meta-World draws itself (from the episode's seed, as without randomisation).
+
 Meta-World 3.1.1 pins mujoco 3.3.0 but runs on our mujoco 3.8.1 (checked: all of MT10 with their
 scripted policies); see ``docs/benchmark_envs.md`` for the two ways to install it.
 """
@@ -108,6 +114,7 @@ class MetaworldEnv(gym.Env):
         image_size: tuple[int, int] = (480, 480),
         fps: int = 80,
         episode_length: int = 400,
+        domain_randomization: bool = False,
     ):
         if obs_type not in ("state", "pixels_agent_pos", "pixels"):
             raise ValueError(
@@ -121,6 +128,9 @@ class MetaworldEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": fps}
         self._envs: dict[str, Any] = {}
         self._renderers: dict[str, Any] = {}
+        self.domain_randomization = domain_randomization
+        self._randomizers: dict[str, Any] = {}  # per task: each task is its own MuJoCo model
+        self.randomization: dict[str, np.ndarray] = {}
         self.task = self.tasks[0]
         self.raw_obs = np.zeros(OBS_DIM)
         self._episodes = 0
@@ -169,8 +179,16 @@ class MetaworldEnv(gym.Env):
         self._episodes += 1
         sim = self.sim
         sim.seed(int(self.np_random.integers(2**31)))
+        info: dict[str, Any] = {"is_success": False, "task": self.task}
+        if self.domain_randomization:
+            from lerobot.envs.domain_randomization import DomainRandomizer, free_bodies
+
+            if self.task not in self._randomizers:
+                self._randomizers[self.task] = DomainRandomizer(sim.model, objects=free_bodies(sim.model))
+            self.randomization = self._randomizers[self.task].apply(self.np_random, sim.data)
+            info["domain_randomization"] = self.randomization
         self.raw_obs, _ = sim.reset()
-        return self._observation(), {"is_success": False, "task": self.task}
+        return self._observation(), info
 
     def step(self, action: np.ndarray):
         action = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)

@@ -33,6 +33,9 @@ def record_expert_dataset(
 ) -> tuple[Any, float]:
     """Roll the expert out for ``num_episodes`` seeds into a new dataset; returns it and its success share.
 
+    Each frame's task is the env's instruction when it has one (the ``task`` observation of a language
+    task such as so100 ``pick_color``, drawn per episode), otherwise ``task`` or ``"<type> <task>"``.
+
     ``action_noise`` > 0 executes ``action + N(0, action_noise)`` while storing the expert's clean
     action (DART, Laskey et al. 2017): the demonstrations then visit states slightly off the expert's
     path together with the action that leads back, which is what a cloned policy needs when its own
@@ -41,6 +44,11 @@ def record_expert_dataset(
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     cfg = resolve_env_config(env)
+    if task and cfg.text_observations:
+        raise ValueError(
+            f"{cfg.type} {cfg.task} draws its own instruction every episode and stores it as each frame's "
+            f"task; drop the task argument (--task={task!r})."
+        )
     sim, expert = make_env(cfg), make_expert(cfg)
     dataset = LeRobotDataset.create(
         repo_id,
@@ -50,7 +58,7 @@ def record_expert_dataset(
         root=root,
         use_videos=use_videos,
     )
-    instruction = task or f"{cfg.type} {cfg.task}"
+    instruction = task or f"{cfg.type} {cfg.task}"  # a language task's frames carry their own instead
     rng = np.random.default_rng(first_seed)
 
     def store_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ env key                      dataset key
 ``environment_state``        ``observation.environment_state``
 ``pixels`` (one image)       ``observation.image``
 ``pixels[<camera>]`` (dict)  ``observation.images.<camera>``
+``task`` (language tasks)    ``task`` (the instruction string, kept as text)
 ============================ =========================================
 
 Keys that are already dataset names pass through unchanged, so applying the step twice is harmless.
@@ -49,11 +50,19 @@ def dataset_keys(observation: Mapping[str, V]) -> dict[str, V]:
     return {name: value for name, value, _ in _renamed(observation)}
 
 
-def dataset_observation(observation: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _is_text(value: Any) -> bool:
+    """A string, or a vector env's tuple of strings (the ``task`` instruction of a language task)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, tuple | list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def dataset_observation(observation: Mapping[str, Any]) -> dict[str, Any]:
     """An env observation (one env or a vector of envs) as a dataset frame: dataset names, float32
-    vectors, uint8 H x W x C images -- what ``LeRobotDataset.add_frame`` and the policies expect."""
+    vectors, uint8 H x W x C images, the ``task`` instruction as text -- what
+    ``LeRobotDataset.add_frame`` (which stores a frame's own ``task``) and the policies expect."""
     return {
-        name: np.asarray(value, dtype=np.uint8 if is_image else np.float32)
+        name: value if _is_text(value) else np.asarray(value, dtype=np.uint8 if is_image else np.float32)
         for name, value, is_image in _renamed(observation)
     }
 
@@ -62,15 +71,19 @@ def _is_image(value: np.ndarray) -> bool:
     return value.dtype == np.uint8 and value.ndim in (3, 4) and value.shape[-1] in (1, 3)
 
 
-def preprocess_observation(observation: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def preprocess_observation(observation: Mapping[str, Any]) -> dict[str, Any]:
     """Env observations (one env or a vector of envs) -> dataset-named torch tensors with a batch dim.
 
     Env keys are renamed first (:func:`dataset_observation`); images (H x W x C uint8, or
-    N x H x W x C) become float32 N x C x H x W in [0, 1]; everything else becomes float32 with a
+    N x H x W x C) become float32 N x C x H x W in [0, 1]; text (the ``task`` instruction) becomes a
+    list of strings, one per env, as in a dataset batch; everything else becomes float32 with a
     leading batch dim (added when the input has none).
     """
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, Any] = {}
     for key, value in dataset_keys(observation).items():
+        if _is_text(value):
+            out[key] = [value] if isinstance(value, str) else list(value)
+            continue
         arr = np.asarray(value)
         if _is_image(arr):
             img = torch.from_numpy(np.ascontiguousarray(arr))

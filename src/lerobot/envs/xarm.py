@@ -19,6 +19,10 @@ facts, so that a policy or dataset made for one fits the other:
   terminates. Reward: gym-xarm's dense lift reward (reach term / 100 + pick term, see :meth:`reward`).
 
 Control runs at ``fps`` (15 Hz, the datasets' rate) with the physics at 500 Hz.
+
+``domain_randomization=True`` redraws each episode's lighting, colours, camera pose, the cube's mass and
+friction and the gripper's gains (:mod:`lerobot.envs.domain_randomization`), reported in the reset
+``info["domain_randomization"]``; the arm follows a mocap weld, so it has no servo gains to vary.
 """
 
 from __future__ import annotations
@@ -160,6 +164,7 @@ class XarmEnv(gym.Env):
         image_size: tuple[int, int] = (84, 84),
         visualization_size: tuple[int, int] = (384, 384),
         fps: int = 15,
+        domain_randomization: bool = False,
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown xarm task {task!r}; available tasks: {', '.join(TASKS)}.")
@@ -188,6 +193,12 @@ class XarmEnv(gym.Env):
         self._last_action = np.zeros(4)
         self._ik = None
         self._start_qpos = HOME_QPOS
+        self.randomization: dict[str, np.ndarray] = {}
+        self._randomizer = None
+        if domain_randomization:
+            from lerobot.envs.domain_randomization import DomainRandomizer, free_bodies
+
+            self._randomizer = DomainRandomizer(self.model, objects=free_bodies(self.model))
 
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         obs: dict[str, spaces.Space] = {}
@@ -263,9 +274,14 @@ class XarmEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         rng = self.np_random
-        mujoco.mj_resetData(self.model, self.data)
         gripper = GRIPPER_START + rng.uniform(-SPAWN_NOISE, SPAWN_NOISE, 3)
         cube_xy = CUBE_XY + rng.uniform(-SPAWN_NOISE, SPAWN_NOISE, 2)
+        info: dict[str, Any] = {"is_success": False}
+        if self._randomizer is not None:
+            # Drawn after the layout, so a seed places the gripper and cube alike with randomisation on or off.
+            self.randomization = self._randomizer.apply(rng, self.data)
+            info["domain_randomization"] = self.randomization
+        mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[self._cube_qpos : self._cube_qpos + 7] = [*cube_xy, TABLE_TOP + CUBE_HALF, 1, 0, 0, 0]
         self._place_arm(gripper)
         mujoco.mj_forward(self.model, self.data)
@@ -274,7 +290,7 @@ class XarmEnv(gym.Env):
         self.data.ctrl[:] = -1.0  # open
         mujoco.mj_step(self.model, self.data, nstep=10)
         self._last_action = np.zeros(4)
-        return self._observation(), {"is_success": False}
+        return self._observation(), info
 
     def step(self, action: np.ndarray):
         action = np.asarray(action, dtype=np.float64).reshape(-1)

@@ -132,7 +132,10 @@ def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def wrapper(self: PreTrainedPolicy, *args: Any, **kwargs: Any) -> Any:
-        self.eval()
+        # Reading every module's flag is far cheaper than setting them all again, which was a large
+        # share of a small policy's batch-1 action (TD-MPC): switch only when something is training.
+        if any(m.training for m in self.modules()):
+            self.eval()
         with torch.inference_mode(), self.inference_weights():
             out = method(self, *args, **kwargs)
         if isinstance(out, PolicyAction):

@@ -9,11 +9,20 @@
 Episode i is reset with seed ``seed + i``, ``batch_size`` episodes run side by side in a vector env.
 Writes ``eval_info.json``::
 
-    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps", ("task")}, ...],
-     "aggregated": {"pc_success", "avg_sum_reward", "avg_max_reward", "n_episodes", "eval_s", "eval_ep_s",
-                    "inference_ms",    # mean time of one select_action call (all envs at once)
-                    "per_task"},       # only for multi-task envs: {task: {"pc_success", "n_episodes"}}
+    {"per_episode": [{"episode_ix", "seed", "sum_reward", "max_reward", "success", "n_steps", ("task"),
+                      ("wrong_cube_lifted")}, ...],
+     "aggregated": {"pc_success", "pc_success_ci95", "avg_sum_reward", "avg_max_reward", "n_episodes",
+                    "eval_s", "eval_ep_s", "inference_ms", ("pc_wrong_cube", "pc_wrong_cube_ci95"),
+                    "per_task"},       # only for multi-task envs: {task: {"pc_success", "pc_success_ci95",
+                                       #  "n_episodes", ("pc_wrong_cube", "pc_wrong_cube_ci95")}}
      "overall": {... the aggregated numbers + "video_paths"}}   # "overall": LeRobot's key for the same
+
+``inference_ms`` is the mean time of one ``select_action`` call (all envs at once). ``pc_success_ci95``
+is the 95% Wilson score interval of the success rate in percent (it stays inside 0..100 and keeps its
+coverage at 0% or 100% and small n, where the normal approximation does not); at 50 episodes it spans
+about +-13 points around 50%. An env that reports ``info["wrong_cube_lifted"]`` (so100 ``pick_color``)
+adds it to each episode and ``pc_wrong_cube`` (with its interval) to the aggregate: how often the
+policy lifted the cube the instruction did not name.
 
 plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
 Training calls :func:`eval_policy` for its periodic evaluation.
@@ -43,6 +52,7 @@ from lerobot.utils.logging_utils import save_figure
 logger = logging.getLogger(__name__)
 
 EVAL_INFO_NAME = "eval_info.json"
+WRONG_CUBE = "wrong_cube_lifted"  # env info key of language pick tasks (lerobot.envs.so100 pick_color)
 
 
 class FeatureMismatchError(ValueError):
@@ -102,6 +112,7 @@ def rollout(
     done = np.zeros(n, dtype=bool)
     sum_reward, max_reward = np.zeros(n), np.full(n, -np.inf)
     success, n_steps = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
+    wrong: np.ndarray | None = None  # per env: lifted the cube not named (when the env reports it)
     frames: list[np.ndarray] = []
     inference_s: list[float] = []
     has_tasks = env_tasks(env) is not None
@@ -124,20 +135,26 @@ def rollout(
         sum_reward[live] += reward[live]
         max_reward[live] = np.maximum(max_reward[live], reward[live])
         success[live] |= np.asarray(info.get("is_success", np.zeros(n, dtype=bool)), dtype=bool)[live]
+        if WRONG_CUBE in info:
+            wrong = np.zeros(n, dtype=bool) if wrong is None else wrong
+            wrong[live] |= np.asarray(info[WRONG_CUBE], dtype=bool)[live]
         n_steps[live] += 1
         done |= terminated | truncated
         if done.all():
             break
     if render:
         frames.append(np.stack(env.call("render")))
-    return {
+    result = {
         "sum_reward": sum_reward,
         "max_reward": max_reward,
         "success": success,
         "n_steps": n_steps,
         "task": [None if t is None else str(t) for t in tasks],
         "inference_s": np.array(inference_s),
-    }, frames
+    }
+    if wrong is not None:
+        result[WRONG_CUBE] = wrong
+    return result, frames
 
 
 def eval_policy(
@@ -188,6 +205,7 @@ def eval_policy(
                     "success": bool(result["success"][i]),
                     "n_steps": int(result["n_steps"][i]),
                     **({"task": result["task"][i]} if result["task"][i] is not None else {}),
+                    **({WRONG_CUBE: bool(result[WRONG_CUBE][i])} if WRONG_CUBE in result else {}),
                 }
             )
             if render and len(video_paths) < max_videos:
@@ -204,28 +222,51 @@ def eval_policy(
     progress.close()
     eval_s = time.perf_counter() - started
     aggregated = {
-        "pc_success": 100.0 * float(np.mean([e["success"] for e in episodes])),
+        **_rates(episodes),
         "avg_sum_reward": float(np.mean([e["sum_reward"] for e in episodes])),
         "avg_max_reward": float(np.mean([e["max_reward"] for e in episodes])),
-        "n_episodes": len(episodes),
         "eval_s": eval_s,
         "eval_ep_s": eval_s / len(episodes),
         "inference_ms": 1e3 * float(np.mean(np.concatenate(inference_s))),
     }
-    per_task: dict[str, list[bool]] = {}
+    per_task: dict[str, list[dict[str, Any]]] = {}
     for e in episodes:
         if "task" in e:
-            per_task.setdefault(e["task"], []).append(e["success"])
+            per_task.setdefault(e["task"], []).append(e)
     if per_task:
-        aggregated["per_task"] = {
-            task: {"pc_success": 100.0 * float(np.mean(ok)), "n_episodes": len(ok)}
-            for task, ok in per_task.items()
-        }
+        aggregated["per_task"] = {task: _rates(group) for task, group in per_task.items()}
     return {
         "per_episode": episodes,
         "aggregated": aggregated,
         "overall": {**aggregated, "video_paths": video_paths},
     }
+
+
+def _rates(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate (and wrong-cube rate, where every episode reports one) with 95% intervals, and the count."""
+    n, wins = len(episodes), sum(e["success"] for e in episodes)
+    rates: dict[str, Any] = {
+        "pc_success": 100.0 * wins / n,
+        "pc_success_ci95": wilson_interval_pc(wins, n),
+        "n_episodes": n,
+    }
+    if all(WRONG_CUBE in e for e in episodes):
+        wrong = sum(e[WRONG_CUBE] for e in episodes)
+        rates["pc_wrong_cube"] = 100.0 * wrong / n
+        rates["pc_wrong_cube_ci95"] = wilson_interval_pc(wrong, n)
+    return rates
+
+
+def wilson_interval_pc(successes: int, n: int, z: float = 1.959963984540054) -> list[float]:
+    """Wilson score interval (95% for the default ``z``) of a rate ``successes / n``, in percent."""
+    if n <= 0:
+        raise ValueError(f"A success-rate interval needs at least one episode, got n={n}.")
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends, no rounding residue
+    high = 1.0 if successes == n else min(1.0, float(centre + half))
+    return [100.0 * low, 100.0 * high]
 
 
 def _episode_limit(env: gym.vector.VectorEnv) -> int:
@@ -343,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_eval_config(argv)
     info = evaluate(cfg)
     agg = info["aggregated"]
+    low, high = agg["pc_success_ci95"]
+    wrong = f", wrong cube {agg['pc_wrong_cube']:.1f}%" if "pc_wrong_cube" in agg else ""
     print(
-        f"Success rate {agg['pc_success']:.1f}% over {agg['n_episodes']} episodes "
+        f"Success rate {agg['pc_success']:.1f}% (95% CI {low:.1f}-{high:.1f}){wrong} over {agg['n_episodes']} episodes "
         f"(avg sum reward {agg['avg_sum_reward']:.3f}, avg max reward {agg['avg_max_reward']:.3f}, "
         f"{agg['eval_s']:.1f} s, inference {agg['inference_ms']:.1f} ms/step). Results in {Path(cfg.output_dir) / EVAL_INFO_NAME}"
     )

@@ -260,9 +260,14 @@ def record_session(
         connect_pair(robot, teleop)
         while recorded < num_episodes and not events.stop_recording:
             _reset_for_episode(robot, teleop, recorded)
-            logger.info("Recording episode %d/%d", recorded + 1, num_episodes)
+            episode_task = _episode_task(robot, task)
+            if isinstance(teleop, PolicyDriver):
+                teleop.task = episode_task  # a language-conditioned policy acts on this episode's instruction
+            logger.info(
+                "Recording episode %d/%d: %s", recorded + 1, num_episodes, episode_task or "(no task)"
+            )
             loop = record_loop(
-                robot, teleop.get_action, fps, episode_time_s, events, dataset, task, realtime, view
+                robot, teleop.get_action, fps, episode_time_s, events, dataset, episode_task, realtime, view
             )
             stats = loop.stats()
             if stats["cycles"] and stats["on_time_share"] < 0.99 and realtime:
@@ -302,6 +307,15 @@ def connect_pair(robot: Robot, teleop: Teleoperator) -> None:
     bind = getattr(teleop, "bind", None)
     if callable(bind):
         bind(robot)
+
+
+def _episode_task(robot: Robot, task: str) -> str:
+    """The task stored with this episode's frames: the scene's own instruction when the robot is a
+    simulated scene that draws one per episode (so100_sim ``pick_color``), else ``--dataset.single_task``."""
+    instruction = getattr(robot, "episode_instruction", "")
+    if instruction and task and task != instruction:
+        logger.warning("The scene asks %r this episode; storing that instead of %r.", instruction, task)
+    return instruction or task
 
 
 def _reset_for_episode(robot: Robot, teleop: Teleoperator, episode: int) -> None:

@@ -32,7 +32,8 @@ class RecordExpertConfig:
     num_episodes: int = 50
     first_seed: int = 0
     task: str = ""
-    """Instruction stored with every frame (default: "<type> <task>")."""
+    """Instruction stored with every frame (default: "<type> <task>"; a language task such as so100
+    pick_color stores each episode's own instruction and takes none)."""
     video: bool = True
     action_noise: float = 0.0
     """Std of Gaussian noise added to the executed (not the stored) actions, in action units (DART)."""

@@ -10,6 +10,8 @@
     torchrun --nproc_per_node=2 -m lerobot.scripts.train ...                     # DistributedDataParallel
     torchrun --nproc_per_node=2 -m lerobot.scripts.train --fsdp=true ...         # sharded (FSDP2)
     lerobot-train --policy.path=<checkpoint> --peft.method_type=LORA --peft.r=8 ...  # LoRA adapters
+    lerobot-train --policy.type=tdmpc --env.type=so100 --env.task=reach --env.obs_type=state \\
+        --steps=20000                  # no dataset: learn online in the sim (lerobot.scripts.train_online)
 
 In Python: ``train(policy_name="act", dataset_repo_id="me/demo", training_steps=20000, ...)`` or
 ``train_policy(policy_type="act", dataset=ds, training_steps=20000)``. See
@@ -91,6 +93,10 @@ class TrainResult:
 
 def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     cfg.validate()
+    if cfg.online.enable:  # learning from interaction: acting, a replay buffer, updates in between
+        from lerobot.scripts.train_online import run_online_training
+
+        return run_online_training(cfg)
     dist_info = init_distributed(cfg.device)
     device = torch.device(
         f"cuda:{dist_info.local_rank}" if cfg.device.startswith("cuda") and dist_info.enabled else cfg.device

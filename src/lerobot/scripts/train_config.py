@@ -105,6 +105,19 @@ class WandBConfig:
 
 
 @dataclass
+class OnlineConfig:
+    enable: bool = False
+    """Learn from interaction in --env (act, store in a replay buffer, update in between); on by itself
+    when --env is given without a dataset. With a dataset too, the dataset seeds the buffer (offline + online)."""
+    buffer_capacity: int = 100_000
+    """Frames the replay buffer keeps (the oldest are overwritten first)."""
+    seed_steps: int = 1000
+    """Env steps with uniformly random actions before the policy acts and the updates start."""
+    updates_per_step: int = 1
+    """Optimizer updates after each env step once seed_steps are collected (--steps counts updates)."""
+
+
+@dataclass
 class TrainPipelineConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     policy: PreTrainedConfig | None = None
@@ -160,6 +173,8 @@ class TrainPipelineConfig:
     peft: PeftConfig | None = None
     """LoRA adapters instead of full fine-tuning: --peft.method_type=LORA --peft.r=8 (see
     lerobot.policies.peft_adapters for the fields and what checkpoints hold)."""
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    """Online training for policies that learn from interaction (TD-MPC): see lerobot.scripts.train_online."""
     wandb: WandBConfig = field(default_factory=WandBConfig)
     """Weights & Biases logging (off by default)."""
     tensorboard: bool = True
@@ -179,9 +194,26 @@ class TrainPipelineConfig:
             raise ConfigError(
                 "Choose a policy: --policy.type=act (guide: --policy=act), or --policy.path=<checkpoint> to fine-tune."
             )
-        if not self.dataset.repo_id:
+        if not self.dataset.repo_id and self.env is not None:
+            self.online.enable = True  # nothing to learn from but the env (the guide's G28)
+        if not self.dataset.repo_id and not self.online.enable:
             raise ConfigError(
-                "Name the dataset: --dataset.repo_id=<user>/<name> (and --dataset.root=<dir> if local)."
+                "Name the dataset: --dataset.repo_id=<user>/<name> (and --dataset.root=<dir> if local), or "
+                "learn online in a sim: --env.type=<sim> without a dataset."
+            )
+        if self.online.enable and self.env is None:
+            raise ConfigError(
+                "--online.enable=true learns by acting in a sim: choose one with --env.type=<sim>."
+            )
+        if self.online.enable and self.gradient_accumulation_steps != 1:
+            raise ConfigError(
+                "Online training updates once per sampled batch: leave --gradient_accumulation_steps at 1 "
+                f"(got {self.gradient_accumulation_steps}); raise --batch_size instead."
+            )
+        if self.online.enable and (self.online.buffer_capacity < 2 or self.online.updates_per_step < 1):
+            raise ConfigError(
+                "--online.buffer_capacity must be >= 2 and --online.updates_per_step >= 1, got "
+                f"{self.online.buffer_capacity} and {self.online.updates_per_step}."
             )
         for name in ("steps", "batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:

@@ -31,7 +31,7 @@ class SimTwinConfig(RobotConfig):
 @dataclass(kw_only=True)
 class SO100SimConfig(SimTwinConfig):
     task: str = "pick_cube"
-    """``pick_cube`` or ``pick_place`` (``pick_and_place`` is accepted for the latter)."""
+    """``pick_cube``, ``pick_place`` (``pick_and_place`` is accepted) or ``pick_color`` (language)."""
 
 
 @ROBOT_CONFIGS.register("so101_sim")

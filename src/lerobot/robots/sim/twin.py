@@ -27,10 +27,8 @@ the two apart. Design choices:
 from __future__ import annotations
 
 import abc
-import contextlib
 import threading
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, ClassVar
 
 import mujoco
@@ -41,6 +39,7 @@ from lerobot.cameras.sim import SimCamera, SimCameraConfig
 from lerobot.robots.robot import GRIPPER, Robot
 from lerobot.robots.sim.config import SimTwinConfig
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
+from lerobot.utils.gl import preload_video_decoder
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,6 @@ class JointUnits:
             fraction = value / 100 if self.kind == "gripper" else (value + 100) / 200
             q = self.lo + fraction * (self.hi - self.lo)
         return float(np.clip(q, self.lo, self.hi))
-
-
-@cache
-def _preload_video_decoder() -> None:
-    """Load torchcodec before the first GL context: importing it after Mesa's EGL driver is loaded
-    segfaults (measured with torchcodec + Mesa llvmpipe), and reading the recorded dataset imports it."""
-    with contextlib.suppress(ImportError):
-        import torchcodec.decoders  # noqa: F401
 
 
 def free_camera(lookat: tuple[float, float, float], distance: float, azimuth: float, elevation: float):
@@ -253,7 +244,7 @@ class SimTwin(Robot):
         key = (threading.get_ident(), name)
         renderer = self._renderers.get(key)
         if renderer is None:
-            _preload_video_decoder()
+            preload_video_decoder()
             cfg = self.config.cameras[name]
             width, height = source_size(cfg.width, cfg.height, cfg.rotation)
             renderer = mujoco.Renderer(self.model, height=height, width=width)
