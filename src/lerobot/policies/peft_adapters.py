@@ -46,6 +46,7 @@ class PeftConfig:
     lora_alpha: int | None = None
     """Scale numerator (update scaled by lora_alpha / r); None means r (scale 1)."""
     lora_dropout: float = 0.0
+    """Dropout on each adapter's input during training."""
     target_modules: list[str] | str | None = None
     """Layers that get adapters: name suffixes (["q_proj", "v_proj"]) or one regex over the full
     names. None uses the policy's ``default_peft_targets`` (SmolVLA: the VLM's and the expert's
