@@ -108,3 +108,18 @@ def test_bad_input_says_what_is_wrong(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"")
     with pytest.raises(Exception):  # noqa: B017 (safetensors' own error for a non-safetensors file)
         ReplayBuffer.load(tmp_path / "x.safetensors")
+
+
+def test_a_buffer_too_big_for_memory_is_refused_before_allocating(monkeypatch):
+    """480x480 camera frames x 100,000 is 69 GB: one error naming the flags, not a failed allocation."""
+    import lerobot.datasets.replay_buffer as replay_buffer
+
+    monkeypatch.setattr(replay_buffer, "available_memory_bytes", lambda: 8 * 2**30)
+    features = {
+        "observation.image": {"dtype": "video", "shape": (480, 480, 3)},
+        "observation.state": {"dtype": "float32", "shape": (4,)},
+        "action": {"dtype": "float32", "shape": (4,)},
+    }
+    with pytest.raises(MemoryError, match=r"64\.4 GiB.*--online.buffer_capacity \(e\.g\. 6,213\)"):
+        ReplayBuffer(100_000, features)
+    assert len(ReplayBuffer(1_000, features)) == 0  # 0.6 GiB fits

@@ -24,6 +24,7 @@ one safetensors file (atomically: temporary name, then rename).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
+
+from lerobot.utils.memory import available_memory_bytes
 
 ACTION = "action"
 REWARD = "next.reward"
@@ -60,6 +63,7 @@ class ReplayBuffer:
             if name in self.image_keys and shape[-1] in (1, 3) and shape[0] not in (1, 3):
                 shape = (shape[-1], *shape[:-1])  # info.json's (H, W, C) -> stored (C, H, W)
             self.shapes[name] = shape
+        self._check_fits_in_memory()
         self.storage: dict[str, Tensor] = {
             name: torch.zeros(
                 (self.capacity, *shape), dtype=torch.uint8 if name in self.image_keys else torch.float32
@@ -78,6 +82,21 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         return self.size
+
+    def _check_fits_in_memory(self) -> None:
+        """Refuse, before allocating, a buffer larger than the memory available (camera frames add up)."""
+        per_frame = 4 + 8 + 8 + 1  # reward, episode and frame index, has_action
+        for name, shape in self.shapes.items():
+            per_frame += math.prod(shape) * (1 if name in self.image_keys else 4)
+        needed, available = self.capacity * per_frame, available_memory_bytes()
+        if available is not None and needed > available:
+            fits = max(2, available // (2 * per_frame))
+            raise MemoryError(
+                f"A replay buffer of {self.capacity:,} frames needs {needed / 2**30:.1f} GiB "
+                f"({per_frame:,} bytes a frame: {', '.join(f'{k} {v}' for k, v in self.shapes.items())}) "
+                f"and {available / 2**30:.1f} GiB is available: lower --online.buffer_capacity "
+                f"(e.g. {fits:,}) or the camera resolution (--env.image_size)."
+            )
 
     @property
     def observation_keys(self) -> list[str]:

@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -57,6 +56,7 @@ from lerobot.policies.normalize import (
     save_processor_files,
     split_flat_stats,
 )
+from lerobot.utils.memory import available_memory_bytes
 
 __all__ = [
     "PreTrainedConfig",
@@ -170,24 +170,6 @@ def _warn_unnormalised_inputs(config: PreTrainedConfig, stats: Mapping[str, Mapp
                 UserWarning,
                 stacklevel=4,
             )
-
-
-def available_memory_bytes() -> int | None:
-    """Memory a new allocation can get without swapping: MemAvailable, capped by a cgroup v2 limit."""
-    found = []
-    with contextlib.suppress(OSError, ValueError):
-        meminfo = Path("/proc/meminfo").read_text()
-        found += [
-            int(line.split()[1]) * 1024 for line in meminfo.splitlines() if line.startswith("MemAvailable:")
-        ]
-    if not found:  # not Linux: free physical pages
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    with contextlib.suppress(OSError, ValueError):  # a container's limit, which /proc/meminfo does not show
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    return min(found) if found else None
 
 
 def parameter_bytes(policy_cls: type[PreTrainedPolicy], config: PreTrainedConfig) -> tuple[int, str]:

@@ -14,11 +14,13 @@ are), and nothing is changed when the user tunes malloc through the environment 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
 import os
 import platform
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +60,21 @@ def reuse_freed_memory() -> bool:
     )
     _applied = all(libc.mallopt(param, value) == 1 for param, value in settings)
     return _applied
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can get without swapping: MemAvailable, capped by a cgroup v2 limit."""
+    found = []
+    with contextlib.suppress(OSError, ValueError):
+        meminfo = Path("/proc/meminfo").read_text()
+        found += [
+            int(line.split()[1]) * 1024 for line in meminfo.splitlines() if line.startswith("MemAvailable:")
+        ]
+    if not found:  # not Linux: free physical pages
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(OSError, ValueError):  # a container's limit, which /proc/meminfo does not show
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    return min(found) if found else None
