@@ -248,6 +248,12 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
 
+    @classmethod
+    def supports_rtc(cls) -> bool:
+        """Whether ``predict_action_chunk`` takes ``inference_delay`` and ``prev_chunk_left_over``
+        (real-time chunking, :mod:`lerobot.policies.rtc`; switched on by the config's ``rtc_config``)."""
+        return False
+
     def __call__(self, batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``forward`` in training mode; in eval mode the predicted action chunk as well.
 
