@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch
+from tests.policies.conftest import diffusion_config, make_observation, make_stats
 from torch import Tensor, nn
 
 from lerobot.policies.config import PreTrainedConfig
@@ -25,7 +26,6 @@ from lerobot.policies.rtc.modeling_rtc import (
     prefix_weights,
     rtc_enabled,
 )
-from tests.policies.conftest import diffusion_config, make_observation, make_stats
 
 MU, S = 0.0, 0.5
 
