@@ -237,3 +237,22 @@ def test_server_refuses_a_bad_rtc_prefix():
             )
     finally:
         server.stop()
+
+
+def test_deploy_flags_set_rtc_and_a_policy_without_it_refuses(tmp_path):
+    from lerobot.async_inference.policy_server import load_policy
+    from lerobot.scripts.deploy import parse_deploy_config
+
+    cfg = parse_deploy_config(
+        ["--robot.type=myrobot", "--policy.path=ckpt", "--policy.rtc_config.execution_horizon=8"]
+    )
+    assert cfg.policy.rtc_config == RTCConfig(execution_horizon=8)
+    assert parse_deploy_config(["--robot.type=myrobot", "--policy.path=ckpt"]).policy.rtc_config is None
+    act = tiny_policy("act")
+    act.save_pretrained(tmp_path / "act")
+    with pytest.raises(ValueError, match="act policies have no real-time chunking"):
+        load_policy(str(tmp_path / "act"), rtc_config=RTCConfig())
+    diffusion = tiny_policy("diffusion", image=False)
+    diffusion.save_pretrained(tmp_path / "dp")
+    loaded = load_policy(str(tmp_path / "dp"), rtc_config=RTCConfig(execution_horizon=4))
+    assert loaded.config.rtc_config.execution_horizon == 4

@@ -74,18 +74,29 @@ MAX_INFERENCE_DELAY = 10_000  # control steps; a larger one is a client bug, not
 AUTH_FAILURE_DELAY_S = 0.5  # slows guessing; with max_connections it caps attempts per second
 
 
-def load_policy(path: str, device: str | None = None, cpu_acceleration: bool = True) -> Any:
+def load_policy(
+    path: str, device: str | None = None, cpu_acceleration: bool = True, rtc_config: Any = None
+) -> Any:
     """A checkpoint folder or Hub id -> a policy in eval mode (any registered policy type).
 
     On the CPU it is accelerated (:mod:`lerobot.policies.cpu_acceleration`) unless ``cpu_acceleration``
-    is false.
+    is false. ``rtc_config`` (an :class:`~lerobot.policies.rtc.configuration_rtc.RTCConfig`) replaces
+    the checkpoint's real-time-chunking section; a policy type without real-time chunking refuses it.
     """
     from lerobot.policies.config import PreTrainedConfig
     from lerobot.policies.cpu_acceleration import accelerate_on_cpu
     from lerobot.policies.factory import get_policy_class
 
     config = PreTrainedConfig.from_pretrained(path)
-    policy = get_policy_class(config.type).from_pretrained(path)
+    policy_cls = get_policy_class(config.type)
+    if rtc_config is not None and not policy_cls.supports_rtc():
+        raise ValueError(
+            f"--policy.rtc_config: {config.type} policies have no real-time chunking (it needs a "
+            "denoising sampler: Diffusion or a flow-matching policy). Leave --policy.rtc_config out."
+        )
+    policy = policy_cls.from_pretrained(path)
+    if rtc_config is not None:
+        policy.config.rtc_config = rtc_config
     if device:
         policy.to(device)
     return accelerate_on_cpu(policy.eval(), cpu_acceleration)
