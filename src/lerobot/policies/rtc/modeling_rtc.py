@@ -33,6 +33,24 @@ Gradients are taken inside ``torch.inference_mode`` policies by leaving that mod
 network call; anything the network reads that was computed in inference mode and is saved for
 backward (a conditioning vector, a language model's key/value cache) must be cloned outside it first:
 :func:`outside_inference_mode` does that.
+
+How a flow-matching policy plugs in (it supplies only its velocity function)::
+
+    @classmethod
+    def supports_rtc(cls) -> bool:
+        return True
+
+    def predict_action_chunk(self, observation, inference_delay=None, prev_chunk_left_over=None):
+        ...  # encode the observation once: prefix cache / conditioning
+        prefix = None if prev_chunk_left_over is None else normalise(prev_chunk_left_over)  # (B, P, A)
+        guide = make_guide(self.config, prefix, inference_delay, length=chunk_size)
+        if guide is not None:
+            cache = outside_inference_mode(cache)
+        actions = flow_sample(lambda x, t: self.velocity(x, t, cache), noise, num_steps, guide)
+
+The deploy loop and the async robot client pass ``prev_chunk_left_over`` (the queued actions from the
+observation's step on, robot units) and ``inference_delay`` (control steps) whenever
+:func:`rtc_enabled` says the policy has it on.
 """
 
 from __future__ import annotations
