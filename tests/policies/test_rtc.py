@@ -9,6 +9,7 @@ of the guided ones under that distribution).
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ from lerobot.policies.rtc.modeling_rtc import (
     flow_sample,
     guidance_weight,
     make_guide,
+    outside_inference_mode,
     prefix_weights,
     rtc_enabled,
 )
@@ -159,3 +161,34 @@ def test_diffusion_policy_rtc_config_round_trip_and_inpainting(tmp_path):
     off = policy.predict_action_chunk(obs, inference_delay=1, prev_chunk_left_over=torch.zeros(3, 2))
     torch.manual_seed(0)
     torch.testing.assert_close(off, policy.predict_action_chunk(obs))  # RTC off: the prefix is ignored
+
+
+def test_a_network_flow_policy_with_a_cached_conditioning():
+    """A flow policy's usual shape: a network reading a conditioning computed once, in inference mode.
+
+    The guidance differentiates through the network; the cache must leave inference mode first
+    (outside_inference_mode), as the hook's docstring says.
+    """
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2 + 1, 32), nn.Tanh(), nn.Linear(32, 2))
+    encoder = nn.Linear(3, 4)
+    prefix = torch.full((1, 5, 2), 0.5)
+
+    def sample(cache, guide):
+        def velocity(x, t):  # (B, T, A), (B,) -> (B, T, A), FiLM-conditioned on the cache
+            h = net(torch.cat([x, t.view(-1, 1, 1).expand(*x.shape[:2], 1)], -1))
+            return h * cache[..., :2] + cache[..., 2:]  # the cache is saved for backward
+
+        return flow_sample(
+            velocity, torch.randn(1, 8, 2, generator=torch.Generator().manual_seed(1)), 10, guide
+        )
+
+    with torch.inference_mode():
+        cache = encoder(torch.ones(1, 1, 3))  # an inference tensor, as a policy's encoder would make it
+        guide = make_guide(SimpleNamespace(rtc_config=RTCConfig(execution_horizon=5)), prefix, 2, 8)
+        with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+            sample(cache, guide)
+        guided = sample(outside_inference_mode(cache), guide)
+        plain = sample(cache, None)
+    assert (guided[0, :2] - 0.5).abs().max() < (plain[0, :2] - 0.5).abs().max()
+    assert torch.isfinite(guided).all()
