@@ -271,7 +271,10 @@ class DiffusionModel(nn.Module):
         ``sigma = sqrt(1 - alphabar_k)`` of the step's time step, the clean estimate is
         ``(x - sigma eps) / alpha`` (epsilon prediction) or the output itself (sample prediction),
         and the correction ``w g`` enters as ``eps - alpha w g`` or ``x0 + sigma w g``. DDPM's
-        fresh noise and the scheduler's clipping are untouched.
+        fresh noise and the scheduler's clipping are untouched. After each step the prefix also
+        replaces the sample's signal with the same weights (``RTCGuide.inpaint``): the guidance
+        acts through the U-Net's Jacobian, which a sharply conditioned policy makes nearly zero
+        (measured on the PushT recipe's policy: guidance alone left the prefix error where it was).
         """
         cfg = self.config
         sample = torch.randn(
@@ -297,12 +300,19 @@ class DiffusionModel(nn.Module):
                 model_output = self.unet(sample, film=film)
             else:
                 model_output = self._guided_output(sample, film, int(t), guide)
-            sample = self.noise_scheduler.step(model_output, t, sample, generator=generator).prev_sample
+            step = self.noise_scheduler.step(model_output, t, sample, generator=generator)
+            sample = step.prev_sample
+            if guide is not None:  # the signal level of the step just taken: that of the next time step
+                alpha_bar = self._alpha_bar(timesteps[i + 1]) if i + 1 < len(timesteps) else 1.0
+                sample = guide.inpaint(sample, alpha_bar**0.5, step.pred_original_sample)
         return sample
+
+    def _alpha_bar(self, t: Any) -> float:
+        return float(self.noise_scheduler.alphas_cumprod[int(t)])
 
     def _guided_output(self, sample: Tensor, film: list[Tensor], t: int, guide: RTCGuide) -> Tensor:
         """The U-Net's output at time step ``t``, corrected by real-time-chunking guidance."""
-        alpha_bar = float(self.noise_scheduler.alphas_cumprod[t])
+        alpha_bar = self._alpha_bar(t)
         alpha, sigma = alpha_bar**0.5, (1.0 - alpha_bar) ** 0.5
         epsilon = self.config.prediction_type == "epsilon"
 

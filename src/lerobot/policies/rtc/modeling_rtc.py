@@ -186,6 +186,17 @@ class RTCGuide:
             )
         return output.detach(), -weight * grad
 
+    def inpaint(self, x: Tensor, alpha: float, clean: Tensor) -> Tensor:
+        """Soft replacement of the sample's signal: ``x + W alpha (Y - clean)``.
+
+        ``x = alpha * clean + (noise part)`` is the sample after a step and ``clean`` that step's clean
+        estimate; the weighted positions get the prefix as their signal and keep their noise (no
+        random draw). Unlike the guidance this does not act through the network's Jacobian, which
+        is near zero for a sharply conditioned clean-action predictor. After the last step
+        (alpha = 1) the committed actions are the prefix's and the faded ones a weighted mean.
+        """
+        return x + self.weights * alpha * (self.target - clean)
+
     def guided_velocity(self, velocity_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, t: float) -> Tensor:
         """The guided velocity at flow time ``t`` (1 = noise, 0 = data; ``v ~ noise - actions``).
 
