@@ -27,7 +27,12 @@ How each sampler turns ``x_hat'`` back into its own model output:
   ``x_hat = x_t - t v``; guided ``v' = v - w g``.
 - diffusion, epsilon prediction: ``eps' = eps - alpha w g``; sample prediction: ``x_hat' = x_hat + sigma w g``
   (:class:`~lerobot.policies.diffusion.modeling_diffusion.DiffusionModel`). The scheduler's step
-  (DDIM's deterministic update or DDPM's posterior draw, clipping included) then runs unchanged.
+  (DDIM's deterministic update or DDPM's posterior draw, clipping included) then runs unchanged, and
+  :meth:`RTCGuide.inpaint` replaces the new sample's signal by the prefix with the same weights.
+  Guidance works through the network's Jacobian ``d x_hat / d x``; Diffusion Policy's U-Net, sharply
+  conditioned and predicting clean actions, has it near zero (on the PushT recipe's policy guidance
+  alone did not reduce the prefix error over 10 DDIM steps), so the replacement does the inpainting
+  there while the guidance steers the rest of the chunk where the Jacobian allows.
 
 Gradients are taken inside ``torch.inference_mode`` policies by leaving that mode around the one
 network call; anything the network reads that was computed in inference mode and is saved for
