@@ -28,8 +28,18 @@ Protocol (messages of :mod:`~lerobot.async_inference.transport`, JSON + raw arra
 
     server: {"type": "challenge", "nonce": hex, "auth_required": bool}
     client: {"type": "hello", "policy": name | null, "auth": hex | null}
-    server: {"type": "ready", "policy": name, "policy_type": ..., "input_features": [...]} | {"type": "error"}
-    client: {"type": "observation", "task": str} + arrays   ->   server: {"type": "actions"} + actions (T, A)
+    server: {"type": "ready", "policy": name, "policy_type": ..., "input_features": [...],
+             "n_obs_steps": int, "rtc": bool} | {"type": "error"}
+    client: {"type": "observation", "task": str, "timestep": int, "timestamp": float,
+             ["inference_delay": int]} + arrays [+ "rtc.prev_chunk_left_over" (P, A)]
+    server: {"type": "actions", "timestep": int, "timestamp": float, "inference_ms": float} + actions (T, A)
+
+Every reply names the control step (and echoes the wall-clock time) of the observation it answers:
+the client places the actions from that step on, drops those whose moment has passed, and discards
+a reply meant for another request. Any registered policy is served: chunking policies answer with
+their chunk, single-step ones with one action (see ``robot_client.policy_chunk``). With real-time
+chunking on in the policy's config (``"rtc": true`` above) a request may carry the client's queued
+actions and its inference delay, which the policy inpaints its chunk from.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lerobot.async_inference.robot_client import PREFIX_KEY, policy_chunk
 from lerobot.async_inference.transport import (
     DEFAULT_MAX_MESSAGE_BYTES,
     TOKEN_ENV,
@@ -53,26 +64,39 @@ from lerobot.async_inference.transport import (
     recv_message,
     send_message,
 )
+from lerobot.policies.rtc.modeling_rtc import rtc_enabled
 from lerobot.utils.net_security import check_exposure, hmac_hex, resolve_token, same_secret
 
 logger = logging.getLogger(__name__)
 
 MAX_TASK_CHARS = 4096
+MAX_INFERENCE_DELAY = 10_000  # control steps; a larger one is a client bug, not a slow policy
 AUTH_FAILURE_DELAY_S = 0.5  # slows guessing; with max_connections it caps attempts per second
 
 
-def load_policy(path: str, device: str | None = None, cpu_acceleration: bool = True) -> Any:
+def load_policy(
+    path: str, device: str | None = None, cpu_acceleration: bool = True, rtc_config: Any = None
+) -> Any:
     """A checkpoint folder or Hub id -> a policy in eval mode (any registered policy type).
 
     On the CPU it is accelerated (:mod:`lerobot.policies.cpu_acceleration`) unless ``cpu_acceleration``
-    is false.
+    is false. ``rtc_config`` (an :class:`~lerobot.policies.rtc.configuration_rtc.RTCConfig`) replaces
+    the checkpoint's real-time-chunking section; a policy type without real-time chunking refuses it.
     """
     from lerobot.policies.config import PreTrainedConfig
     from lerobot.policies.cpu_acceleration import accelerate_on_cpu
     from lerobot.policies.factory import get_policy_class
 
     config = PreTrainedConfig.from_pretrained(path)
-    policy = get_policy_class(config.type).from_pretrained(path)
+    policy_cls = get_policy_class(config.type)
+    if rtc_config is not None and not policy_cls.supports_rtc():
+        raise ValueError(
+            f"--policy.rtc_config: {config.type} policies have no real-time chunking (it needs a "
+            "denoising sampler: Diffusion or a flow-matching policy). Leave --policy.rtc_config out."
+        )
+    policy = policy_cls.from_pretrained(path)
+    if rtc_config is not None:
+        policy.config.rtc_config = rtc_config
     if device:
         policy.to(device)
     return accelerate_on_cpu(policy.eval(), cpu_acceleration)
@@ -226,6 +250,8 @@ class PolicyServer:
                 "policy": name,
                 "policy_type": cfg.type,
                 "input_features": sorted(cfg.input_features),
+                "n_obs_steps": int(getattr(cfg, "n_obs_steps", 1) or 1),
+                "rtc": rtc_enabled(policy),
             },
         )
         logger.info("Client %s runs policy %r", addr, name)
@@ -241,22 +267,37 @@ class PolicyServer:
                     {"type": "error", "message": "expected an observation message with a string task"},
                 )
                 continue
-            try:
-                chunk, ms = self._predict(policy, arrays, task)
-            except Exception as e:  # a bad observation must not end the session
-                send_message(conn, {"type": "error", "message": f"{type(e).__name__}: {str(e)[:500]}"})
+            stamp = {"timestep": header.get("timestep"), "timestamp": header.get("timestamp")}
+            if not all(v is None or _is_number(v) for v in stamp.values()):
+                send_message(conn, {"type": "error", "message": "timestep and timestamp must be numbers"})
                 continue
-            send_message(conn, {"type": "actions", "inference_ms": ms}, {"actions": chunk})
+            try:
+                chunk, ms = self._predict(policy, arrays, task, header.get("inference_delay"))
+            except Exception as e:  # a bad observation must not end the session
+                send_message(
+                    conn, {"type": "error", "message": f"{type(e).__name__}: {str(e)[:500]}", **stamp}
+                )
+                continue
+            send_message(conn, {"type": "actions", "inference_ms": ms, **stamp}, {"actions": chunk})
 
     @staticmethod
-    def _predict(policy: Any, observation: dict[str, np.ndarray], task: str) -> tuple[np.ndarray, float]:
+    def _predict(
+        policy: Any, observation: dict[str, np.ndarray], task: str, inference_delay: Any = None
+    ) -> tuple[np.ndarray, float]:
+        observation = dict(observation)
+        prefix = observation.pop(PREFIX_KEY, None)
+        if prefix is not None:
+            if prefix.ndim != 2 or prefix.dtype.kind != "f" or not np.isfinite(prefix).all():
+                raise ValueError(f"{PREFIX_KEY} must be a finite (P, A) float array.")
+            if not isinstance(inference_delay, int) or not 0 <= inference_delay <= MAX_INFERENCE_DELAY:
+                raise ValueError(f"inference_delay must be an integer in 0..{MAX_INFERENCE_DELAY}.")
+            prefix = np.array(prefix)  # a writable copy of the received bytes
         obs: dict[str, Any] = {k: torch.from_numpy(np.array(v)) for k, v in observation.items()}
         if task:
             obs["task"] = task
         start = time.perf_counter()
-        with torch.no_grad():
-            chunk = policy.predict_action_chunk(obs)
-        return chunk[0].cpu().numpy().astype(np.float32), 1e3 * (time.perf_counter() - start)
+        chunk = policy_chunk(policy, obs, inference_delay, prefix)
+        return chunk.astype(np.float32), 1e3 * (time.perf_counter() - start)
 
     def stop(self) -> None:
         """Stop accepting, close every session, wait for the accept loop."""
@@ -268,3 +309,7 @@ class PolicyServer:
                     conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)

@@ -46,6 +46,16 @@ class NormalizationMode(str, Enum):
     QUANTILE10 = "QUANTILE10"
 
 
+class RTCAttentionSchedule(str, Enum):
+    """How real-time chunking weighs the previous chunk's actions past the inference delay (see
+    :mod:`lerobot.policies.rtc.modeling_rtc`)."""
+
+    ZEROS = "ZEROS"
+    ONES = "ONES"
+    LINEAR = "LINEAR"
+    EXP = "EXP"
+
+
 @dataclass
 class PolicyFeature:
     """One input or output of a policy: its type and its per-frame shape (images are ``(C, H, W)``)."""

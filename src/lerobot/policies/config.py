@@ -320,6 +320,8 @@ def _hub_kwargs(overrides: dict[str, Any]) -> dict[str, Any]:
 def _to_json(value: Any) -> Any:
     if isinstance(value, PolicyFeature):
         return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a nested section (rtc_config)
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Path):

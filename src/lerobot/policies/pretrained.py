@@ -273,6 +273,12 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Any:
         return [p for p in self.parameters() if p.requires_grad]
 
+    @classmethod
+    def supports_rtc(cls) -> bool:
+        """Whether ``predict_action_chunk`` takes ``inference_delay`` and ``prev_chunk_left_over``
+        (real-time chunking, :mod:`lerobot.policies.rtc`; switched on by the config's ``rtc_config``)."""
+        return False
+
     def extra_preprocessor_steps(self) -> list[dict[str, Any]]:
         """Steps this policy adds to ``policy_preprocessor.json`` after batching (a VLA's tokenizer)."""
         return []

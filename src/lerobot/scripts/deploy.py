@@ -8,7 +8,9 @@ Each cycle reads the robot, turns the observation into the dataset's feature nam
 in :mod:`lerobot.datasets.feature_utils`), asks the policy for an action and sends it through
 :class:`~lerobot.robots.safety.SafetyLayer` (joint limits, ``--max_relative_target``, e-stop key).
 ``--async_inference=true`` keeps the loop at rate while the next chunk is computed on a background
-thread, or on a remote policy server with ``--server_address=host:port``. Ctrl-C, an error or the
+thread, or on a remote policy server with ``--server_address=host:port``; with real-time chunking
+(the checkpoint's ``rtc_config``, or ``--policy.rtc_config.enabled=true``) each new chunk continues
+the actions still queued, so chunk switches do not jump (:mod:`lerobot.policies.rtc`). Ctrl-C, an error or the
 end of ``--duration_s`` disconnects the robot, which disables torque.
 
 Python: ``deploy_policy(policy=..., robot=..., safety_checks=True)``.
@@ -37,6 +39,7 @@ from lerobot.datasets.feature_utils import (
     build_observation_frame,
     hw_to_dataset_features,
 )
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 from lerobot.robots import Robot, RobotConfig, make_robot_from_config
 from lerobot.robots.safety import SafetyConfig, SafetyLayer, with_safety
 from lerobot.utils.cli import console_main
@@ -196,6 +199,8 @@ def _sync_loop(
 class PolicyPathConfig:
     path: str = ""
     """Checkpoint folder (``.../checkpoints/last/pretrained_model``) or Hub id (required unless --server_address)."""
+    rtc_config: RTCConfig | None = None
+    """Real-time chunking with --async_inference (--policy.rtc_config.execution_horizon=8); default: the checkpoint's."""
 
 
 @dataclass
@@ -250,7 +255,7 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     if cfg.safety_checks and cfg.max_relative_target is not None:
         safety = SafetyConfig(max_relative_target=cfg.max_relative_target)
     policy = (
-        load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration)
+        load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration, rtc_config=cfg.policy.rtc_config)
         if cfg.policy.path
         else _RemoteOnly()
     )

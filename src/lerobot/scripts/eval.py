@@ -1,4 +1,4 @@
-"""``lerobot-eval``: roll a trained policy out in simulation and report its success rate.
+"""``lerobot-eval``: roll a trained policy out in simulation (or on a robot) and report its success rate.
 
 ::
 
@@ -25,6 +25,8 @@ adds it to each episode and ``pc_wrong_cube`` (with its interval) to the aggrega
 policy lifted the cube the instruction did not name.
 
 plus ``videos/eval_episode_<i>.mp4`` for the first ``--eval.max_videos`` episodes and ``success_rate.png``.
+``--robot.type=<robot or twin>`` (the guide's ``--robot-type``) evaluates on a robot instead, through
+the safety layer, and writes the same files but videos (:mod:`lerobot.scripts.eval_robot`).
 Training calls :func:`eval_policy` for its periodic evaluation.
 """
 
@@ -45,7 +47,7 @@ from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
 from lerobot.policies.pretrained import PreTrainedPolicy
-from lerobot.scripts.eval_config import COMMON_ALIASES, EvalPipelineConfig, parse_eval_config
+from lerobot.scripts.eval_config import EVAL_ALIASES, EvalPipelineConfig, parse_eval_config
 from lerobot.utils.cli import console_main
 from lerobot.utils.logging_utils import save_figure
 
@@ -331,8 +333,13 @@ def evaluate(cfg: EvalPipelineConfig) -> dict[str, Any]:
     from lerobot.utils.random_utils import set_seed
 
     set_seed(cfg.seed)
+    policy = accelerate_on_cpu(make_policy(cfg.policy), cfg.cpu_acceleration)
+    if cfg.robot is not None:
+        from lerobot.scripts.eval_robot import evaluate_robot_cfg
+
+        return evaluate_robot_cfg(cfg, policy, Path(cfg.output_dir))
     return evaluate_in_env(
-        accelerate_on_cpu(make_policy(cfg.policy), cfg.cpu_acceleration),
+        policy,
         cfg.env,
         Path(cfg.output_dir),
         cfg.eval.n_episodes,
@@ -378,7 +385,7 @@ def evaluate_in_env(
 @console_main
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if print_help_if_asked(argv, __doc__, EvalPipelineConfig, COMMON_ALIASES):
+    if print_help_if_asked(argv, __doc__, EvalPipelineConfig, EVAL_ALIASES):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_eval_config(argv)

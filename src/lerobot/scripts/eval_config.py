@@ -22,9 +22,11 @@ from typing import Any
 from lerobot.configs.parser import ConfigError, build, merge_config_file, parse_args
 from lerobot.envs.configs import EnvConfig
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.robots import RobotConfig
 
 # Spellings shared by lerobot-train and lerobot-eval.
 COMMON_ALIASES = {"policy": "policy.type", "device": "policy.device"}
+EVAL_ALIASES = {**COMMON_ALIASES, "robot_type": "robot.type"}  # the guide's --robot-type
 
 
 @dataclass
@@ -49,6 +51,16 @@ class EvalConfig:
 class EvalPipelineConfig:
     env: EnvConfig | None = None
     """The simulation: --env.type=pusht --env.task=... (an EnvConfig)."""
+    robot: RobotConfig | None = None
+    """Evaluate on a robot or its twin instead (--robot.type=so100_sim, or so100_follower --robot.port=...)."""
+    control_frequency: float | None = None
+    """Robot evaluation: control rate in Hz (default: the twin's fps, else 30)."""
+    task: str = ""
+    """Robot evaluation: instruction for language-conditioned policies."""
+    safety_checks: bool = True
+    """Robot evaluation: every action goes through the safety layer (joint limits, e-stop key)."""
+    max_relative_target: float | None = None
+    """Robot evaluation: largest move per step and motor, in the robot's units (safety layer)."""
     policy: PreTrainedConfig | None = None
     """--policy.path=<checkpoint folder or Hub id>, optionally with --policy.<field> overrides."""
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -66,10 +78,16 @@ class EvalPipelineConfig:
             raise ConfigError(
                 "Give the policy to evaluate: --policy.path=<checkpoint folder or Hub repo id>."
             )
-        if self.env is None:
-            raise ConfigError("Give the environment: --env.type=<pusht|aloha|...> (and --env.task=...).")
+        if self.env is None and self.robot is None:
+            raise ConfigError(
+                "Give the environment (--env.type=<pusht|aloha|...> and --env.task=...) or a robot "
+                "(--robot.type=<robot or twin>)."
+            )
+        if self.env is not None and self.robot is not None:
+            raise ConfigError("Give --env.* or --robot.*, not both: one evaluation runs in one place.")
         if self.output_dir is None:
-            name = self.job_name or f"{self.env.type}_{self.policy.type}"
+            where = self.env.type if self.env is not None else self.robot.type
+            name = self.job_name or f"{where}_{self.policy.type}"
             self.output_dir = default_output_dir("eval", name)
 
 
@@ -133,7 +151,7 @@ def config_to_dict(value: Any) -> Any:
 
 
 def parse_eval_config(argv: list[str] | None = None) -> EvalPipelineConfig:
-    tree, _ = merge_config_file(parse_args(argv, COMMON_ALIASES))
+    tree, _ = merge_config_file(parse_args(argv, EVAL_ALIASES))
     policy, env = tree.pop("policy", None), tree.pop("env", None)
     cfg = build(EvalPipelineConfig, tree)
     cfg.policy = policy_config_from_tree(policy)

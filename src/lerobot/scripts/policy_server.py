@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from lerobot.async_inference import policy_server as server_lib
 from lerobot.async_inference.transport import DEFAULT_MAX_MESSAGE_BYTES, TOKEN_ENV
 from lerobot.configs.parser import parse_config, print_help_if_asked
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 from lerobot.utils.cli import console_main
 from lerobot.utils.net_security import check_exposure, resolve_token
 
@@ -30,6 +31,8 @@ class ServerPolicyConfig:
     """More checkpoints a client may choose by name (the path exactly as given here)."""
     device: str | None = None
     """Where the policies run (cuda, mps, cpu; default: where the checkpoint loads)."""
+    rtc_config: RTCConfig | None = None
+    """Real-time chunking for every served policy (--policy.rtc_config.execution_horizon=8); default: the checkpoint's."""
 
 
 @dataclass
@@ -69,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     token = resolve_token(cfg.auth_token, TOKEN_ENV)
     if not cfg.allow_unauthenticated:  # (with it, the server below logs the warning once)
         check_exposure(cfg.host, token, False, "The policy server", TOKEN_ENV)
-    policies = {path: server_lib.load_policy(path, cfg.policy.device, cfg.cpu_acceleration) for path in paths}
+    policies = {
+        path: server_lib.load_policy(path, cfg.policy.device, cfg.cpu_acceleration, cfg.policy.rtc_config)
+        for path in paths
+    }
     server = server_lib.PolicyServer(
         policies, cfg.host, cfg.port, token, cfg.allow_unauthenticated, cfg.max_connections,
         int(cfg.max_message_mb * 2**20), cfg.handshake_timeout_s, cfg.idle_timeout_s,

@@ -16,7 +16,8 @@ Time layout of one training sample (``n_obs_steps=2``, ``horizon=16``, ``n_actio
     executed     at t .. t+7               (n_action_steps actions starting at the current step)
 
 The EMA fields are this library's addition (LeRobot 0.6 has no EMA); they are written to
-``config.json`` only when ``use_ema`` is on, so default checkpoints stay loadable by LeRobot.
+``config.json`` only when ``use_ema`` is on, so default checkpoints stay loadable by LeRobot. So is
+``rtc_config`` (real-time chunking, which LeRobot offers for its flow policies only): written only when set.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lerobot.configs.types import NormalizationMode
 from lerobot.optim.optimizers import AdamConfig
 from lerobot.optim.schedulers import SchedulePreset, schedule_kind
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 
 EMA_FIELDS = ("use_ema", "ema_power", "ema_max_decay")
 
@@ -129,6 +131,10 @@ class DiffusionConfig(PreTrainedConfig):
     scheduler_warmup_steps: int = 500
     """Linear warm-up steps of the learning-rate schedule."""
 
+    # Real-time chunking at deployment (see lerobot.policies.rtc; written to config.json only when set)
+    rtc_config: RTCConfig | None = None
+    """Guide each new chunk towards the previous one's remaining actions (async deployment); None: off."""
+
     # Exponential moving average of the weights (this library's addition; see the module docstring)
     use_ema: bool = False
     """Keep an EMA of the weights, updated by ``policy.update()`` after each optimiser step; saved and evaluated."""
@@ -145,6 +151,8 @@ class DiffusionConfig(PreTrainedConfig):
         if self.resize_shape is not None:
             self.resize_shape = tuple(int(s) for s in self.resize_shape)
         self.optimizer_betas = tuple(float(b) for b in self.optimizer_betas)
+        if isinstance(self.rtc_config, dict):
+            self.rtc_config = RTCConfig(**self.rtc_config)
         if not self.vision_backbone.startswith("resnet"):
             raise ValueError(f"vision_backbone must be a ResNet variant, got {self.vision_backbone!r}.")
         if self.noise_scheduler_type not in ("DDPM", "DDIM"):
@@ -241,4 +249,6 @@ class DiffusionConfig(PreTrainedConfig):
         if not self.use_ema:
             for name in EMA_FIELDS:
                 out.pop(name)
+        if self.rtc_config is None:
+            out.pop("rtc_config")
         return out
