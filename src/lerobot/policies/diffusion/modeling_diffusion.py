@@ -27,6 +27,7 @@ noise (``prediction_type="epsilon"``) or the clean actions (``"sample"``) at a r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import deque
 from typing import Any
