@@ -70,6 +70,7 @@ def flags(root: Path, out: Path, steps: int) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # about 20 s of CPU: a ResNet-18 takes 100 steps
 def test_camera_only_act_learns_a_visual_rule_that_holds_on_new_frames(camera_dataset, tmp_path):
     """No state at all: 100 steps from scratch (no ImageNet weights) on 64 frames, then 32 frames the
     policy never saw. Predicting the mean action errs by 1.0 per dimension; the trained policy by ~0.07."""
