@@ -257,9 +257,14 @@ class ImageTransformsConfig:
     """
 
     enable: bool = False
+    """Augment the training frames (evaluation and val_loss always see frames as recorded)."""
     max_num_transforms: int = 3
+    """How many of ``tfs`` each sample gets, drawn by weight without replacement."""
     random_order: bool = False
+    """Apply the drawn transforms in random order (default: the order of ``tfs``)."""
     tfs: dict[str, ImageTransformConfig] = field(default_factory=_default_tfs)
+    """Name -> {type, kwargs, weight}; types: ColorJitter, SharpnessJitter, RandomCrop, RandomShift,
+    RandomAffine, AddGaussianNoise, Identity."""
 
 
 def make_transform_from_config(cfg: ImageTransformConfig | Mapping[str, Any]) -> nn.Module:
