@@ -13,6 +13,7 @@ from lerobot.datasets.transforms import (
     ImageTransforms,
     ImageTransformsConfig,
     RandomCrop,
+    RandomShift,
     SharpnessJitter,
     make_transform_from_config,
 )
@@ -20,6 +21,7 @@ from lerobot.datasets.transforms import (
 # Every image transform, with parameters wide enough that each call visibly changes the image.
 IMAGE_TRANSFORMS = {
     "random_crop": lambda: RandomCrop(scale=(0.5, 0.9)),
+    "random_shift": lambda: RandomShift(pad=6),
     "color_jitter": lambda: ColorJitter(brightness=0.3, contrast=0.3, saturation=0.5, hue=0.1),
     "sharpness": lambda: SharpnessJitter((0.2, 3.0)),
     "affine": lambda: make_transform_from_config(
@@ -220,6 +222,28 @@ def test_random_crop_zooms_in() -> None:
 def test_random_crop_rejects_bad_scale(scale: tuple[float, float]) -> None:
     with pytest.raises(ValueError, match="scale"):
         RandomCrop(scale=scale)
+
+
+def test_random_shift_moves_the_frame_without_rescaling() -> None:
+    """Every output pixel is an input pixel moved by at most ``pad`` (edges repeated), the scale kept."""
+    x = _image(2)
+    torch.manual_seed(0)
+    y = RandomShift(pad=3)(x)
+    shifts = [(dr, dc) for dr in range(-3, 4) for dc in range(-3, 4)]
+    matches = [
+        (dr, dc) for dr, dc in shifts
+        if torch.equal(y[..., 3:-3, 3:-3], x[..., 3 + dr : x.shape[-2] - 3 + dr, 3 + dc : x.shape[-1] - 3 + dc])
+    ]  # fmt: skip
+    assert len(matches) == 1
+    assert torch.equal(RandomShift(pad=0)(x), x)
+    with pytest.raises(ValueError, match="pad"):
+        RandomShift(pad=-1)
+
+
+def test_random_shift_keeps_uint8_frames() -> None:
+    x = (_image() * 255).to(torch.uint8)
+    y = RandomShift(pad=2)(x)
+    assert y.dtype == torch.uint8 and y.shape == x.shape
 
 
 def test_color_jitter_argument_conventions() -> None:

@@ -1,6 +1,7 @@
 """Expert demonstrations recorded in the env's own units, ready for lerobot-train + lerobot-eval."""
 
 import numpy as np
+import torch
 from tests.datasets.validate import validate_v30
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -40,3 +41,22 @@ def test_dart_noise_perturbs_executed_actions_but_stores_the_experts(tmp_path):
     a, b = clean[0], noisy[0]  # same seed, same first observation: the expert's action is the same
     np.testing.assert_array_equal(a["action"].numpy(), b["action"].numpy())
     assert not np.array_equal(clean[5]["observation.state"].numpy(), noisy[5]["observation.state"].numpy())
+
+
+def test_camera_task_records_png_frames_without_video(tmp_path):
+    """``--video=false`` on a camera env stored nothing: the env declares its cameras as ``video`` and the
+    dataset refused them. They are now stored as lossless PNG frames that read back as the env rendered."""
+    root = tmp_path / "ds"
+    assert main(["--env.type=so100", "--env.obs_type=pixels_agent_pos", "--env.episode_length=3",
+                 "--repo_id=me/pix", f"--root={root}", "--num_episodes=1", "--video=false"]) == 0  # fmt: skip
+    validate_v30(root)
+    ds = LeRobotDataset("me/pix", root=root)
+    assert ds.features["observation.images.front"]["dtype"] == "image"
+    assert not list(root.rglob("*.mp4"))
+    frame = ds[0]["observation.images.front"]
+    assert frame.shape == (3, 96, 96) and frame.dtype == torch.float32
+    env = make_env("so100", obs_type="pixels_agent_pos")
+    obs, _ = env.reset(seed=0)
+    env.close()
+    rendered = torch.from_numpy(obs["pixels"]["front"]).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(frame, rendered, rtol=0, atol=0)  # same pixels, same channel order

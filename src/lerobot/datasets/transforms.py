@@ -26,6 +26,7 @@ __all__ = [
     "ImageTransforms",
     "ImageTransformsConfig",
     "RandomCrop",
+    "RandomShift",
     "SharpnessJitter",
     "make_transform_from_config",
 ]
@@ -89,6 +90,37 @@ class RandomCrop(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
+
+
+class RandomShift(nn.Module):
+    """Shift the frame by up to ``pad`` pixels each way: edge-pad, then crop back to the input size.
+
+    The augmentation of DrQ (Kostrikov et al. 2021) and DrQ-v2 that makes pixel policies learn from a
+    few demonstrations: unlike a resized crop it keeps the scale, so an object's apparent size (which
+    tells a policy how far away it is) is left as the fixed camera sees it. Edge padding, not zeros, so
+    no black border appears that evaluation frames never have.
+    """
+
+    def __init__(self, pad: int = 4) -> None:
+        super().__init__()
+        if int(pad) < 0:
+            raise ValueError(f"pad must be non-negative, got {pad}")
+        self.pad = int(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad == 0:
+            return x
+        height, width = x.shape[-2:]
+        flat = x.reshape(-1, *x.shape[-3:])  # replicate padding wants a batch dim; (T, C, H, W) has one
+        padded = nn.functional.pad(flat, [self.pad] * 4, mode="replicate").reshape(
+            *x.shape[:-2], height + 2 * self.pad, width + 2 * self.pad
+        )
+        top = int(torch.randint(0, 2 * self.pad + 1, ()).item())
+        left = int(torch.randint(0, 2 * self.pad + 1, ()).item())
+        return padded[..., top : top + height, left : left + width]
+
+    def extra_repr(self) -> str:
+        return f"pad={self.pad}"
 
 
 class ColorJitter(nn.Module):
@@ -186,6 +218,7 @@ _TRANSFORM_TYPES: dict[str, Callable[..., nn.Module]] = {
     "ColorJitter": ColorJitter,
     "SharpnessJitter": SharpnessJitter,
     "RandomCrop": RandomCrop,
+    "RandomShift": RandomShift,
     # torchvision's v2 transforms already sample once per call for a batched (T, C, H, W) tensor,
     # use torch's RNG and pickle, so the affine warp needs no re-implementation.
     "RandomAffine": v2.RandomAffine,
@@ -224,9 +257,14 @@ class ImageTransformsConfig:
     """
 
     enable: bool = False
+    """Augment the training frames (evaluation and val_loss always see frames as recorded)."""
     max_num_transforms: int = 3
+    """How many of ``tfs`` each sample gets, drawn by weight without replacement."""
     random_order: bool = False
+    """Apply the drawn transforms in random order (default: the order of ``tfs``)."""
     tfs: dict[str, ImageTransformConfig] = field(default_factory=_default_tfs)
+    """Name -> {type, kwargs, weight}; types: ColorJitter, SharpnessJitter, RandomCrop, RandomShift,
+    RandomAffine, AddGaussianNoise, Identity."""
 
 
 def make_transform_from_config(cfg: ImageTransformConfig | Mapping[str, Any]) -> nn.Module:

@@ -53,7 +53,7 @@ def record_expert_dataset(
     dataset = LeRobotDataset.create(
         repo_id,
         fps=cfg.fps,
-        features=cfg.features,
+        features=_camera_storage(cfg.features, use_videos),
         robot_type=f"{cfg.type}_sim",
         root=root,
         use_videos=use_videos,
@@ -85,6 +85,16 @@ def record_expert_dataset(
         dataset.finalize()
         sim.close()
     return dataset, float(np.mean(successes)) if successes else 0.0
+
+
+def _camera_storage(features: dict[str, dict], use_videos: bool) -> dict[str, dict]:
+    """The env's features with cameras stored as ``image`` (lossless PNG frames) when videos are off.
+
+    Env configs declare cameras as ``video``; without this, ``--video=false`` on a camera env was refused.
+    """
+    if use_videos:
+        return features
+    return {k: {**ft, "dtype": "image"} if ft["dtype"] == "video" else ft for k, ft in features.items()}
 
 
 def run_expert_episode(

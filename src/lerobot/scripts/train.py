@@ -41,6 +41,7 @@ import torch
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
+from lerobot.datasets.transforms import ImageTransforms
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
 from lerobot.policies import peft_adapters
 from lerobot.policies.cpu_acceleration import accelerate_on_cpu
@@ -119,17 +120,20 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
     train_eps, val_eps = split_episodes(episodes, cfg.dataset.val_split, cfg.seed)
     delta_timestamps = delta_timestamps_for(cfg.policy, meta.fps, meta.features)
 
-    def open_dataset(eps: list[int]) -> LeRobotDataset:
+    def open_dataset(eps: list[int], image_transforms: ImageTransforms | None = None) -> LeRobotDataset:
         return LeRobotDataset(
             cfg.dataset.repo_id,
             meta=meta,  # read once above, shared by the train and val datasets
             episodes=eps,
+            image_transforms=image_transforms,
             delta_timestamps=delta_timestamps,
             revision=cfg.dataset.revision,
             video_backend=cfg.dataset.video_backend,
         )
 
-    train_ds = open_dataset(train_eps)
+    # Augmentation only on the training frames: val_loss measures the frames as recorded.
+    augment = ImageTransforms(cfg.dataset.image_transforms) if cfg.dataset.image_transforms.enable else None
+    train_ds = open_dataset(train_eps, augment)
     val_ds = open_dataset(val_eps) if val_eps and cfg.val_freq > 0 else None
 
     # ---- policy (a resumed run starts from its checkpoint's weights) ------------------------------

@@ -30,6 +30,7 @@ from lerobot.configs.parser import (
     merge_trees,
     parse_args,
 )
+from lerobot.datasets.transforms import ImageTransformsConfig
 from lerobot.envs.configs import EnvConfig
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
@@ -86,6 +87,9 @@ class DatasetConfig:
     """Video decoder: pyav or torchcodec (default: torchcodec where it decodes here, else pyav)."""
     val_split: float = 0.1
     """Share of episodes held out for val_loss (only when that leaves >= 1 val and >= 2 train episodes)."""
+    image_transforms: ImageTransformsConfig = field(default_factory=ImageTransformsConfig)
+    """Camera augmentation for the training frames only (--dataset.image_transforms.enable=true;
+    --dataset.image_transforms.tfs='{"shift": {"type": "RandomShift", "kwargs": {"pad": 4}}}')."""
 
 
 @dataclass
