@@ -103,6 +103,13 @@ class PolicyGraph(nn.Module):
                 out.append(torch.randn(shape, generator=generator))
         return tuple(out)
 
+    def draw_inputs(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The random inputs, drawn from ``generator`` in the order the eager policy draws them from the same
+        generator (``predict_action_chunk(obs, generator=...)``), so that both see the same numbers."""
+        return tuple(
+            torch.randn((batch_size, *spec.shape), generator=generator) for spec in self.inputs if spec.random
+        )
+
     def standard_normal(self, like: Tensor, shape: tuple[int, ...]) -> Tensor:
         """A draw made inside the graph (``draws="inside"``): (B, *shape), B taken from ``like``."""
         return torch.randn((like.shape[0], *shape), dtype=torch.float32, device=like.device)

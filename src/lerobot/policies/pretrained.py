@@ -282,7 +282,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         """
         self.eval()
         self._check_normalizers()
-        return self._export_graph(camera_images, draws, history)
+        return self._export_graph(camera_images, draws, history).eval()
 
     def _export_graph(self, camera_images: bool, draws: str, history: bool) -> PolicyGraph:
         """Each policy builds its graph here (after ``export_graph`` put it in eval mode)."""

@@ -195,7 +195,9 @@ def _sync_loop(
 @dataclass
 class PolicyPathConfig:
     path: str = ""
-    """Checkpoint folder (``.../checkpoints/last/pretrained_model``) or Hub id (required unless --server_address)."""
+    """Checkpoint folder (``.../checkpoints/last/pretrained_model``), Hub id or lerobot-export folder (required unless --server_address)."""
+    backend: str = "auto"
+    """torch (a checkpoint), onnxruntime / torchscript / torch_export (a lerobot-export folder); auto: by the path."""
 
 
 @dataclass
@@ -250,7 +252,7 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     if cfg.safety_checks and cfg.max_relative_target is not None:
         safety = SafetyConfig(max_relative_target=cfg.max_relative_target)
     policy = (
-        load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration)
+        load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration, backend=cfg.policy.backend)
         if cfg.policy.path
         else _RemoteOnly()
     )

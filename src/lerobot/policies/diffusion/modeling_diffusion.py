@@ -206,6 +206,14 @@ class DiffusionGraph(PolicyGraph):
             + ("" if self.sampler.ddpm else "; DDIM with eta = 0 is otherwise deterministic")
         )
 
+    def draw_inputs(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The initial noise, then each step's, one draw at a time as ``conditional_sample`` makes them."""
+        draws = [
+            torch.randn((batch_size, *self.sample_shape), generator=generator)
+            for _ in range(1 + self.sampler.n_step_draws)
+        ]
+        return (draws[0], torch.stack(draws[1:], dim=1)) if len(draws) > 1 else (draws[0],)
+
     def forward(self, *inputs: Tensor) -> Tensor:
         batch = {}
         for spec, x in zip(self.observations, inputs, strict=False):

@@ -77,12 +77,12 @@ class UnrolledSampler:
         self, unet: DiffusionConditionalUnet1d, global_cond: Tensor, noise: Tensor, step_noise: Tensor | None
     ) -> Tensor:
         """noise (B, T, A), step_noise (B, n_step_draws, T, A) or None, global_cond (B, G) -> (B, T, A)."""
-        n, batch = len(self.timesteps), noise.shape[0]
+        (n, (batch, cond_dim)) = len(self.timesteps), global_cond.shape
         timesteps = torch.tensor(self.timesteps, dtype=torch.long, device=noise.device)
         # The FiLM inputs do not depend on the sample: one batch for all steps (as conditional_sample).
         film_table = unet.film(
-            timesteps[:, None].expand(n, batch).reshape(-1),
-            global_cond[None].expand(n, *global_cond.shape).reshape(n * batch, -1),
+            timesteps[:, None].expand(n, batch).reshape(n * batch),
+            global_cond[None].expand(n, batch, cond_dim).reshape(n * batch, cond_dim),
         )
         film_table = [f.unflatten(0, (n, batch)) for f in film_table]
         sample, draw = noise, 0
