@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="1 round, few repeats, results to results/tmp/")
     parser.add_argument("--note", default="", help="saved with the results (e.g. the host's state)")
+    parser.add_argument(
+        "--export-dir", help="keep (and reuse) the exports here (default: a temporary folder)"
+    )
     parser.add_argument("--round-json", help=argparse.SUPPRESS)  # internal: one round in this process
     args = parser.parse_args(argv)
     names = args.policies.split(",")
@@ -176,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rounds, reference, loads = [], [], []
     with tempfile.TemporaryDirectory(prefix="lerobot_export_bench_") as tmp:
+        exports = args.export_dir or tmp
         for _ in range(args.rounds):
             loads.append(os.getloadavg()[0])
             out = Path(tmp) / "round.json"
             command = [sys.executable, __file__, "--policies", args.policies, "--warmup", str(args.warmup),
-                       "--repeats", str(args.repeats), "--round-json", f"{tmp},{out}"]  # fmt: skip
+                       "--repeats", str(args.repeats), "--round-json", f"{exports},{out}"]  # fmt: skip
             subprocess.run(command, check=True)
             rounds.append(json.loads(out.read_text()))
             if args.reference_python:

@@ -14,7 +14,7 @@ import torch
 from tests.policies.conftest import act_config, diffusion_config, make_stats
 
 from lerobot.configs.types import FeatureType, PolicyFeature
-from lerobot.export import ExportedModel, ParityError, export_policy, load_exported, read_metadata
+from lerobot.export import ExportedModel, export_policy, load_exported, read_metadata
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 from lerobot.policies.pretrained import PreTrainedPolicy
@@ -37,7 +37,7 @@ def diffusion_policy() -> DiffusionPolicy:
         image=False,
         output_features={"action": PolicyFeature(FeatureType.ACTION, (4,))},
         noise_scheduler_type="DDPM",
-        num_inference_steps=3,
+        num_inference_steps=2,
     )
     return DiffusionPolicy(config, dataset_stats=_stats(config))
 
@@ -95,7 +95,7 @@ def test_each_format_round_trips_with_parity(exports, name):
         assert image["dtype"] == "uint8" and image["shape"] == ["batch", 32, 32, 3]
     if policy.name == "diffusion":  # every draw is an input: initial noise and DDPM's per-step noise
         assert [s["name"] for s in meta["inputs"] if s["random"]] == ["noise", "step_noise"]
-        assert meta["inputs"][-1]["shape"] == ["batch", 2, 8, 4] and "DDPM" in meta["random_draws"]
+        assert meta["inputs"][-1]["shape"] == ["batch", 1, 8, 4] and "DDPM" in meta["random_draws"]
     else:
         assert not any(s["random"] for s in meta["inputs"]) and meta["random_draws"].startswith("none")
 
@@ -130,12 +130,6 @@ def test_exported_policy_acts_like_the_eager_policy_step_by_step(exports):
         torch.testing.assert_close(
             exported.select_action(obs).action, policy.select_action(obs).action, atol=1e-4, rtol=1e-4
         )
-
-
-def test_int8_refused_beyond_its_tolerance_and_nothing_written(tmp_path):
-    with pytest.raises(ParityError, match=r"Refused: the int8 export.*Largest difference .*tolerance 1e-09"):
-        export_policy(act_policy(False), format="int8", output=tmp_path / "out", int8_tolerance=1e-9)
-    assert list((tmp_path / "out").iterdir()) == []  # no model, no metadata, no temporary folder
 
 
 def test_a_format_or_policy_that_cannot_export_says_why_and_what_can(tmp_path):
@@ -239,4 +233,4 @@ def test_cli_exports_with_dataset_parity_and_refuses_with_numbers(tmp_path, caps
     assert main(refused) == 1
     err = capsys.readouterr().err
     assert "Refused: the int8 export" in err and "Largest difference" in err and "tolerance 1e-09" in err
-    assert not (tmp_path / "q" / "metadata.json").exists()
+    assert list((tmp_path / "q").iterdir()) == []  # no model, no metadata, no temporary folder

@@ -28,6 +28,7 @@ def diffusion_checkpoint():
         input_features={k: v for k, v in features.items() if k != "action"},
         output_features={"action": features["action"]},
         crop_shape=(40, 56),
+        num_inference_steps=2,
     )
     torch.manual_seed(0)
     return DiffusionPolicy(config, dataset_stats=make_stats(features)).save_pretrained(

@@ -24,8 +24,8 @@ time (batch 1, as on a robot). The export is refused (:class:`ParityError`, noth
 
 The folder then holds the artefact and ``metadata.json``: the policy (type, source, config), the inputs
 and output with names, shapes and dtypes, the random draws, the tolerance and the measured
-difference. Both are written to temporary names and renamed into place, the artefact first, so a folder
-with a ``metadata.json`` always holds a complete export.
+difference. Both are written under a temporary name and renamed into place (an older metadata.json is
+removed first, the new one comes last), so a folder with a ``metadata.json`` holds a complete export.
 """
 
 from __future__ import annotations
@@ -183,7 +183,9 @@ def export_policy(
                 f"over {len(observations)} observations ({observations_source}). Nothing was written to {output}."
             )
         (scratch / METADATA_NAME).write_text(json.dumps(metadata, indent=2))
-        os.replace(scratch / file_name, output / file_name)  # the artefact first: metadata marks completeness
+        # metadata.json marks a complete export: an older one goes first, the new one comes last
+        (output / METADATA_NAME).unlink(missing_ok=True)
+        os.replace(scratch / file_name, output / file_name)
         os.replace(scratch / METADATA_NAME, output / METADATA_NAME)
     logger.info("Exported %s to %s (%s). %s", policy.name, output / file_name, format, report.summary())
     return metadata

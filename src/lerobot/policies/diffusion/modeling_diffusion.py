@@ -347,7 +347,8 @@ class DiffusionModel(nn.Module):
 
     def generate_actions(self, global_cond: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """(B, S * cond_dim) conditioning -> (B, n_action_steps, A) normalised actions from step t."""
-        actions = self.conditional_sample(global_cond.shape[0], global_cond, generator)
+        seeded = {"generator": generator} if generator is not None else {}
+        actions = self.conditional_sample(global_cond.shape[0], global_cond, **seeded)
         start = self.config.n_obs_steps - 1
         return actions[:, start : start + self.config.n_action_steps]
 
