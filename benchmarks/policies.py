@@ -82,6 +82,7 @@ from policy_workloads import (
     BATCH,
     CAMERA,
     CONFIGS,
+    IMAGE,
     STATE,
     STATE_DIM,
     TDMPC_IMAGE,

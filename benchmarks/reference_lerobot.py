@@ -46,7 +46,7 @@ from policy_workloads import (  # noqa: E402
 )
 
 
-def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
+def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) -> dict[str, Any]:
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
 
@@ -101,7 +101,7 @@ def bench(name: str, warmup: int, repeats: int) -> dict[str, Any]:
             policy._queues["action"].clear()
             policy.select_action(dict(observation))
 
-    result = measure(train_step, infer, warmup, repeats)
+    result = measure((lambda: None) if inference_only else train_step, infer, warmup, repeats)
     result["params"] = sum(p.numel() for p in policy.parameters())
     result["versions"] = {"lerobot": getattr(lerobot, "__version__", "?"), "torch": torch.__version__}
     return result
@@ -112,9 +112,12 @@ def main() -> int:
     parser.add_argument("--policies", default="act,diffusion,vqbet")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--inference-only", action="store_true", help="time inference only (export.py)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    results = {name: bench(name, args.warmup, args.repeats) for name in args.policies.split(",")}
+    results = {
+        name: bench(name, args.warmup, args.repeats, args.inference_only) for name in args.policies.split(",")
+    }
     print(json.dumps(results))
     return 0
 

@@ -74,15 +74,46 @@ MAX_INFERENCE_DELAY = 10_000  # control steps; a larger one is a client bug, not
 AUTH_FAILURE_DELAY_S = 0.5  # slows guessing; with max_connections it caps attempts per second
 
 
+POLICY_BACKENDS = ("auto", "torch", "onnxruntime", "torchscript", "torch_export")
+
+
 def load_policy(
-    path: str, device: str | None = None, cpu_acceleration: bool = True, rtc_config: Any = None
+    path: str,
+    device: str | None = None,
+    cpu_acceleration: bool = True,
+    rtc_config: Any = None,
+    backend: str = "auto",
 ) -> Any:
     """A checkpoint folder or Hub id -> a policy in eval mode (any registered policy type).
 
     On the CPU it is accelerated (:mod:`lerobot.policies.cpu_acceleration`) unless ``cpu_acceleration``
     is false. ``rtc_config`` (an :class:`~lerobot.policies.rtc.configuration_rtc.RTCConfig`) replaces
-    the checkpoint's real-time-chunking section; a policy type without real-time chunking refuses it.
+    the checkpoint's real-time-chunking section; a policy type without real-time chunking refuses it
+    (so does an exported model). An export folder (``lerobot-export``'s output, with ``metadata.json``) loads as an
+    :class:`~lerobot.export.ExportedPolicy` on its runtime; ``backend`` names that runtime
+    (``onnxruntime``, ...) or ``torch`` (eager PyTorch, checkpoints only); ``auto`` follows the folder.
     """
+    from lerobot.export.runtime import RUNTIMES, is_export_folder, load_exported, read_metadata
+
+    if backend not in POLICY_BACKENDS:
+        raise ValueError(f"Unknown policy backend {backend!r}; choose one of {', '.join(POLICY_BACKENDS)}.")
+    if is_export_folder(path):
+        if rtc_config is not None:
+            raise ValueError(
+                f"--policy.rtc_config: {path} is an exported model, which has no real-time chunking; "
+                "serve the checkpoint it came from, or leave --policy.rtc_config out."
+            )
+        if backend == "torch":
+            runtime = RUNTIMES[read_metadata(path)["format"]]
+            raise ValueError(
+                f"{path} is an exported model: run it with --policy.backend={runtime} (or auto)."
+            )
+        return load_exported(path, None if backend == "auto" else backend)
+    if backend not in ("auto", "torch"):
+        raise ValueError(
+            f"--policy.backend={backend} runs an exported model and {path} is a checkpoint: export it first "
+            f"(lerobot-export --policy.path={path} --format=onnx --output=<folder>) and pass that folder."
+        )
     from lerobot.policies.config import PreTrainedConfig
     from lerobot.policies.cpu_acceleration import accelerate_on_cpu
     from lerobot.policies.factory import get_policy_class

@@ -22,7 +22,9 @@ that share the original parameters, so an optimiser built before the call keeps 
 
 ``conv2d_inference`` calls an op that is private to torch (``torch.mkldnn_convolution``), whose
 signature may change in any release. Once per process each piece is run against its stock module
-on a tiny input; a piece that fails or differs is left out, with one log line saying so.
+on a tiny input; a piece that fails or differs is left out, with one log line saying so. While
+``torch.jit.trace``, ``torch.export`` or ``torch.onnx.export`` records a call, every piece runs its stock
+op, so an export of an accelerated policy holds stock ops only.
 
 The scripts (``lerobot-train``, ``-eval``, ``-record``, ``-deploy``, the demo and the policy server)
 apply it when the policy runs on the CPU, unless ``--cpu_acceleration=false``.
@@ -120,6 +122,12 @@ def _stock_arguments(conv: nn.Module) -> dict[str, Any]:
     }
 
 
+def _recording() -> bool:
+    """Whether ``torch.jit.trace``, ``torch.export`` / ``torch.onnx.export`` or ``torch.compile`` is recording
+    the call: then the stock op runs, so an export of an accelerated policy is a stock graph."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def _require_cpu(x: Tensor, module: nn.Module) -> None:
     if x.device.type != "cpu":
         raise RuntimeError(
@@ -176,7 +184,12 @@ class OneDnnConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         _require_cpu(x, self)
-        if torch.is_grad_enabled() or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
+        if (
+            torch.is_grad_enabled()
+            or x.dtype != torch.float32
+            or torch.is_autocast_enabled("cpu")
+            or _recording()
+        ):
             return super().forward(x)
         return torch.mkldnn_convolution(
             x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
@@ -196,7 +209,7 @@ class WindowMatmulConv1d(nn.Conv1d):
     def forward(self, x: Tensor) -> Tensor:
         _require_cpu(x, self)
         (k,), (stride,), (pad,) = self.kernel_size, self.stride, self.padding
-        if self.in_channels * k < 512 and not torch.is_grad_enabled():
+        if (self.in_channels * k < 512 and not torch.is_grad_enabled()) or _recording():
             return super().forward(x)
         windows = F.pad(x, (pad, pad)).unfold(2, k, stride)  # (B, C_in, L_out, k)
         windows = windows.transpose(1, 2).flatten(2)  # (B, L_out, C_in * k)

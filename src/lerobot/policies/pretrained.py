@@ -47,6 +47,7 @@ from lerobot.policies import peft_adapters
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
 from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
 from lerobot.policies.ema import EMA
+from lerobot.policies.export_graph import PolicyGraph, ScriptablePolicy, accept_dict_inputs_in_onnx_export
 from lerobot.policies.normalize import (
     NORMALIZER_PREFIXES,
     Normalize,
@@ -87,6 +88,9 @@ def _loading_from(folder: Path) -> Iterator[None]:
         yield
     finally:
         _LOADING_FROM.reset(token)
+
+
+accept_dict_inputs_in_onnx_export()
 
 
 class WeightsMismatchError(RuntimeError, ValueError):
@@ -252,6 +256,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         self.normalize_inputs = Normalize(config.input_features, norm_map, dataset_stats)
         self.normalize_targets = Normalize(config.output_features, norm_map, dataset_stats)
         self.unnormalize_outputs = Unnormalize(config.output_features, norm_map, dataset_stats)
+        if dataset_stats is not None:
+            self._check_normalizers()
 
     # ---- what each policy implements ------------------------------------------------------------
     @abc.abstractmethod
@@ -302,6 +308,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         """
         if self.training:
             return super().__call__(batch, *args, **kwargs)
+        if torch.compiler.is_exporting() or torch.jit.is_tracing():
+            return {"action": self._traced_call(batch)}
         out = dict(super().__call__(batch, *args, **kwargs)) if "action" in batch else {}
         out["action"] = self.predict_action_chunk(batch)
         return out
@@ -374,6 +382,53 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             f"{type(self).__name__}: the action has {len(action)} values for {n} joints; expected {n} or {n + 1} "
             "(joints, then the gripper)."
         )
+
+    # ---- export ---------------------------------------------------------------------------------
+    def export_graph(
+        self, *, camera_images: bool = True, draws: str = "input", history: bool = True
+    ) -> PolicyGraph:
+        """This policy as one stateless tensor function (see :mod:`lerobot.policies.export_graph`).
+
+        Puts the policy in eval mode; the graph shares its modules. ``camera_images``: cameras as
+        uint8 (B, H, W, C) rather than float (B, C, H, W) in [0, 1]; ``draws``: random draws as
+        inputs (``"input"``) or drawn by the graph (``"inside"``); ``history``: a policy with an
+        observation history takes (B, S, ...) per feature, or (``False``) the current frame only,
+        standing for the whole history as right after ``reset()``.
+        """
+        self.eval()
+        self._check_normalizers()
+        return self._export_graph(camera_images, draws, history).eval()
+
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> PolicyGraph:
+        """Each policy builds its graph here (after ``export_graph`` put it in eval mode)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} ({self.name!r}) has no export graph yet, so it exports to no format; "
+            "lerobot.export.exportable_policies() lists the policies that do."
+        )
+
+    def inference_graph(self) -> PolicyGraph:
+        """The graph ``policy.eval()(obs)`` amounts to: float cameras, the current frame, draws inside."""
+        return self.export_graph(camera_images=False, draws="inside", history=False)
+
+    def _traced_call(self, batch: Mapping[str, Any]) -> Tensor:
+        """``policy.eval()(obs)["action"]`` while ``torch.export`` / ``torch.onnx.export`` / ``torch.jit.trace``
+        records it: the stateless graph, so the recording holds stock tensor ops only (no action queue,
+        no cached tables, no private kernels), and draws its noise itself as the eager policy does."""
+        graph = self.inference_graph()
+        obs = self.prepare_observation(batch)
+        self.check_features(obs, self.config.input_features, time_steps=graph.history)
+        sizes = {x.shape[0] for x in obs.values() if isinstance(x, Tensor)}
+        if torch.compiler.is_exporting() and sizes == {1}:  # a symbolic batch size is no int
+            warnings.warn(
+                "torch.export specialises an example batch of 1: this export takes batch 1 only, whatever "
+                "dynamic_axes say. Export with a batch of 2 for a dynamic batch axis (lerobot-export does).",
+                stacklevel=3,
+            )
+        return graph(*[obs[spec.name] for spec in graph.inputs])
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script(policy)`` compiles: :class:`ScriptablePolicy` over this policy's graph."""
+        return ScriptablePolicy(self.inference_graph())
 
     # ---- shared helpers -------------------------------------------------------------------------
     @property
@@ -466,6 +521,13 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         """Replace the normalisation statistics (``{feature: {"mean": ..., "std": ...}}``)."""
         for module in (self.normalize_inputs, self.normalize_targets, self.unnormalize_outputs):
             module.load_stats(stats, strict=True)
+        self._check_normalizers()
+
+    def _check_normalizers(self) -> None:
+        """Settle now which statistics are set: that check reads the buffers' values, which an export that
+        starts on a freshly loaded policy (``torch.onnx.export(policy, ...)``) cannot do inside its trace."""
+        for module in (self.normalize_inputs, self.normalize_targets, self.unnormalize_outputs):
+            module._check_ready()
 
     def _weight_keys(self) -> set[str]:
         return {k for k in self.state_dict() if not k.startswith(NORMALIZER_PREFIXES)}
@@ -571,6 +633,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         policy._load_checkpoint(folder, strict=strict)
         if dataset_stats is not None:
             policy.set_normalization_stats(dataset_stats)
+        with (
+            warnings.catch_warnings()
+        ):  # _load_checkpoint has said which statistics are missing, with the fix
+            warnings.simplefilter("ignore")
+            policy._check_normalizers()
         policy.to(config.device)
         policy.eval()
         return policy

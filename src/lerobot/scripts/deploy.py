@@ -198,9 +198,11 @@ def _sync_loop(
 @dataclass
 class PolicyPathConfig:
     path: str = ""
-    """Checkpoint folder (``.../checkpoints/last/pretrained_model``) or Hub id (required unless --server_address)."""
+    """Checkpoint folder (``.../checkpoints/last/pretrained_model``), Hub id or lerobot-export folder (required unless --server_address)."""
     rtc_config: RTCConfig | None = None
     """Real-time chunking with --async_inference (--policy.rtc_config.execution_horizon=8); default: the checkpoint's."""
+    backend: str = "auto"
+    """torch (a checkpoint), onnxruntime / torchscript / torch_export (a lerobot-export folder); auto: by the path."""
 
 
 @dataclass
@@ -255,7 +257,12 @@ def deploy(cfg: DeployConfig) -> ControlReport:
     if cfg.safety_checks and cfg.max_relative_target is not None:
         safety = SafetyConfig(max_relative_target=cfg.max_relative_target)
     policy = (
-        load_policy(cfg.policy.path, cpu_acceleration=cfg.cpu_acceleration, rtc_config=cfg.policy.rtc_config)
+        load_policy(
+            cfg.policy.path,
+            cpu_acceleration=cfg.cpu_acceleration,
+            rtc_config=cfg.policy.rtc_config,
+            backend=cfg.policy.backend,
+        )
         if cfg.policy.path
         else _RemoteOnly()
     )

@@ -26,13 +26,15 @@ from lerobot.utils.net_security import check_exposure, resolve_token
 @dataclass
 class ServerPolicyConfig:
     path: str = ""
-    """Checkpoint folder (``.../pretrained_model``) or Hub id: the default policy (required)."""
+    """Checkpoint folder (``.../pretrained_model``), Hub id or lerobot-export folder: the default policy (required)."""
     extra_paths: list[str] = field(default_factory=list)
     """More checkpoints a client may choose by name (the path exactly as given here)."""
     device: str | None = None
     """Where the policies run (cuda, mps, cpu; default: where the checkpoint loads)."""
     rtc_config: RTCConfig | None = None
     """Real-time chunking for every served policy (--policy.rtc_config.execution_horizon=8); default: the checkpoint's."""
+    backend: str = "auto"
+    """torch (checkpoints), onnxruntime / torchscript / torch_export (lerobot-export folders); auto: by each path."""
 
 
 @dataclass
@@ -73,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.allow_unauthenticated:  # (with it, the server below logs the warning once)
         check_exposure(cfg.host, token, False, "The policy server", TOKEN_ENV)
     policies = {
-        path: server_lib.load_policy(path, cfg.policy.device, cfg.cpu_acceleration, cfg.policy.rtc_config)
+        path: server_lib.load_policy(
+            path, cfg.policy.device, cfg.cpu_acceleration, cfg.policy.rtc_config, cfg.policy.backend
+        )
         for path in paths
     }
     server = server_lib.PolicyServer(

@@ -38,6 +38,7 @@ from torch import Tensor
 from lerobot.configs.types import ACTION
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.act.network import ACT
+from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 
 
@@ -95,6 +96,10 @@ class ACTPolicy(PreTrainedPolicy):
         self.check_features(obs, self.config.input_features)
         return obs
 
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> ACTGraph:
+        """No random inputs (the latent is zero at inference) and no history."""
+        return ACTGraph(self, camera_images, draws)
+
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         """Raw training batch -> ``{"loss": scalar, "l1_loss": float, "kld_loss": float}``."""
         batch = self.single_action_as_chunk(batch, self.config.chunk_size)
@@ -116,6 +121,29 @@ class ACTPolicy(PreTrainedPolicy):
             loss = l1_loss + self.config.kl_weight * kld
         output["loss"] = loss
         return output
+
+
+class ACTGraph(PolicyGraph):
+    """Raw observation (each input feature) -> (B, chunk_size, A) in robot units: ``predict_action_chunk``."""
+
+    random_draws = "none: at inference ACT's latent is zero (its CVAE encoder samples only while training)"
+
+    def __init__(self, policy: ACTPolicy, camera_images: bool, draws: str):
+        super().__init__(camera_images, draws)
+        cfg = policy.config
+        self.normalize_inputs, self.model = policy.normalize_inputs, policy.model
+        self.unnormalize_outputs = policy.unnormalize_outputs
+        self.inputs = [self.observation_input(name, ft) for name, ft in cfg.input_features.items()]
+        self.cameras = set(cfg.image_features)
+        self.output = GraphInput(ACTION, (cfg.chunk_size, cfg.action_feature.shape[0]), torch.float32)
+
+    def forward(self, *observation: Tensor) -> Tensor:
+        batch = {
+            spec.name: self.model_image(x) if spec.name in self.cameras else x
+            for spec, x in zip(self.inputs, observation, strict=True)
+        }
+        actions = self.model(self.normalize_inputs(batch))[0]
+        return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
 
 class ACTTemporalEnsembler:

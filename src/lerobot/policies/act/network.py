@@ -88,7 +88,8 @@ class ACT(nn.Module):
             latent = mu + log_sigma_x2.div(2).exp() * torch.randn_like(mu)
         else:
             mu = log_sigma_x2 = None
-            weight = self.encoder_latent_input_proj.weight
+            # dtype and device of the model from an embedding: quantize_dynamic turns Linear weights into methods
+            weight = self.decoder_pos_embed.weight
             latent = torch.zeros(batch_size, cfg.latent_dim, dtype=weight.dtype, device=weight.device)
 
         # 2. Encoder tokens, sequence-first (S, B, D): latent, state, env state, camera features.
@@ -321,6 +322,8 @@ class ACTSinusoidalPositionEmbedding2d(nn.Module):
         self._tables: dict[tuple[Any, ...], Tensor] = {}
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # recorded as ops, never cached
+            return self._table(x)
         key = (x.shape[-2], x.shape[-1], x.device, torch.is_inference_mode_enabled())
         if key not in self._tables:
             self._tables[key] = self._table(x)

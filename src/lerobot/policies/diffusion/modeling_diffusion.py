@@ -38,9 +38,11 @@ from torch import Tensor, nn
 
 from lerobot.configs.types import ACTION, OBS_ENV_STATE, OBS_STATE
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.diffusion.sampler import UnrolledSampler
 from lerobot.policies.diffusion.unet import DiffusionConditionalUnet1d
 from lerobot.policies.diffusion.vision_encoder import DiffusionRgbEncoder
 from lerobot.policies.ema import EMA
+from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 from lerobot.policies.rtc.modeling_rtc import RTCGuide, make_guide
 
@@ -82,6 +84,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         observation: dict[str, Any],
         inference_delay: int | None = None,
         prev_chunk_left_over: Any = None,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Raw observation -> (B, n_action_steps, A) actions in robot units, from the current step.
 
@@ -91,6 +94,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         previous chunk's actions from this observation's step on) and ``inference_delay`` (control
         steps it takes to compute this chunk) make it a real-time-chunking inpainting of those actions
         (:mod:`lerobot.policies.rtc.modeling_rtc`); without them, or with RTC off, plain sampling.
+        ``generator`` makes the draws reproducible (an export's parity check hands the same draws to both).
         """
         obs = self.prepare_observation(observation)
         cfg = self.config
@@ -106,7 +110,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         else:
             global_cond = self._history_conditioning()
         guide = self._rtc_guide(prev_chunk_left_over, inference_delay)
-        actions = self.diffusion.generate_actions(global_cond, guide=guide)
+        actions = self.diffusion.generate_actions(global_cond, generator, guide=guide)
         if guide is not None and guide.trace is not None:
             self.rtc_debug.extend(guide.trace)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
@@ -156,6 +160,14 @@ class DiffusionPolicy(PreTrainedPolicy):
                 frame.features, frame.obs = features[:, i], {}
         return torch.cat([f.features for f in self._history], dim=-1)
 
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> DiffusionGraph:
+        if self.ema is not None and self.ema.shadow is not None:
+            raise ValueError(
+                "This Diffusion Policy is training an EMA: save_pretrained() (which saves the averaged "
+                "weights) and export the saved checkpoint."
+            )
+        return DiffusionGraph(self, camera_images, draws, history)
+
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         """Raw training batch -> ``{"loss": scalar}`` (denoising MSE at random time steps)."""
         cfg = self.config
@@ -163,6 +175,81 @@ class DiffusionPolicy(PreTrainedPolicy):
         self.check_features(batch, cfg.output_features, time_steps=cfg.horizon)
         batch = self.normalize_targets(self.normalize_inputs(batch))
         return {"loss": self.diffusion.compute_loss(batch)}
+
+
+class DiffusionGraph(PolicyGraph):
+    """Raw observation history (+ the draws) -> (B, n_action_steps, A) in robot units: ``predict_action_chunk``.
+
+    Observation inputs are (B, n_obs_steps, ...) (``history=False``: the current frame (B, ...) stands
+    for the whole history). With ``draws="input"`` two more inputs follow: ``noise`` (B, horizon, A),
+    the initial sample, and for DDPM ``step_noise`` (B, K, horizon, A), the draw of each step with t > 0.
+    """
+
+    def __init__(self, policy: DiffusionPolicy, camera_images: bool, draws: str, history: bool):
+        super().__init__(camera_images, draws)
+        cfg = policy.config
+        self.normalize_inputs, self.diffusion = policy.normalize_inputs, policy.diffusion
+        self.unnormalize_outputs = policy.unnormalize_outputs
+        self.n_obs_steps, self.n_action_steps = cfg.n_obs_steps, cfg.n_action_steps
+        self.history = cfg.n_obs_steps if history else None
+        self.cameras = set(cfg.image_features)
+        self.observations = [
+            self.observation_input(n, ft, self.history) for n, ft in cfg.input_features.items()
+        ]
+        if policy.diffusion.export_sampler is None:
+            raise ValueError(
+                f"This Diffusion Policy cannot be exported: {policy.diffusion.export_sampler_problem}."
+            )
+        self.sampler = policy.diffusion.export_sampler
+        action_dim = cfg.action_feature.shape[0]
+        self.sample_shape = (cfg.horizon, action_dim)
+        self.step_noise_shape = (self.sampler.n_step_draws, *self.sample_shape)
+        self.inputs = list(self.observations)
+        if draws == "input":
+            self.inputs.append(GraphInput("noise", self.sample_shape, torch.float32, random=True))
+            if self.sampler.n_step_draws:
+                self.inputs.append(
+                    GraphInput("step_noise", self.step_noise_shape, torch.float32, random=True)
+                )
+        self.output = GraphInput(ACTION, (cfg.n_action_steps, action_dim), torch.float32)
+        what = "the initial noise"
+        if self.sampler.ddpm:
+            what += f" and each step's noise ({self.sampler.n_step_draws} steps with t > 0)"
+        where = "inputs (standard normal)" if draws == "input" else "drawn inside the model"
+        self.random_draws = (
+            f"{cfg.noise_scheduler_type}, {len(self.sampler.timesteps)} steps: {what}: {where}"
+            + ("" if self.sampler.ddpm else "; DDIM with eta = 0 is otherwise deterministic")
+        )
+
+    def draw_inputs(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The initial noise, then each step's, one draw at a time as ``conditional_sample`` makes them."""
+        draws = [
+            torch.randn((batch_size, *self.sample_shape), generator=generator)
+            for _ in range(1 + self.sampler.n_step_draws)
+        ]
+        return (draws[0], torch.stack(draws[1:], dim=1)) if len(draws) > 1 else (draws[0],)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        batch = {}
+        for spec, x in zip(self.observations, inputs, strict=False):
+            if spec.name in self.cameras:
+                x = self.model_image(x)
+            if self.history is None:  # the current frame repeated: the history right after reset()
+                x = x.unsqueeze(1).expand(-1, self.n_obs_steps, *x.shape[1:])
+            batch[spec.name] = x
+        global_cond = self.diffusion.global_conditioning(self.normalize_inputs(batch))
+        if self.draws == "input":
+            draws = inputs[len(self.observations) :]
+            noise, step_noise = draws[0], draws[1] if len(draws) > 1 else None
+        else:
+            noise = self.standard_normal(global_cond, self.sample_shape)
+            step_noise = (
+                self.standard_normal(global_cond, self.step_noise_shape) if self.sampler.ddpm else None
+            )
+        sample = self.sampler(self.diffusion.unet, global_cond, noise, step_noise)
+        start = self.n_obs_steps - 1
+        actions = sample[:, start : start + self.n_action_steps]
+        return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
 
 @dataclasses.dataclass
@@ -216,6 +303,15 @@ class DiffusionModel(nn.Module):
             noise_scheduler if noise_scheduler is not None else make_noise_scheduler(config)
         )
         self.num_inference_steps = config.num_inference_steps or config.num_train_timesteps
+        # The export's sampler reads the scheduler's tensors: now, since an export that starts on a fresh
+        # policy (torch.onnx.export(policy, ...)) cannot read tensor values inside its trace.
+        self.export_sampler: UnrolledSampler | None = None
+        self.export_sampler_problem = "the policy was built on the meta device"
+        if torch.get_default_device().type != "meta":
+            try:
+                self.export_sampler = UnrolledSampler(self.noise_scheduler, self.num_inference_steps)
+            except ValueError as e:  # a scheduler the export does not know: eager sampling still works
+                self.export_sampler_problem = str(e)
 
     def global_conditioning(self, batch: dict[str, Tensor]) -> Tensor:
         """(B, S, ...) observations -> (B, S * cond_dim), the steps' features one after another."""
@@ -307,13 +403,14 @@ class DiffusionModel(nn.Module):
         output, correction = guide.guide(sample, clean_estimate, alpha, sigma)
         return output - alpha * correction if epsilon else output + sigma * correction
 
-    def generate_actions(self, global_cond: Tensor, guide: RTCGuide | None = None) -> Tensor:
+    def generate_actions(
+        self, global_cond: Tensor, generator: torch.Generator | None = None, guide: RTCGuide | None = None
+    ) -> Tensor:
         """(B, S * cond_dim) conditioning -> (B, n_action_steps, A) normalised actions from step t."""
-        batch_size = global_cond.shape[0]
-        if guide is None:
-            actions = self.conditional_sample(batch_size, global_cond)
-        else:
-            actions = self.conditional_sample(batch_size, global_cond, guide=guide)
+        options: dict[str, Any] = {"generator": generator} if generator is not None else {}
+        if guide is not None:
+            options["guide"] = guide
+        actions = self.conditional_sample(global_cond.shape[0], global_cond, **options)
         start = self.config.n_obs_steps - 1
         return actions[:, start : start + self.config.n_action_steps]
 

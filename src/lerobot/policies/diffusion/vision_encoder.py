@@ -58,8 +58,9 @@ class DiffusionRgbEncoder(nn.Module):
 def center_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Central (h, w) window of (..., H, W); offsets rounded as torchvision's CenterCrop does."""
     h, w = size
-    top = int(round((x.shape[-2] - h) / 2.0))
-    left = int(round((x.shape[-1] - w) / 2.0))
+    height, width = int(x.shape[-2]), int(x.shape[-1])  # ints also while torch.jit.trace records sizes
+    top = int(round((height - h) / 2.0))
+    left = int(round((width - w) / 2.0))
     return x[..., top : top + h, left : left + w]
 
 

@@ -1,0 +1,231 @@
+"""Batch-1 inference latency and model size of exported policies on this CPU, beside the eager ones.
+
+Why: a policy runs on the robot's own computer, often a small CPU, where eager PyTorch is slow. The
+goal (issue 22): ONNX Runtime at least 2x faster than Hugging Face LeRobot 0.6.1 eager at batch 1,
+and int8 at least 2x smaller than the float32 model.
+
+For ACT and Diffusion on ``policies.py``'s workloads (``policy_workloads.py``: one 96x96 camera,
+6-D state and action; ACT dim 256, chunk 20; Diffusion down_dims [64, 128, 256], 10 DDIM steps),
+each round times, in one fresh process, one fresh action chunk at batch 1 of
+
+- ``eager``: our policy, stock modules (``predict_action_chunk``; Diffusion encodes the new frame only,
+  the previous one's features are kept);
+- ``eager_accelerated``: the same after ``cpu_acceleration.accelerate`` (what the scripts run on CPU);
+- ``onnxruntime_fp32`` / ``onnxruntime_int8``: ``lerobot.export`` artefacts in ONNX Runtime (stateless:
+  Diffusion encodes both history frames every call, as LeRobot's own Diffusion does; its noise is drawn
+  by the caller and included);
+
+then, with ``--reference-python``, LeRobot 0.6.1 eager in its own process (``reference_lerobot.py
+--inference-only``). Each side uses ``policy_workloads.THREADS`` threads (torch and ONNX Runtime).
+The report takes the median over rounds of each round's medians. Sizes: float32 parameters and
+buffers (the eager model), and each artefact's file.
+
+Usage::
+
+    .venv/bin/python benchmarks/export.py --reference-python /tmp/refvenv/bin/python --rounds 3
+    .venv/bin/python benchmarks/export.py --quick        # smoke run, results to results/tmp/
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared cores: sleep at OpenMP barriers, do not spin
+
+import numpy as np
+import torch
+
+from lerobot.export import ExportedModel, export_policy
+from lerobot.policies.cpu_acceleration import accelerate
+from lerobot.policies.factory import get_policy_class
+from policies import make_config, make_stats
+from policy_workloads import CAMERA, STATE, THREADS, make_batch, make_observation, timed
+
+RESULTS = Path(__file__).parent / "results"
+VARIANTS = ("eager", "eager_accelerated", "onnxruntime_fp32", "onnxruntime_int8")
+
+
+def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
+    """The batch-1 observation of ``make_observation`` as the export takes it (history, uint8 HWC, draws)."""
+    batch = make_batch(name, 1)  # Diffusion's (1, S, ...) history; ACT's (1, ...) frame
+    image = (batch[CAMERA] * 255).round().to(torch.uint8).movedim(-3, -1).numpy()
+    inputs = {CAMERA: image, STATE: batch[STATE].numpy()}
+    rng = np.random.default_rng(0)
+    for spec in model.inputs:
+        if spec["random"]:
+            inputs[spec["name"]] = rng.standard_normal((1, *spec["shape"][1:]), dtype=np.float32)
+    return inputs
+
+
+def one_round(
+    names: list[str], warmup: int, repeats: int, folder: Path, int8_tolerance: float
+) -> dict[str, Any]:
+    """Every variant of every policy, timed in this process; the exports are made on the first round."""
+    torch.set_num_threads(THREADS)
+    out: dict[str, Any] = {}
+    for name in names:
+        config = make_config(name)
+        torch.manual_seed(0)
+        policy = get_policy_class(name)(config, dataset_stats=make_stats(config)).eval()
+        observation = make_observation(name)
+        result: dict[str, Any] = {}
+        result["eager"] = timed(lambda p=policy, o=observation: p.predict_action_chunk(o), warmup, repeats)
+        fast = accelerate(copy.deepcopy(policy)).eval()
+        result["eager_accelerated"] = timed(
+            lambda p=fast, o=observation: p.predict_action_chunk(o), warmup, repeats
+        )
+        sizes = {
+            "eager_fp32_bytes": sum(
+                t.numel() * t.element_size() for t in [*policy.parameters(), *policy.buffers()]
+            )
+        }
+        for fmt in ("onnx", "int8"):
+            target = folder / f"{name}_{fmt}"
+            if not (target / "metadata.json").is_file():
+                export_policy(policy, format=fmt, output=target, int8_tolerance=int8_tolerance)
+            model = ExportedModel(target, threads=THREADS)
+            inputs = exported_inputs(model, name)
+            variant = "onnxruntime_fp32" if fmt == "onnx" else "onnxruntime_int8"
+            result[variant] = timed(lambda m=model, x=inputs: m(x), warmup, repeats)
+            meta = json.loads((target / "metadata.json").read_text())
+            sizes[f"{variant}_bytes"] = (target / meta["file"]).stat().st_size
+            result[f"{variant}_parity"] = meta["parity"]
+        result["sizes"] = sizes
+        out[name] = result
+    return out
+
+
+def reference_round(python: str, names: list[str], warmup: int, repeats: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the reference imports its own lerobot
+    command = [
+        python, str(Path(__file__).parent / "reference_lerobot.py"), "--policies", ",".join(names),
+        "--warmup", str(warmup), "--repeats", str(max(1, repeats // 2)), "--inference-only",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(
+    rounds: list[dict[str, Any]], reference: list[dict[str, Any]], names: list[str]
+) -> dict[str, Any]:
+    summary = {}
+    for name in names:
+        row = {f"{v}_ms": 1e3 * statistics.median(r[name][v]["median"] for r in rounds) for v in VARIANTS}
+        if reference:
+            row["lerobot_0_6_1_eager_ms"] = statistics.median(r[name]["inference_ms"] for r in reference)
+            row["onnxruntime_speedup_vs_lerobot"] = row["lerobot_0_6_1_eager_ms"] / row["onnxruntime_fp32_ms"]
+        sizes = rounds[0][name]["sizes"]
+        row.update({k: v for k, v in sizes.items()})
+        row["int8_smaller_than_fp32"] = sizes["eager_fp32_bytes"] / sizes["onnxruntime_int8_bytes"]
+        row["int8_parity_max_fraction_of_range"] = rounds[0][name]["onnxruntime_int8_parity"][
+            "max_scaled_diff"
+        ]
+        row["fp32_parity_max_scaled_diff"] = rounds[0][name]["onnxruntime_fp32_parity"]["max_scaled_diff"]
+        summary[name] = row
+    return summary
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    rows = [
+        "| policy | eager (stock) | eager + CPU accel. | ONNX Runtime fp32 | ONNX Runtime int8 | LeRobot 0.6.1 eager | ORT vs LeRobot | fp32 / int8 size |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in summary.items():
+        ref = r.get("lerobot_0_6_1_eager_ms")
+        ref_text = f"{ref:.1f} ms" if ref else "-"
+        speedup = f"{r['onnxruntime_speedup_vs_lerobot']:.2f}x" if ref else "-"
+        rows.append(
+            f"| {name} | {r['eager_ms']:.1f} ms | {r['eager_accelerated_ms']:.1f} ms | {r['onnxruntime_fp32_ms']:.1f} ms "
+            f"| {r['onnxruntime_int8_ms']:.1f} ms | {ref_text} | {speedup} "
+            f"| {r['eager_fp32_bytes'] / 2**20:.1f} / {r['onnxruntime_int8_bytes'] / 2**20:.1f} MiB "
+            f"({r['int8_smaller_than_fp32']:.1f}x) |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policies", default="act,diffusion")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--reference-python", help="interpreter with LeRobot 0.6.1 (see reference_lerobot.py)"
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round, few repeats, results to results/tmp/")
+    parser.add_argument("--note", default="", help="saved with the results (e.g. the host's state)")
+    parser.add_argument(
+        "--int8-tolerance",
+        type=float,
+        default=0.25,
+        help="int8 parity tolerance (fraction of each action's range) for these untrained, random-weight "
+        "policies; the export's own default is 5%% (Diffusion's 10 int8 DDIM steps differ by ~9%% here)",
+    )
+    parser.add_argument(
+        "--export-dir", help="keep (and reuse) the exports here (default: a temporary folder)"
+    )
+    parser.add_argument("--round-json", help=argparse.SUPPRESS)  # internal: one round in this process
+    args = parser.parse_args(argv)
+    names = args.policies.split(",")
+    if args.quick:
+        args.rounds, args.warmup, args.repeats = 1, 1, 3
+    if args.round_json:
+        folder, out = args.round_json.split(",")
+        Path(out).write_text(
+            json.dumps(one_round(names, args.warmup, args.repeats, Path(folder), args.int8_tolerance))
+        )
+        return 0
+    rounds, reference, loads = [], [], []
+    with tempfile.TemporaryDirectory(prefix="lerobot_export_bench_") as tmp:
+        exports = args.export_dir or tmp
+        for _ in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            out = Path(tmp) / "round.json"
+            command = [sys.executable, __file__, "--policies", args.policies, "--warmup", str(args.warmup),
+                       "--repeats", str(args.repeats), "--int8-tolerance", str(args.int8_tolerance),
+                       "--round-json", f"{exports},{out}"]  # fmt: skip
+            subprocess.run(command, check=True)
+            rounds.append(json.loads(out.read_text()))
+            if args.reference_python:
+                reference.append(reference_round(args.reference_python, names, args.warmup, args.repeats))
+    summary = summarise(rounds, reference, names)
+    results = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "load_avg_1min": loads,
+        },
+        "threads": THREADS,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "note": args.note,
+        "int8_tolerance": args.int8_tolerance,
+        "versions": {"torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
+        "summary": summary,
+        "runs": {"ours": rounds, "reference": reference},
+    }
+    target = RESULTS / ("tmp" if args.quick else "") / "export.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2))
+    print(markdown(summary))
+    print(f"\nwritten to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
