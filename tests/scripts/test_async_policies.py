@@ -2,7 +2,8 @@
 
 The test is parametrised over the policy registry: a new policy type joins by itself and only needs a
 tiny ``<type>_config()`` in ``tests/policies/conftest.py`` (as ``act_config`` / ``diffusion_config``).
-A robot is made to fit each policy's features (its state size, cameras and action size).
+A robot is made to fit each policy's features (its state size, cameras and action size); policies that
+take a language instruction are given a task, which must reach them locally and through the server.
 """
 
 from __future__ import annotations
@@ -82,16 +83,26 @@ def tiny_policy(policy_type: str, **overrides):
     return get_policy_class(policy_type)(config, dataset_stats=tiny.make_stats(features))
 
 
+@pytest.mark.filterwarnings("ignore:VQ-BeT's action tokenizer is still untrained")
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "server"])
 @pytest.mark.parametrize("policy_type", sorted(POLICY_CONFIGS.names()))
 def test_every_policy_type_drives_a_robot_asynchronously(policy_type, remote):
     policy = tiny_policy(policy_type)
+    task = "pick up the red cube" if policy.takes_instruction else ""
+    tasks_seen = []
+    original = policy.predict_action_chunk
+
+    def spy(obs, **kwargs):
+        tasks_seen.append(obs.get("task", ""))
+        return original(obs, **kwargs)
+
+    policy.predict_action_chunk = spy
     robot = FeatureRobot(policy.config)
     server = PolicyServer(policy, port=0).start() if remote else None
     try:
         report = deploy_policy(
             policy, robot, safety_checks=False, control_frequency=50, max_steps=12, async_inference=True,
-            server_address=f"127.0.0.1:{server.port}" if server else None,
+            server_address=f"127.0.0.1:{server.port}" if server else None, task=task,
         )  # fmt: skip
     finally:
         if server is not None:
@@ -100,6 +111,7 @@ def test_every_policy_type_drives_a_robot_asynchronously(policy_type, remote):
     assert len(report.inference_ms) >= 2  # the first chunk, then at least one in the background
     values = np.array([[a[k] for k in sorted(a)] for a in robot.sent])
     assert np.isfinite(values).all() and values.shape[1] == policy.config.output_features["action"].shape[0]
+    assert len(tasks_seen) == len(report.inference_ms) and set(tasks_seen) == {task}  # every request's task
 
 
 class SingleStepPolicy:

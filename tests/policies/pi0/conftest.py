@@ -7,60 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from lerobot.configs.types import FeatureType, PolicyFeature
-
 pytest.importorskip("transformers")
 
-STATE_DIM, ACTION_DIM, CHUNK = 5, 4, 6
-IMAGE = (3, 40, 48)
-# The tiny sizes of LeRobot's π0 fixture, as variant_sizes (the variant names stay the real ones).
-TINY_SIZES = {
-    "vlm": {"width": 32, "depth": 2, "mlp_dim": 64, "num_heads": 4, "num_kv_heads": 1, "head_dim": 8},
-    "action_expert": {
-        "width": 16,
-        "depth": 2,
-        "mlp_dim": 32,
-        "num_heads": 4,
-        "num_kv_heads": 1,
-        "head_dim": 8,
-    },
-    "vision": {
-        "hidden_size": 16,
-        "intermediate_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "patch_size": 8,
-        "image_size": 16,
-        "projection_dim": 32,
-    },
-    "vocab_size": 300,
-}
-WORDS = ["pick", "up", "the", "red", "blue", "cube", "Task:", "State:", "Action:", ",", ";"]
-
-
-def tiny_config(kind: str = "pi0", **overrides):
-    from lerobot.policies.pi0 import PI0Config
-    from lerobot.policies.pi05 import PI05Config
-
-    cls = {"pi0": PI0Config, "pi05": PI05Config}[kind]
-    values = dict(
-        input_features={
-            "observation.state": PolicyFeature(FeatureType.STATE, (STATE_DIM,)),
-            "observation.images.front": PolicyFeature(FeatureType.VISUAL, IMAGE),
-        },
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
-        variant_sizes=TINY_SIZES,
-        image_resolution=(16, 16),
-        chunk_size=CHUNK,
-        n_action_steps=CHUNK,
-        max_state_dim=8,
-        max_action_dim=6,
-        num_inference_steps=3,
-        tokenizer_max_length=24 if kind == "pi0" else 40,
-        device="cpu",
-    )
-    values.update(overrides)
-    return cls(**values)
+from tests.policies.conftest import PI_ACTION_DIM as ACTION_DIM  # noqa: E402
+from tests.policies.conftest import PI_CHUNK as CHUNK  # noqa: E402
+from tests.policies.conftest import PI_IMAGE as IMAGE  # noqa: E402
+from tests.policies.conftest import PI_STATE_DIM as STATE_DIM  # noqa: E402
+from tests.policies.conftest import PI_TINY_SIZES as TINY_SIZES  # noqa: E402, F401
+from tests.policies.conftest import pi_config as tiny_config  # noqa: E402, F401
+from tests.policies.conftest import pi_tokenizer_folder  # noqa: E402
 
 
 def tiny_stats() -> dict[str, dict[str, torch.Tensor]]:
@@ -74,26 +29,9 @@ def tiny_stats() -> dict[str, dict[str, torch.Tensor]]:
 
 
 @pytest.fixture(scope="session")
-def tokenizer_folder(tmp_path_factory) -> Path:
-    """A word-level tokenizer (words, digits 0-255, -1) saved as transformers does; <bos> is prepended."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<pad>": 0, "<unk>": 1, "<bos>": 2, "\n": 3}
-    for word in [*WORDS, "-1", *map(str, range(256))]:
-        vocab.setdefault(word, len(vocab))
-    raw = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(" ", behavior="removed")]
-        + [pre_tokenizers.Split(c, behavior="isolated") for c in ("\n", ",", ";")]
-    )
-    raw.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>"
-    )
-    folder = tmp_path_factory.mktemp("tok") / "tiny_tokenizer"
-    tok.save_pretrained(folder)
-    return folder
+def tokenizer_folder() -> Path:
+    """A word-level tokenizer folder (``tiny_tokenizer``): written once per session."""
+    return pi_tokenizer_folder()
 
 
 @pytest.fixture

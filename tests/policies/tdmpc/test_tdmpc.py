@@ -2,28 +2,14 @@
 
 import pytest
 import torch
+from tests.policies.conftest import ACTION_DIM
+from tests.policies.conftest import tdmpc_config as tiny
 
 from lerobot.configs.types import FeatureType, PolicyFeature
-from lerobot.policies.tdmpc import TDMPCConfig
 from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy, n_step_returns, random_shift
 
-H, A = 3, 2
+H, A = 3, ACTION_DIM  # the tiny config's horizon and action size
 STATS = {"action": {"min": torch.tensor([-2.0, 0.0]), "max": torch.tensor([2.0, 1.0])}}
-
-
-def tiny(image: bool = False, **overrides) -> TDMPCConfig:
-    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (4,))}
-    if image:
-        inputs["observation.image"] = PolicyFeature(FeatureType.VISUAL, (3, 48, 48))
-    kwargs = dict(
-        input_features=inputs,
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (A,))},
-        device="cpu", horizon=H, latent_dim=8, mlp_dim=16, state_encoder_hidden_dim=16,
-        image_encoder_hidden_dim=4, q_ensemble_size=3, cem_iterations=2, n_gaussian_samples=16,
-        n_pi_samples=4, n_elites=4,
-    )  # fmt: skip
-    kwargs.update(overrides)
-    return TDMPCConfig(**kwargs)
 
 
 def batch(b: int = 5, image: bool = False) -> dict[str, torch.Tensor]:

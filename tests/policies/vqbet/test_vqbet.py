@@ -4,48 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.policies.conftest import ACTION_DIM, ENV_DIM, STATE_DIM, make_stats
+from tests.policies.conftest import ACTION_DIM, make_stats, vqbet_config
 from torch import nn
 
-from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.vqbet import VQBeTConfig
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTSchedule
 from lerobot.policies.vqbet.modeling_vqbet import VQBeTPolicy
-
-TINY = dict(
-    n_obs_steps=2,
-    n_action_pred_token=2,
-    action_chunk_size=3,
-    vqvae_n_embed=4,
-    vqvae_embedding_dim=8,
-    vqvae_enc_hidden_dim=8,
-    gpt_block_size=16,
-    gpt_input_dim=16,
-    gpt_output_dim=16,
-    gpt_n_layer=1,
-    gpt_n_head=2,
-    gpt_hidden_dim=16,
-    n_vqvae_training_steps=3,
-    device="cpu",
-)
-
-
-def vqbet_config(image: bool = False, **overrides) -> VQBeTConfig:
-    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (STATE_DIM,))}
-    if image:
-        inputs["observation.images.top"] = PolicyFeature(FeatureType.VISUAL, (3, 64, 64))
-    else:
-        inputs["observation.environment_state"] = PolicyFeature(FeatureType.ENV, (ENV_DIM,))
-    kwargs = dict(
-        input_features=inputs,
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
-        crop_shape=(56, 56) if image else None,
-        spatial_softmax_num_keypoints=4,
-        use_group_norm=False,
-        **TINY,
-    )
-    return VQBeTConfig(**{**kwargs, **overrides})
 
 
 def make_policy(config: VQBeTConfig, seed: int = 0) -> VQBeTPolicy:
@@ -103,7 +68,7 @@ def test_defaults_and_delta_indices_match_lerobot():
 )
 def test_bad_configs_are_refused(overrides, match):
     with pytest.raises(ValueError, match=match):
-        VQBeTPolicy(vqbet_config(**overrides))
+        VQBeTPolicy(vqbet_config(image=False, **overrides))
 
 
 def test_schedule_holds_the_lr_through_the_tokenizer_phase_then_warms_up_and_decays():
@@ -115,7 +80,7 @@ def test_schedule_holds_the_lr_through_the_tokenizer_phase_then_warms_up_and_dec
 
 # ---- the two phases -----------------------------------------------------------------------------------
 def test_tokenizer_phase_then_gpt_phase():
-    config = vqbet_config()
+    config = vqbet_config(image=False)
     policy = make_policy(config)
     batch = make_batch(config)
     tokenizer = policy.vqbet.action_head.vqvae_model
@@ -142,7 +107,7 @@ def test_tokenizer_phase_then_gpt_phase():
 
 
 def test_eval_and_no_grad_calls_do_not_count_as_tokenizer_steps():
-    config = vqbet_config()
+    config = vqbet_config(image=False)
     policy = make_policy(config)
     with torch.no_grad():
         policy.train()(make_batch(config))
@@ -152,7 +117,7 @@ def test_eval_and_no_grad_calls_do_not_count_as_tokenizer_steps():
 
 
 def test_sequential_selection_and_offsets_learn_a_fixed_batch():
-    config = vqbet_config(sequentially_select=True, n_vqvae_training_steps=20, dropout=0.0)
+    config = vqbet_config(image=False, sequentially_select=True, n_vqvae_training_steps=20, dropout=0.0)
     policy = make_policy(config)
     batch = make_batch(config, batch_size=2)
     train_steps(policy, batch, 20)
