@@ -74,3 +74,19 @@ def test_rtc_config_round_trip(make_policy, kind, tmp_path):
     }  # fmt: skip
     loaded = PreTrainedPolicy.from_pretrained(tmp_path)
     assert loaded.config.rtc_config == policy.config.rtc_config and rtc_enabled(loaded)
+
+
+def test_the_async_client_path_hands_the_queue_to_the_policy(make_policy):
+    """``policy_chunk`` (the policy server's and the local client's call) passes the RTC arguments on."""
+    from lerobot.async_inference.robot_client import policy_chunk
+
+    policy = make_policy("pi0", num_inference_steps=10, rtc_config=RTCConfig(execution_horizon=4))
+    obs = observation(batch=1)
+    previous = policy_chunk(policy, obs)  # (T, A) float32, robot units
+    assert previous.shape == (CHUNK, ACTION_DIM)
+    left_over = previous[DELAY:]  # the robot executed DELAY steps while the next chunk was requested
+    torch.manual_seed(5)
+    guided = policy_chunk(policy, obs, inference_delay=DELAY, prev_chunk_left_over=left_over)
+    torch.manual_seed(5)
+    plain = policy_chunk(policy, obs)  # the same noise, no previous chunk
+    assert abs(guided[:DELAY] - left_over[:DELAY]).max() < 0.05 < abs(plain[:DELAY] - left_over[:DELAY]).max()

@@ -53,6 +53,9 @@ How a flow-matching policy plugs in (it supplies only its velocity function)::
             cache = outside_inference_mode(cache)
         actions = flow_sample(lambda x, t: self.velocity(x, t, cache), noise, num_steps, guide)
 
+SmolVLA, π0 and π0.5 do this through :func:`lerobot.policies.vla_common.flow_sample_with_guide` and
+:func:`~lerobot.policies.vla_common.vla_rtc_guide` (their prefix key/value cache is the conditioning).
+
 The deploy loop and the async robot client pass ``prev_chunk_left_over`` (the queued actions from the
 observation's step on, robot units) and ``inference_delay`` (control steps) whenever
 :func:`rtc_enabled` says the policy has it on.
