@@ -44,6 +44,7 @@ __all__ = [
     "checkpoint_dir_of",
     "euler_sample",
     "flow_matching_target",
+    "flow_sample_with_guide",
     "load_backbone_config",
     "load_pretrained_model",
     "load_processor",
@@ -55,6 +56,7 @@ __all__ = [
     "scale_to_symmetric",
     "sinusoidal_time_embedding",
     "tokenize_tasks",
+    "vla_rtc_guide",
 ]
 
 
@@ -327,7 +329,7 @@ def euler_sample(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, nu
 
 
 def flow_sample_with_guide(
-    velocity: Callable[[Tensor, Tensor], Tensor],
+    velocity: Callable[[Tensor, Tensor, Any], Tensor],
     noise: Tensor,
     num_steps: int,
     guide: RTCGuide | None,
