@@ -31,10 +31,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
+from lerobot.configs.types import ACTION
 from lerobot.datasets.hub import hub_offline
 from lerobot.datasets.paths import is_repo_id, resolve_inside
 from lerobot.policies.config import CheckpointError, PreTrainedConfig
 from lerobot.policies.pretrained import loading_checkpoint_dir
+from lerobot.policies.rtc.modeling_rtc import RTCGuide, flow_sample, make_guide, outside_inference_mode
 
 __all__ = [
     "MissingPretrainedFilesError",
@@ -42,6 +44,7 @@ __all__ = [
     "checkpoint_dir_of",
     "euler_sample",
     "flow_matching_target",
+    "flow_sample_with_guide",
     "load_backbone_config",
     "load_pretrained_model",
     "load_processor",
@@ -53,6 +56,7 @@ __all__ = [
     "scale_to_symmetric",
     "sinusoidal_time_embedding",
     "tokenize_tasks",
+    "vla_rtc_guide",
 ]
 
 
@@ -322,6 +326,44 @@ def euler_sample(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, nu
         t = torch.full((noise.shape[0],), 1.0 + step * dt, dtype=torch.float32, device=noise.device)
         x = x + dt * velocity(x, t)
     return x
+
+
+def flow_sample_with_guide(
+    velocity: Callable[[Tensor, Tensor, Any], Tensor],
+    noise: Tensor,
+    num_steps: int,
+    guide: RTCGuide | None,
+    conditioning: Any,
+) -> Tensor:
+    """A VLA's Euler sampling, real-time-chunking-guided when ``guide`` is given.
+
+    ``velocity(x_t, t, conditioning)`` reads the chunk's cached prefix (keys/values, masks, state):
+    computed once per chunk under inference mode, it leaves that mode once (the guidance
+    differentiates through the expert only). Without a guide this is :func:`euler_sample`, unchanged.
+    """
+    if guide is None:
+        return euler_sample(lambda x, t: velocity(x, t, conditioning), noise, num_steps)
+    conditioning = outside_inference_mode(conditioning)
+    return flow_sample(lambda x, t: velocity(x, t, conditioning), noise, num_steps, guide)
+
+
+def vla_rtc_guide(policy: Any, prev_chunk_left_over: Any, inference_delay: int | None) -> RTCGuide | None:
+    """The previous chunk's remaining actions (robot units, ``(P, A)`` or ``(B, P, A)``) as the guide of
+    a VLA's next chunk: normalised, padded to ``max_action_dim`` (padding coordinates unguided).
+    None (plain sampling) when there is no previous chunk or ``rtc_config`` is off."""
+    config = policy.config
+    if prev_chunk_left_over is None or config.rtc_config is None or not config.rtc_config.enabled:
+        return None
+    prefix = torch.as_tensor(prev_chunk_left_over, dtype=torch.float32, device=policy.device)
+    prefix = prefix.unsqueeze(0) if prefix.dim() == 2 else prefix
+    action_dim = config.action_feature.shape[0]
+    if prefix.dim() != 3 or prefix.shape[-1] != action_dim:
+        raise ValueError(
+            f"prev_chunk_left_over must be (P, {action_dim}) or (B, P, {action_dim}) actions in robot units, "
+            f"got shape {tuple(prefix.shape)}."
+        )
+    prefix = pad_vector(policy.normalize_targets({ACTION: prefix})[ACTION], config.max_action_dim)
+    return make_guide(config, prefix, inference_delay, config.chunk_size, action_dims=action_dim)
 
 
 def block_attention_mask(pad_mask: Tensor, new_block: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from lerobot.configs.types import NormalizationMode
 from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineSchedule
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 
 # The Gemma sizes behind the variant names (PaliGemma's paper and checkpoints).
 GEMMA_VARIANTS: dict[str, dict[str, int]] = {
@@ -103,8 +104,8 @@ class PaliGemmaVLAConfig(PreTrainedConfig):
     """A LeRobot 0.6 key, used with use_relative_actions."""
     action_feature_names: list[str] | None = None
     """A LeRobot 0.6 key, used with use_relative_actions."""
-    rtc_config: dict[str, Any] | None = None
-    """A LeRobot 0.6 key (real-time chunking settings), kept so checkpoints round-trip."""
+    rtc_config: RTCConfig | None = None
+    """Real-time chunking at deployment (:mod:`lerobot.policies.rtc`); null: plain sampling."""
 
     image_resolution: tuple[int, int] = (224, 224)
     """Every camera is resized with padding to this (height, width); SigLIP's input size."""
@@ -162,6 +163,8 @@ class PaliGemmaVLAConfig(PreTrainedConfig):
         super().__post_init__()
         self.image_resolution = tuple(int(v) for v in self.image_resolution)
         self.optimizer_betas = tuple(float(b) for b in self.optimizer_betas)
+        if isinstance(self.rtc_config, dict):
+            self.rtc_config = RTCConfig(**self.rtc_config)
         for key in ("paligemma_variant", "action_expert_variant"):
             if getattr(self, key) not in GEMMA_VARIANTS:
                 raise ValueError(

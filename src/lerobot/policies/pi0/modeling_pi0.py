@@ -49,17 +49,19 @@ from lerobot.policies.pretrained import (
     inference_step,
     loading_checkpoint_dir,
 )
+from lerobot.policies.rtc.modeling_rtc import RTCGuide
 from lerobot.policies.vla_common import (
     block_attention_mask,
     checkpoint_dir_of,
-    euler_sample,
     flow_matching_target,
+    flow_sample_with_guide,
     load_tokenizer,
     pad_vector,
     resize_with_pad,
     scale_to_symmetric,
     sinusoidal_time_embedding,
     tokenize_tasks,
+    vla_rtc_guide,
 )
 
 TASK = "task"
@@ -197,11 +199,18 @@ class PI0FlowMatching(nn.Module):
         )
         return self.action_out_proj(out[:, -self.config.chunk_size :].to(self.action_out_proj.weight.dtype))
 
-    def sample_actions(self, inputs: VLAInputs, noise: Tensor) -> Tensor:
-        """Normalised, padded actions (B, T, max_action_dim) integrated from ``noise`` at t=1 to t=0."""
-        cache = self.encode_prefix(inputs)
-        return euler_sample(
-            lambda x, t: self.velocity(cache, inputs.state, x, t), noise, self.config.num_inference_steps
+    def sample_actions(self, inputs: VLAInputs, noise: Tensor, guide: RTCGuide | None = None) -> Tensor:
+        """Normalised, padded actions (B, T, max_action_dim) integrated from ``noise`` at t=1 to t=0.
+
+        ``guide``: real-time chunking towards the previous chunk (:mod:`lerobot.policies.rtc`); the
+        prefix cache is still computed once per chunk.
+        """
+        return flow_sample_with_guide(
+            lambda x, t, cond: self.velocity(cond[0], cond[1], x, t),
+            noise,
+            self.config.num_inference_steps,
+            guide,
+            (self.encode_prefix(inputs), inputs.state),
         )
 
 
@@ -229,6 +238,13 @@ class PI0Policy(PreTrainedPolicy):
 
     def reset(self) -> None:
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
+        rtc = self.config.rtc_config
+        self.rtc_debug: deque[dict[str, float]] = deque(maxlen=rtc.debug_maxlen if rtc else 1)
+        """With ``rtc_config.debug``: each guided denoising step's weight and prefix error."""
+
+    @classmethod
+    def supports_rtc(cls) -> bool:
+        return True
 
     def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
         """Give the parameters left on the meta device (CPU) storage, then load the file into them.
@@ -406,20 +422,34 @@ class PI0Policy(PreTrainedPolicy):
         return noise.to(device=device, dtype=torch.float32)
 
     # ---- acting --------------------------------------------------------------------------------------------
-    def _sample_normalised(self, observation: dict[str, Any], noise: Tensor | None) -> Tensor:
+    def _sample_normalised(
+        self, observation: dict[str, Any], noise: Tensor | None, guide: RTCGuide | None = None
+    ) -> Tensor:
         inputs = self.model_inputs(self._checked_observation(observation))
         noise = self._noise(noise, inputs.state.shape[0], inputs.state.device)
-        actions = self.model.sample_actions(inputs, noise)
+        actions = self.model.sample_actions(inputs, noise, guide)
+        if guide is not None and guide.trace is not None:
+            self.rtc_debug.extend(guide.trace)
         return actions[..., : self.config.action_feature.shape[0]].float()
 
     @inference_step
-    def predict_action_chunk(self, observation: dict[str, Any], noise: Tensor | None = None) -> Tensor:
+    def predict_action_chunk(
+        self,
+        observation: dict[str, Any],
+        noise: Tensor | None = None,
+        inference_delay: int | None = None,
+        prev_chunk_left_over: Any = None,
+    ) -> Tensor:
         """Raw observation (with ``"task"``) -> (B, chunk_size, action_dim) actions in robot units.
 
         ``noise`` (B, chunk_size, max_action_dim): the flow's starting sample in the normalised,
-        padded action space; drawn from N(0, I) when omitted.
+        padded action space; drawn from N(0, I) when omitted. With ``config.rtc_config`` enabled,
+        ``prev_chunk_left_over`` ``(P, action_dim)`` (robot units: the previous chunk's actions from
+        this observation's step on) and ``inference_delay`` (control steps this chunk takes) make it a
+        real-time-chunking inpainting of those actions; otherwise plain sampling.
         """
-        return self.unnormalize_outputs({ACTION: self._sample_normalised(observation, noise)})[ACTION]
+        guide = vla_rtc_guide(self, prev_chunk_left_over, inference_delay)
+        return self.unnormalize_outputs({ACTION: self._sample_normalised(observation, noise, guide)})[ACTION]
 
     @inference_step
     def select_action(self, observation: dict[str, Any], noise: Tensor | None = None) -> PolicyAction:

@@ -53,6 +53,9 @@ How a flow-matching policy plugs in (it supplies only its velocity function)::
             cache = outside_inference_mode(cache)
         actions = flow_sample(lambda x, t: self.velocity(x, t, cache), noise, num_steps, guide)
 
+SmolVLA, π0 and π0.5 do this through :func:`lerobot.policies.vla_common.flow_sample_with_guide` and
+:func:`~lerobot.policies.vla_common.vla_rtc_guide` (their prefix key/value cache is the conditioning).
+
 The deploy loop and the async robot client pass ``prev_chunk_left_over`` (the queued actions from the
 observation's step on, robot units) and ``inference_delay`` (control steps) whenever
 :func:`rtc_enabled` says the policy has it on.
@@ -60,6 +63,7 @@ observation's step on, robot units) and ``inference_delay`` (control steps) when
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -113,7 +117,7 @@ def guidance_weight(alpha: float, sigma: float, max_guidance_weight: float) -> f
 
 
 def outside_inference_mode(value: Any) -> Any:
-    """``value`` with every tensor (in nested lists, tuples, dicts) cloned as a normal tensor.
+    """``value`` with every tensor (in nested lists, tuples, dicts, dataclasses) cloned as a normal tensor.
 
     A network call that RTC differentiates may not save inference-mode tensors for backward; a flow
     policy passes its cached conditioning through this once per chunk, before sampling.
@@ -127,6 +131,9 @@ def _clone_tree(value: Any) -> Any:
         return value.clone()
     if isinstance(value, dict):
         return {k: _clone_tree(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _clone_tree(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **fields)
     if isinstance(value, (list, tuple)):
         return type(value)(_clone_tree(v) for v in value)
     return value
@@ -138,6 +145,8 @@ class RTCGuide:
     ``prefix`` is ``(P, A)`` or ``(B, P, A)`` in the sampler's units (normalised actions), its first
     row the action for the new chunk's first executed step, which sits at index ``offset`` of the
     sampled sequence of ``length`` (Diffusion Policy samples ``n_obs_steps - 1`` past steps first).
+    ``action_dims`` limits the guidance to each action's first coordinates: a VLA samples actions
+    padded to ``max_action_dim``, and its padding coordinates are left free.
     """
 
     def __init__(
@@ -147,6 +156,7 @@ class RTCGuide:
         inference_delay: int,
         length: int,
         offset: int = 0,
+        action_dims: int | None = None,
     ):
         if prefix.dim() == 2:
             prefix = prefix.unsqueeze(0)
@@ -161,6 +171,9 @@ class RTCGuide:
             self.target[:, offset : offset + usable] = prefix[:, :usable]
             self.weights = prefix.new_zeros((1, length, 1))
             self.weights[0, offset : offset + usable, 0] = weights.to(prefix.device, prefix.dtype)
+            if action_dims is not None and action_dims < prefix.shape[2]:
+                guided = torch.arange(prefix.shape[2], device=prefix.device) < action_dims
+                self.weights = self.weights * guided.to(prefix.dtype)  # (1, length, A)
         self.max_guidance_weight = config.max_guidance_weight
         self.inference_delay = int(inference_delay)
         self.trace: list[dict[str, float]] | None = [] if config.debug else None
@@ -256,10 +269,11 @@ def make_guide(
     inference_delay: int | None,
     length: int,
     offset: int = 0,
+    action_dims: int | None = None,
 ) -> RTCGuide | None:
     """The guide for one chunk, or None (plain sampling) when ``config.rtc_config`` is off or there is
     no previous chunk yet. ``prefix`` must already be in the sampler's (normalised) units."""
     rtc: RTCConfig | None = getattr(config, "rtc_config", None)
     if rtc is None or not rtc.enabled or prefix is None or prefix.numel() == 0:
         return None
-    return RTCGuide(rtc, prefix, inference_delay or 0, length, offset)
+    return RTCGuide(rtc, prefix, inference_delay or 0, length, offset, action_dims)

@@ -11,12 +11,13 @@ backbone: a Hub id or a folder (inside a checkpoint, relative to it) holding the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineSchedule
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 
 ATTENTION_MODES = ("cross_attn", "self_attn")
 EMPTY_CAMERA = "observation.images.empty_camera_{}"
@@ -109,9 +110,9 @@ class SmolVLAConfig(PreTrainedConfig):
     max_period: float = 4.0
     """Longest period of the flow time's sinusoidal embedding."""
 
-    # Carried for round trips with LeRobot; real-time chunking and compilation are not used here.
-    rtc_config: dict[str, Any] | None = None
-    """LeRobot's real-time-chunking settings (kept, not used by this class)."""
+    # Real-time chunking is used at deployment; compilation is carried for round trips with LeRobot only.
+    rtc_config: RTCConfig | None = None
+    """Real-time chunking at deployment (:mod:`lerobot.policies.rtc`); null: plain sampling."""
     compile_model: bool = False
     """LeRobot's torch.compile switch (kept, not used by this class)."""
     compile_mode: str = "max-autotune"
@@ -143,6 +144,8 @@ class SmolVLAConfig(PreTrainedConfig):
         if self.resize_imgs_with_padding is not None:
             self.resize_imgs_with_padding = tuple(int(v) for v in self.resize_imgs_with_padding)
         self.optimizer_betas = tuple(float(b) for b in self.optimizer_betas)
+        if isinstance(self.rtc_config, dict):
+            self.rtc_config = RTCConfig(**self.rtc_config)
 
     def validate_features(self) -> None:
         if not self.image_features and self.empty_cameras == 0:

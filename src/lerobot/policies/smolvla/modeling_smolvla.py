@@ -45,12 +45,13 @@ from torch import Tensor, nn
 
 from lerobot.configs.types import ACTION, OBS_STATE
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step, loading_checkpoint_dir
+from lerobot.policies.rtc.modeling_rtc import RTCGuide
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
 from lerobot.policies.vla_common import (
     block_attention_mask,
     checkpoint_dir_of,
-    euler_sample,
     flow_matching_target,
+    flow_sample_with_guide,
     load_backbone_config,
     load_pretrained_model,
     load_tokenizer,
@@ -61,6 +62,7 @@ from lerobot.policies.vla_common import (
     scale_to_symmetric,
     sinusoidal_time_embedding,
     tokenize_tasks,
+    vla_rtc_guide,
 )
 
 TASK = "task"
@@ -468,8 +470,13 @@ class VLAFlowMatching(nn.Module):
         token_mask: Tensor,
         state: Tensor,
         noise: Tensor | None = None,
+        guide: RTCGuide | None = None,
     ) -> Tensor:
-        """Normalised, padded action chunk (B, chunk_size, max_action_dim) integrated from ``noise``."""
+        """Normalised, padded action chunk (B, chunk_size, max_action_dim) integrated from ``noise``.
+
+        ``guide``: real-time chunking towards the previous chunk (:mod:`lerobot.policies.rtc`); the
+        prefix (and its key/value cache) is still computed once per chunk.
+        """
         batch = state.shape[0]
         if noise is None:
             shape = (batch, self.config.chunk_size, self.config.max_action_dim)
@@ -478,26 +485,30 @@ class VLAFlowMatching(nn.Module):
         prefix_mask = block_attention_mask(prefix_pad, prefix_blocks)
         prefix_positions = torch.cumsum(prefix_pad.long(), dim=1) - 1
         use_cache = self.config.use_cache
+        conditioning: dict[str, Any] = {"pad": prefix_pad, "len": prefix_pad.sum(dim=1, keepdim=True)}
         if use_cache:
-            _, _, cache = self.vlm_with_expert(prefix_mask, prefix_positions, prefix, None, fill_cache=True)
-        prefix_len = prefix_pad.sum(dim=1, keepdim=True)
+            _, _, conditioning["cache"] = self.vlm_with_expert(
+                prefix_mask, prefix_positions, prefix, None, fill_cache=True
+            )
+        else:
+            conditioning.update(prefix=prefix, blocks=prefix_blocks)
 
-        def velocity(x_t: Tensor, t: Tensor) -> Tensor:
+        def velocity(x_t: Tensor, t: Tensor, cond: dict[str, Any]) -> Tensor:
             suffix, suffix_pad, suffix_blocks = self.embed_suffix(x_t, t)
             suffix_mask = block_attention_mask(suffix_pad, suffix_blocks)
             if use_cache:
-                seen = prefix_pad[:, None, :].expand(-1, suffix.shape[1], -1)
+                seen = cond["pad"][:, None, :].expand(-1, suffix.shape[1], -1)
                 mask = torch.cat([seen, suffix_mask], dim=2)
-                positions = prefix_len + torch.cumsum(suffix_pad.long(), dim=1) - 1
-                _, out, _ = self.vlm_with_expert(mask, positions, None, suffix, cache=cache)
+                positions = cond["len"] + torch.cumsum(suffix_pad.long(), dim=1) - 1
+                _, out, _ = self.vlm_with_expert(mask, positions, None, suffix, cache=cond["cache"])
             else:
-                pad = torch.cat([prefix_pad, suffix_pad], dim=1)
-                mask = block_attention_mask(pad, torch.cat([prefix_blocks, suffix_blocks], dim=1))
+                pad = torch.cat([cond["pad"], suffix_pad], dim=1)
+                mask = block_attention_mask(pad, torch.cat([cond["blocks"], suffix_blocks], dim=1))
                 positions = torch.cumsum(pad.long(), dim=1) - 1
-                _, out, _ = self.vlm_with_expert(mask, positions, prefix, suffix)
+                _, out, _ = self.vlm_with_expert(mask, positions, cond["prefix"], suffix)
             return self.action_out_proj(out[:, -self.config.chunk_size :].float())
 
-        return euler_sample(velocity, noise, self.config.num_steps)
+        return flow_sample_with_guide(velocity, noise, self.config.num_steps, guide, conditioning)
 
 
 # ---- the policy --------------------------------------------------------------------------------------
@@ -534,6 +545,13 @@ class SmolVLAPolicy(PreTrainedPolicy):
 
     def reset(self) -> None:
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
+        rtc = self.config.rtc_config
+        self.rtc_debug: deque[dict[str, float]] = deque(maxlen=rtc.debug_maxlen if rtc else 1)
+        """With ``rtc_config.debug``: each guided denoising step's weight and prefix error."""
+
+    @classmethod
+    def supports_rtc(cls) -> bool:
+        return True
 
     def default_peft_targets(self) -> dict[str, Any]:
         """LoRA defaults for ``--peft.*``: adapters on the query/value projections of the VLM's text
@@ -653,19 +671,33 @@ class SmolVLAPolicy(PreTrainedPolicy):
                 )
 
     # ---- acting ----------------------------------------------------------------------------------
-    def _sample(self, batch: dict[str, Any], noise: Tensor | None) -> Tensor:
+    def _sample(self, batch: dict[str, Any], noise: Tensor | None, guide: RTCGuide | None = None) -> Tensor:
         images, image_masks, tokens, token_mask, state = self._prepare(batch)
-        actions = self.model.sample_actions(images, image_masks, tokens, token_mask, state, noise=noise)
+        actions = self.model.sample_actions(
+            images, image_masks, tokens, token_mask, state, noise=noise, guide=guide
+        )
+        if guide is not None and guide.trace is not None:
+            self.rtc_debug.extend(guide.trace)
         return actions[..., : self.config.action_feature.shape[0]]
 
     @inference_step
-    def predict_action_chunk(self, observation: dict[str, Any], noise: Tensor | None = None) -> Tensor:
+    def predict_action_chunk(
+        self,
+        observation: dict[str, Any],
+        noise: Tensor | None = None,
+        inference_delay: int | None = None,
+        prev_chunk_left_over: Any = None,
+    ) -> Tensor:
         """Raw observation + task -> (B, chunk_size, A) actions in robot units.
 
         ``noise`` (B, chunk_size, max_action_dim) is the flow's starting sample in the normalised,
-        padded action space (drawn when omitted).
+        padded action space (drawn when omitted). With ``config.rtc_config`` enabled,
+        ``prev_chunk_left_over`` ``(P, A)`` (robot units: the previous chunk's actions from this
+        observation's step on) and ``inference_delay`` (control steps this chunk takes) make it a
+        real-time-chunking inpainting of those actions; otherwise plain sampling.
         """
-        chunk = self._sample(self._observation(observation), noise)
+        guide = vla_rtc_guide(self, prev_chunk_left_over, inference_delay)
+        chunk = self._sample(self._observation(observation), noise, guide)
         return self.unnormalize_outputs({ACTION: chunk})[ACTION]
 
     @inference_step
