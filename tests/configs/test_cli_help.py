@@ -36,6 +36,7 @@ CONFIGS: dict[str, str | None] = {
     "lerobot-replay": "lerobot.scripts.replay:ReplayConfig",
     "lerobot-teleoperate": "lerobot.scripts.teleoperate:TeleoperateConfig",
     "lerobot-deploy": "lerobot.scripts.deploy:DeployConfig",
+    "lerobot-export": "lerobot.scripts.export:ExportConfig",
     "lerobot-calibrate": "lerobot.scripts.calibrate:CalibrateConfig",
     "lerobot-setup-motors": "lerobot.scripts.setup_motors:SetupMotorsConfig",
     "lerobot-find-port": "lerobot.scripts.find_port:FindPortConfig",

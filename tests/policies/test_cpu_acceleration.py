@@ -271,3 +271,16 @@ def test_the_checks_run_whatever_autograd_mode_the_caller_is_in():
         assert type(policy.model.backbone.conv1) is OneDnnConv2d
     finally:
         cpu_acceleration.verified.cache_clear()
+
+
+def test_the_once_per_process_checks_leave_the_global_rng_alone():
+    """A check seeds its own inputs; the training run that triggers it keeps its random stream."""
+    from lerobot.policies import cpu_acceleration
+
+    for piece in cpu_acceleration.PIECES:
+        cpu_acceleration.verified.cache_clear()
+        torch.manual_seed(123)
+        expected = torch.rand(4)
+        torch.manual_seed(123)
+        assert cpu_acceleration.verified(piece)
+        assert torch.equal(torch.rand(4), expected), piece

@@ -262,8 +262,9 @@ def verified(piece: str) -> bool:
     try:
         with (
             torch.inference_mode(False),
-            torch.enable_grad(),
-        ):  # the check back-propagates, whatever the caller's mode
+            torch.enable_grad(),  # the check back-propagates, whatever the caller's mode
+            torch.random.fork_rng(devices=[]),  # and seeds its inputs without moving the caller's RNG
+        ):
             _CHECKS[piece]()
     except Exception as e:  # an op renamed, a signature changed, a result that differs: all mean "stock"
         logger.warning(

@@ -224,7 +224,7 @@ def eval_policy(
     progress.close()
     eval_s = time.perf_counter() - started
     aggregated = {
-        **_rates(episodes),
+        **success_rates(episodes),
         "avg_sum_reward": float(np.mean([e["sum_reward"] for e in episodes])),
         "avg_max_reward": float(np.mean([e["max_reward"] for e in episodes])),
         "eval_s": eval_s,
@@ -236,7 +236,7 @@ def eval_policy(
         if "task" in e:
             per_task.setdefault(e["task"], []).append(e)
     if per_task:
-        aggregated["per_task"] = {task: _rates(group) for task, group in per_task.items()}
+        aggregated["per_task"] = {task: success_rates(group) for task, group in per_task.items()}
     return {
         "per_episode": episodes,
         "aggregated": aggregated,
@@ -244,7 +244,7 @@ def eval_policy(
     }
 
 
-def _rates(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+def success_rates(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     """Success rate (and wrong-cube rate, where every episode reports one) with 95% intervals, and the count."""
     n, wins = len(episodes), sum(e["success"] for e in episodes)
     rates: dict[str, Any] = {

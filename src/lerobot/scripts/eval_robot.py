@@ -38,6 +38,7 @@ import numpy as np
 
 from lerobot.robots import Robot
 from lerobot.robots.safety import SafetyConfig, with_safety
+from lerobot.scripts.eval import success_rates
 from lerobot.utils.control_loop import RateLoop
 from lerobot.utils.keyboard_input import key_name, keyboard_reachable, start_key_listener
 
@@ -191,12 +192,10 @@ def evaluate_on_robot(
         if opened_here and driven.is_connected:
             driven.disconnect()
     eval_s = time.perf_counter() - started
-    success = [e["success"] for e in episodes]
     aggregated = {
-        "pc_success": 100.0 * float(np.mean(success)),
+        **success_rates(episodes),
         "avg_sum_reward": float(np.mean([e["sum_reward"] for e in episodes])),
         "avg_max_reward": float(np.mean([e["max_reward"] for e in episodes])),
-        "n_episodes": len(episodes),
         "eval_s": eval_s,
         "eval_ep_s": eval_s / len(episodes),
         "inference_ms": float(np.mean(driver.inference_ms)) if driver.inference_ms else 0.0,
