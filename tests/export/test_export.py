@@ -18,6 +18,8 @@ from lerobot.export import ExportedModel, export_policy, load_exported, read_met
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy
+from lerobot.policies.vqbet.modeling_vqbet import VQBeTPolicy
 
 
 def _stats(config):
@@ -42,6 +44,24 @@ def diffusion_policy() -> DiffusionPolicy:
     return DiffusionPolicy(config, dataset_stats=_stats(config))
 
 
+def tdmpc_policy(plan: bool) -> TDMPCPolicy:
+    """Tiny TD-MPC: the prior alone with a 48 px camera, or MPPI planning (every draw an input) on state."""
+    from tests.policies.tdmpc.test_tdmpc import tiny
+
+    torch.manual_seed(0)
+    config = tiny(image=not plan, use_mpc=plan, n_action_repeats=1, n_action_steps=2)
+    return TDMPCPolicy(config, dataset_stats=_stats(config))
+
+
+def vqbet_policy() -> VQBeTPolicy:
+    """Tiny VQ-BeT sampling its codes (the draws as uniform inputs)."""
+    from tests.policies.vqbet.test_vqbet import vqbet_config
+
+    torch.manual_seed(0)
+    config = vqbet_config()
+    return VQBeTPolicy(config, dataset_stats=_stats(config))
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """{name: (policy, folder)}, made on first use."""
@@ -54,6 +74,9 @@ def exports(tmp_path_factory):
                 "actimage": lambda: act_policy(True),
                 "act": lambda: act_policy(False),
                 "diffusion": diffusion_policy,
+                "tdmpc": lambda: tdmpc_policy(False),
+                "tdmpcplan": lambda: tdmpc_policy(True),
+                "vqbet": vqbet_policy,
             }[policy_name]()
             folder = tmp_path_factory.mktemp(name)
             export_policy(policy, format=fmt, output=folder)
@@ -72,6 +95,11 @@ def exports(tmp_path_factory):
         "act-int8",
         "diffusion-onnx",
         "diffusion-torch_export",
+        "tdmpc-onnx",
+        "tdmpc-torch_export",
+        "tdmpcplan-torch_export",
+        "vqbet-onnx",
+        "vqbet-torch_export",
     ],
 )
 def test_each_format_round_trips_with_parity(exports, name):
@@ -96,6 +124,12 @@ def test_each_format_round_trips_with_parity(exports, name):
     if policy.name == "diffusion":  # every draw is an input: initial noise and DDPM's per-step noise
         assert [s["name"] for s in meta["inputs"] if s["random"]] == ["noise", "step_noise"]
         assert meta["inputs"][-1]["shape"] == ["batch", 1, 8, 4] and "DDPM" in meta["random_draws"]
+    elif name.startswith("tdmpcplan"):  # MPPI's draws: the prior's noise, the Gaussian samples, the pick
+        random = ["pi_noise", "plan_noise", "terminal_noise", "elite_pick"]
+        assert [s["name"] for s in meta["inputs"] if s["random"]] == random and "MPPI" in meta["random_draws"]
+    elif policy.name == "vqbet":  # the code draws, uniform
+        assert [s["name"] for s in meta["inputs"] if s["random"]] == ["code_uniforms"]
+        assert meta["inputs"][-1]["shape"] == ["batch", 3, 2] and "inverse CDF" in meta["random_draws"]
     else:
         assert not any(s["random"] for s in meta["inputs"]) and meta["random_draws"].startswith("none")
 
