@@ -50,7 +50,12 @@ def tdmpc_policy(plan: bool) -> TDMPCPolicy:
 
     torch.manual_seed(0)
     config = tiny(image=not plan, use_mpc=plan, n_action_repeats=1, n_action_steps=2)
-    return TDMPCPolicy(config, dataset_stats=_stats(config))
+    policy = TDMPCPolicy(config, dataset_stats=_stats(config))
+    with torch.no_grad():  # as trained: the reward and Q heads start at zero, which ties every plan's value
+        for param in policy.model.parameters():
+            if not param.any():
+                param.normal_(0.0, 0.5)
+    return policy
 
 
 def vqbet_policy() -> VQBeTPolicy:
@@ -97,6 +102,7 @@ def exports(tmp_path_factory):
         "diffusion-torch_export",
         "tdmpc-onnx",
         "tdmpc-torch_export",
+        "tdmpcplan-onnx",
         "tdmpcplan-torch_export",
         "vqbet-onnx",
         "vqbet-torch_export",

@@ -85,7 +85,7 @@ class MPPIPlanner:
             if pi_actions is not None:
                 actions = torch.cat([actions, pi_actions], dim=1)  # (H, N, B, A)
             value = self.estimate_value(z_all, actions, draws.terminal[i]).nan_to_num(0.0)  # (N, B)
-            elite_values, elite_idx = value.topk(cfg.n_elites, dim=0)  # (K, B)
+            elite_values, elite_idx = top_k_first_on_ties(value, cfg.n_elites)  # (K, B)
             index = elite_idx[None, :, :, None].expand(horizon, -1, -1, action_dim)
             elite_actions = actions.gather(1, index)  # (H, K, B, A)
             score = torch.softmax(cfg.elite_weighting_temperature * elite_values, dim=0)  # (K, B)
@@ -400,6 +400,23 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
             mean = torch.zeros(cfg.horizon, z.shape[0], self.output.shape[1], device=z.device)
             actions = self.plan(z, draws, mean)[0].transpose(0, 1)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
+
+
+def top_k_first_on_ties(values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest of ``values`` (N, B) along dim 0 and their indices (k, B), equal values in index order.
+
+    ``topk`` leaves the order of ties to the implementation (and ONNX has no stable sort), so an
+    exported planner could pick other elites than the eager one where values tie (an untrained model's
+    zero reward and Q heads tie every plan). The rank of value i is the number of values above it plus
+    the number of equal ones before it: O(N^2 B) comparisons, small beside the rollouts."""
+    n = values.shape[0]
+    order = torch.arange(n, device=values.device)
+    above = values.unsqueeze(0) > values.unsqueeze(1)  # [i, j]: value j above value i
+    tied_before = (values.unsqueeze(0) == values.unsqueeze(1)) & (order[None, :] < order[:, None])[..., None]
+    rank = (above | tied_before).sum(1)  # (N, B), a permutation of 0..N-1 in each column
+    slots = torch.arange(k, device=values.device)[:, None, None]
+    index = (rank.unsqueeze(0) == slots).float().argmax(1)  # (k, B): the value ranked r in row r
+    return values.gather(0, index), index
 
 
 def n_step_returns(reward: Tensor, next_value: Tensor, valid: Tensor, discount: float, n: int) -> Tensor:
