@@ -49,7 +49,8 @@ def tdmpc_policy(plan: bool) -> TDMPCPolicy:
     from tests.policies.tdmpc.test_tdmpc import tiny
 
     torch.manual_seed(0)
-    config = tiny(image=not plan, use_mpc=plan, n_action_repeats=1, n_action_steps=2)
+    repeats = dict(n_action_repeats=1, n_action_steps=2) if plan else {}  # the prior: each action twice
+    config = tiny(image=not plan, use_mpc=plan, **repeats)
     policy = TDMPCPolicy(config, dataset_stats=_stats(config))
     with torch.no_grad():  # as trained: the reward and Q heads start at zero, which ties every plan's value
         for param in policy.model.parameters():
@@ -170,6 +171,34 @@ def test_exported_policy_acts_like_the_eager_policy_step_by_step(exports):
         torch.testing.assert_close(
             exported.select_action(obs).action, policy.select_action(obs).action, atol=1e-4, rtol=1e-4
         )
+
+
+def test_exported_tdmpc_repeats_actions_and_vqbet_draws_uniform_codes(exports):
+    policy, folder = exports("tdmpc-torch_export")
+    exported = load_exported(folder)
+    policy.reset()
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(5):  # each of the prior's actions runs n_action_repeats = 2 steps, in both
+        obs = {
+            "observation.state": torch.randn(4, generator=gen),
+            "observation.image": torch.randint(0, 256, (48, 48, 3), dtype=torch.uint8, generator=gen),
+        }
+        torch.testing.assert_close(
+            exported.select_action(obs).action, policy.select_action(obs).action, atol=1e-4, rtol=1e-4
+        )
+
+    vqbet, folder = exports("vqbet-onnx")
+    meta = read_metadata(folder)
+    assert [(s["name"], s["distribution"]) for s in meta["inputs"] if s["random"]] == [
+        ("code_uniforms", "uniform")
+    ]
+    served = load_exported(folder)
+    frame, _ = served._frame(
+        {name: np.ones(ft.shape, np.float32) for name, ft in vqbet.config.input_features.items()}
+    )
+    draws = served._inputs(frame)["code_uniforms"]  # uniform, as the exported inverse CDF expects
+    assert draws.shape == (1, 3, 2) and (draws >= 0).all() and (draws < 1).all()
+    assert served.select_action(frame).action.shape == (1, *vqbet.config.action_feature.shape)
 
 
 def test_a_format_or_policy_that_cannot_export_says_why_and_what_can(tmp_path):

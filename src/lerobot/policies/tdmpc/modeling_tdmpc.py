@@ -358,7 +358,7 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
             self.inputs += [
                 GraphInput("plan_noise", (i, h, g, a), torch.float32, random=True),
                 GraphInput("terminal_noise", (i, g + p, a), torch.float32, random=True),
-                GraphInput("elite_pick", (1,), torch.float32, random=True),
+                GraphInput("elite_pick", (1,), torch.float32, random=True, uniform=True),
             ]
         where = (
             "inputs (pi_noise, plan_noise, terminal_noise standard normal; elite_pick uniform in [0, 1))"

@@ -208,7 +208,7 @@ class VQBeTGraph(PolicyGraph):
         self.sampled = not cfg.greedy_decoding
         if self.sampled and draws == "input":
             shape = (cfg.n_query_tokens, NUM_RVQ_LAYERS)
-            self.inputs.append(GraphInput("code_uniforms", shape, torch.float32, random=True))
+            self.inputs.append(GraphInput("code_uniforms", shape, torch.float32, random=True, uniform=True))
         self.output = GraphInput(ACTION, (cfg.action_chunk_size, cfg.action_feature.shape[0]), torch.float32)
         if not self.sampled:
             self.random_draws = "none: greedy_decoding takes the most probable codes (the deterministic mode)"
