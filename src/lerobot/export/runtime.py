@@ -11,7 +11,7 @@ format has its runtime::
 ``ExportedModel(folder)(inputs)`` takes ``{input name: array}`` with the shapes and dtypes of
 ``metadata["inputs"]`` (a batch axis first) and returns the action chunk (B, T, A) in robot units.
 ``ExportedPolicy`` adds what the eager policy does around that call: a batch axis, cameras converted
-to uint8 (H, W, C), the observation history (Diffusion), the random draws (standard normal, or uniform
+to uint8 (H, W, C), the observation history (Diffusion, VQ-BeT), the random draws (standard normal, or uniform
 where the metadata says so, from its own seeded generator) and the action queue (each action repeated
 ``n_action_repeats`` times where the config has them: TD-MPC).
 """

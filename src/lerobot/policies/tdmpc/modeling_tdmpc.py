@@ -313,7 +313,9 @@ class PlanDraws:
     """(B,) uniform in [0, 1): which elite trajectory is executed (inverse CDF of the elite scores)."""
 
     def to(self, device: torch.device) -> PlanDraws:
-        return PlanDraws(*(None if x is None else x.to(device) for x in dataclasses.astuple(self)))
+        return PlanDraws(
+            *(None if x is None else x.to(device) for x in (self.pi, self.gaussian, self.terminal, self.pick))
+        )
 
 
 def plan_draws(config: TDMPCConfig, batch_size: int, generator: torch.Generator | None = None) -> PlanDraws:
