@@ -18,6 +18,8 @@ from lerobot.export import ExportedModel, export_policy, load_exported, read_met
 from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.policies.tdmpc.modeling_tdmpc import TDMPCPolicy
+from lerobot.policies.vqbet.modeling_vqbet import VQBeTPolicy
 
 
 def _stats(config):
@@ -42,6 +44,30 @@ def diffusion_policy() -> DiffusionPolicy:
     return DiffusionPolicy(config, dataset_stats=_stats(config))
 
 
+def tdmpc_policy(plan: bool) -> TDMPCPolicy:
+    """Tiny TD-MPC: the prior alone with a 48 px camera, or MPPI planning (every draw an input) on state."""
+    from tests.policies.tdmpc.test_tdmpc import tiny
+
+    torch.manual_seed(0)
+    repeats = dict(n_action_repeats=1, n_action_steps=2) if plan else {}  # the prior: each action twice
+    config = tiny(image=not plan, use_mpc=plan, **repeats)
+    policy = TDMPCPolicy(config, dataset_stats=_stats(config))
+    with torch.no_grad():  # as trained: the reward and Q heads start at zero, which ties every plan's value
+        for param in policy.model.parameters():
+            if not param.any():
+                param.normal_(0.0, 0.5)
+    return policy
+
+
+def vqbet_policy() -> VQBeTPolicy:
+    """Tiny VQ-BeT sampling its codes (the draws as uniform inputs)."""
+    from tests.policies.vqbet.test_vqbet import vqbet_config
+
+    torch.manual_seed(0)
+    config = vqbet_config()
+    return VQBeTPolicy(config, dataset_stats=_stats(config))
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """{name: (policy, folder)}, made on first use."""
@@ -54,6 +80,9 @@ def exports(tmp_path_factory):
                 "actimage": lambda: act_policy(True),
                 "act": lambda: act_policy(False),
                 "diffusion": diffusion_policy,
+                "tdmpc": lambda: tdmpc_policy(False),
+                "tdmpcplan": lambda: tdmpc_policy(True),
+                "vqbet": vqbet_policy,
             }[policy_name]()
             folder = tmp_path_factory.mktemp(name)
             export_policy(policy, format=fmt, output=folder)
@@ -72,6 +101,12 @@ def exports(tmp_path_factory):
         "act-int8",
         "diffusion-onnx",
         "diffusion-torch_export",
+        "tdmpc-onnx",
+        "tdmpc-torch_export",
+        "tdmpcplan-onnx",
+        "tdmpcplan-torch_export",
+        "vqbet-onnx",
+        "vqbet-torch_export",
     ],
 )
 def test_each_format_round_trips_with_parity(exports, name):
@@ -96,6 +131,12 @@ def test_each_format_round_trips_with_parity(exports, name):
     if policy.name == "diffusion":  # every draw is an input: initial noise and DDPM's per-step noise
         assert [s["name"] for s in meta["inputs"] if s["random"]] == ["noise", "step_noise"]
         assert meta["inputs"][-1]["shape"] == ["batch", 1, 8, 4] and "DDPM" in meta["random_draws"]
+    elif name.startswith("tdmpcplan"):  # MPPI's draws: the prior's noise, the Gaussian samples, the pick
+        random = ["pi_noise", "plan_noise", "terminal_noise", "elite_pick"]
+        assert [s["name"] for s in meta["inputs"] if s["random"]] == random and "MPPI" in meta["random_draws"]
+    elif policy.name == "vqbet":  # the code draws, uniform
+        assert [s["name"] for s in meta["inputs"] if s["random"]] == ["code_uniforms"]
+        assert meta["inputs"][-1]["shape"] == ["batch", 3, 2] and "inverse CDF" in meta["random_draws"]
     else:
         assert not any(s["random"] for s in meta["inputs"]) and meta["random_draws"].startswith("none")
 
@@ -130,6 +171,34 @@ def test_exported_policy_acts_like_the_eager_policy_step_by_step(exports):
         torch.testing.assert_close(
             exported.select_action(obs).action, policy.select_action(obs).action, atol=1e-4, rtol=1e-4
         )
+
+
+def test_exported_tdmpc_repeats_actions_and_vqbet_draws_uniform_codes(exports):
+    policy, folder = exports("tdmpc-torch_export")
+    exported = load_exported(folder)
+    policy.reset()
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(5):  # each of the prior's actions runs n_action_repeats = 2 steps, in both
+        obs = {
+            "observation.state": torch.randn(4, generator=gen),
+            "observation.image": torch.randint(0, 256, (48, 48, 3), dtype=torch.uint8, generator=gen),
+        }
+        torch.testing.assert_close(
+            exported.select_action(obs).action, policy.select_action(obs).action, atol=1e-4, rtol=1e-4
+        )
+
+    vqbet, folder = exports("vqbet-onnx")
+    meta = read_metadata(folder)
+    assert [(s["name"], s["distribution"]) for s in meta["inputs"] if s["random"]] == [
+        ("code_uniforms", "uniform")
+    ]
+    served = load_exported(folder)
+    frame, _ = served._frame(
+        {name: np.ones(ft.shape, np.float32) for name, ft in vqbet.config.input_features.items()}
+    )
+    draws = served._inputs(frame)["code_uniforms"]  # uniform, as the exported inverse CDF expects
+    assert draws.shape == (1, 3, 2) and (draws >= 0).all() and (draws < 1).all()
+    assert served.select_action(frame).action.shape == (1, *vqbet.config.action_feature.shape)
 
 
 def test_a_format_or_policy_that_cannot_export_says_why_and_what_can(tmp_path):

@@ -11,8 +11,9 @@ format has its runtime::
 ``ExportedModel(folder)(inputs)`` takes ``{input name: array}`` with the shapes and dtypes of
 ``metadata["inputs"]`` (a batch axis first) and returns the action chunk (B, T, A) in robot units.
 ``ExportedPolicy`` adds what the eager policy does around that call: a batch axis, cameras converted
-to uint8 (H, W, C), the observation history (Diffusion), the random draws (standard normal, from its
-own seeded generator) and the action queue.
+to uint8 (H, W, C), the observation history (Diffusion, VQ-BeT), the random draws (standard normal, or uniform
+where the metadata says so, from its own seeded generator) and the action queue (each action repeated
+``n_action_repeats`` times where the config has them: TD-MPC).
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class ExportedPolicy:
         self.name = self.config.type
         self.history = meta["history"]
         self.n_action_steps = meta["n_action_steps"]
+        self.repeats = int(getattr(self.config, "n_action_repeats", 1))
         self._rng = np.random.default_rng(seed)
         self.reset()
 
@@ -205,9 +207,11 @@ class ExportedPolicy:
         batch = next(iter(inputs.values())).shape[0]
         for spec in self.model.inputs:
             if spec["random"]:
-                inputs[spec["name"]] = self._rng.standard_normal(
-                    (batch, *spec["shape"][1:]), dtype=np.float32
-                )
+                shape = (batch, *spec["shape"][1:])
+                if spec.get("distribution") == "uniform":
+                    inputs[spec["name"]] = self._rng.random(shape, dtype=np.float32)
+                else:
+                    inputs[spec["name"]] = self._rng.standard_normal(shape, dtype=np.float32)
         return inputs
 
     def predict_action_chunk(self, observation: Mapping[str, Any]) -> torch.Tensor:
@@ -222,7 +226,8 @@ class ExportedPolicy:
             self._frames.append(frame)
         if not self._queue:
             chunk = self.model(self._inputs(frame))[:, : self.n_action_steps]
-            self._queue.extend(np.swapaxes(chunk, 0, 1))
+            for action in np.swapaxes(chunk, 0, 1):
+                self._queue.extend([action] * self.repeats)
         return PolicyAction(action=torch.from_numpy(np.array(self._queue.popleft())))
 
 

@@ -7,6 +7,7 @@ its own. Its inputs, in ``graph.inputs`` order (B = batch)::
     every input feature of the config, raw (robot units)     (B, *shape), or (B, S, *shape) with a history
         cameras: uint8 (B, H, W, C), the camera's own format  (camera_images=False: float (B, C, H, W) in [0, 1])
     then the random draws, standard normal                   e.g. Diffusion's initial noise (B, T, A)
+        or uniform in [0, 1) (``uniform``)                    e.g. VQ-BeT's code draws (inverse CDF)
 
 A deterministic policy (ACT at inference) has no random inputs. ``draws="inside"`` makes the graph draw
 them itself (``torch.randn``), so that it acts like the eager policy; exports meant to be checked for
@@ -48,15 +49,20 @@ class GraphInput:
     shape: tuple[int, ...]
     dtype: torch.dtype
     random: bool = False
-    """A standard-normal draw (noise) rather than an observation."""
+    """A random draw (noise) rather than an observation."""
+    uniform: bool = False
+    """The draw is uniform in [0, 1) (an inverse-CDF pick), not standard normal."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "shape": ["batch", *self.shape],
             "dtype": str(self.dtype).removeprefix("torch."),
             "random": self.random,
         }
+        if self.random:
+            out["distribution"] = "uniform" if self.uniform else "normal"
+        return out
 
 
 class PolicyGraph(nn.Module):
@@ -99,6 +105,8 @@ class PolicyGraph(nn.Module):
             shape = (batch_size, *spec.shape)
             if spec.dtype == torch.uint8:
                 out.append(torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator))
+            elif spec.uniform:
+                out.append(torch.rand(shape, generator=generator))
             else:
                 out.append(torch.randn(shape, generator=generator))
         return tuple(out)

@@ -158,3 +158,16 @@ def test_random_shift_keeps_shape_and_moves_content():
     shifted = random_shift(images, 0.1)  # up to 2 pixels
     assert shifted.shape == images.shape and not torch.equal(shifted, images)
     assert torch.equal(random_shift(images, 0.0), images)
+
+
+def test_elites_are_the_top_k_with_ties_in_index_order():
+    """The planner's elites: topk's choice where values differ, the lower index first where they tie
+    (as ONNX's TopK, so an exported planner picks the same elites as the eager one)."""
+    from lerobot.policies.tdmpc.modeling_tdmpc import top_k_first_on_ties
+
+    values = torch.randn(50, 3)
+    got_values, got_index = top_k_first_on_ties(values, 5)
+    want_values, want_index = values.topk(5, dim=0)
+    assert torch.equal(got_values, want_values) and torch.equal(got_index, want_index)
+    tied = torch.tensor([[1.0, 0.0, 2.0, 2.0, 0.0, 1.0]]).T
+    assert top_k_first_on_ties(tied, 4)[1].flatten().tolist() == [2, 3, 0, 5]

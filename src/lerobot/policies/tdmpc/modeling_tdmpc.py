@@ -20,6 +20,7 @@ by the (noisy) prior, each scored by the model's discounted rewards and a termin
 Q ensemble's spread; the ``n_elites`` best refit the Gaussian (softmax weights), ``cem_iterations``
 times. The mean is warm-started from the previous plan, shifted by the steps executed since.
 ``select_action(obs, explore=True)`` (online training) adds the plan's std as exploration noise.
+Every draw of a plan is made up front (:func:`plan_draws`), so an export can take them as inputs.
 
 Training loss over the latent rollout z_0 = enc(o_0), z_{t+1} = d(z_t, a_t), each step weighted by
 ``temporal_decay_coeff ** t`` and masked past the episode end::
@@ -35,6 +36,7 @@ After each optimiser step ``update()`` moves the target network towards the mode
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import deque
 from typing import Any
 
@@ -43,6 +45,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
 from lerobot.configs.types import ACTION
+from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 from lerobot.policies.tdmpc.configuration_tdmpc import TDMPCConfig
 from lerobot.policies.tdmpc.network import TOLD
@@ -50,7 +53,71 @@ from lerobot.policies.tdmpc.network import TOLD
 REWARD = "next.reward"
 
 
-class TDMPCPolicy(PreTrainedPolicy):
+class MPPIPlanner:
+    """MPPI in TD-MPC's latent space, for a class with ``config`` (:class:`TDMPCConfig`) and ``model``
+    (:class:`TOLD`): the policy and its export graph."""
+
+    config: TDMPCConfig
+    model: TOLD
+
+    def plan(self, z: Tensor, draws: PlanDraws, mean: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """MPPI from latent ``z`` (B, D) and the initial mean (H, B, A) with the given ``draws``
+        -> the first ``n_action_steps`` actions (n, B, A) of the plan, the final mean and std (H, B, A).
+
+        A pure function of its inputs (the export's graph calls it as it is)."""
+        cfg = self.config
+        horizon, n_gauss = cfg.horizon, cfg.n_gaussian_samples
+        action_dim = mean.shape[-1]
+
+        pi_actions = None
+        if cfg.n_pi_samples > 0:  # trajectories proposed by the noisy policy prior
+            zp = z.unsqueeze(0).expand(cfg.n_pi_samples, -1, -1)
+            steps = []
+            for t in range(horizon):
+                steps.append(self.model.pi(zp, cfg.min_std, draws.pi[t]))
+                zp = self.model.latent_dynamics(zp, steps[-1])
+            pi_actions = torch.stack(steps)  # (H, P, B, A)
+
+        std = torch.full_like(mean, cfg.max_std)
+        z_all = z.unsqueeze(0).expand(n_gauss + cfg.n_pi_samples, -1, -1)
+        for i in range(cfg.cem_iterations):
+            actions = (mean.unsqueeze(1) + std.unsqueeze(1) * draws.gaussian[i]).clamp(-1, 1)
+            if pi_actions is not None:
+                actions = torch.cat([actions, pi_actions], dim=1)  # (H, N, B, A)
+            value = self.estimate_value(z_all, actions, draws.terminal[i]).nan_to_num(0.0)  # (N, B)
+            elite_values, elite_idx = top_k_first_on_ties(value, cfg.n_elites)  # (K, B)
+            index = elite_idx[None, :, :, None].expand(horizon, -1, -1, action_dim)
+            elite_actions = actions.gather(1, index)  # (H, K, B, A)
+            score = torch.softmax(cfg.elite_weighting_temperature * elite_values, dim=0)  # (K, B)
+            weights = score[None, :, :, None]
+            new_mean = (weights * elite_actions).sum(1)
+            new_std = ((weights * (elite_actions - new_mean.unsqueeze(1)) ** 2).sum(1)).sqrt()
+            mean = cfg.gaussian_mean_momentum * mean + (1 - cfg.gaussian_mean_momentum) * new_mean
+            std = new_std.clamp(cfg.min_std, cfg.max_std)
+
+        # Execute one elite trajectory drawn by its score (MPPI), not the mean (which can average modes
+        # away): the inverse CDF of the scores at the uniform draw.
+        below = (score.T.cumsum(-1) <= draws.pick.unsqueeze(-1)).sum(-1)
+        pick = below.clamp(max=cfg.n_elites - 1)  # (B,); rounding can leave the last cumsum below u
+        chosen = elite_actions.gather(1, pick[None, None, :, None].expand(horizon, 1, -1, action_dim))
+        return chosen[: cfg.n_action_steps, 0], mean, std
+
+    def estimate_value(self, z: Tensor, actions: Tensor, terminal_noise: Tensor | None = None) -> Tensor:
+        """Discounted model return of each action sequence (H, N, B, A) from z (N, B, D), with the
+        terminal Q of the (noisy) prior's next action (``terminal_noise`` (N, B, A): its draw); every
+        term minus ``uncertainty_regularizer_coeff`` times the Q ensemble's spread at that step. -> (N, B)."""
+        cfg = self.config
+        value, discount = torch.zeros(z.shape[:-1], device=z.device), 1.0
+        for action in actions:
+            uncertainty = self.model.Qs(z, action).std(0)
+            z, reward = self.model.latent_dynamics_and_reward(z, action)
+            value = value + discount * (reward - cfg.uncertainty_regularizer_coeff * uncertainty)
+            discount *= cfg.discount
+        terminal = self.model.Qs(z, self.model.pi(z, cfg.min_std, terminal_noise))
+        return value + discount * (terminal.mean(0) - cfg.uncertainty_regularizer_coeff * terminal.std(0))
+
+
+class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
     """TD-MPC with its normalisation and action queue: raw observations in, robot-unit actions out."""
 
     config_class = TDMPCConfig
@@ -73,9 +140,19 @@ class TDMPCPolicy(PreTrainedPolicy):
 
     # ---- acting -----------------------------------------------------------------------------------
     @inference_step
-    def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
-        """Raw observation -> (B, n_action_steps, A) actions in robot units (the plan's first steps)."""
-        actions = self._act(self._normalized_observation(observation), explore=False)
+    def predict_action_chunk(
+        self, observation: dict[str, Any], generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Raw observation -> (B, n, A) actions in robot units: the plan's first ``n_action_steps``
+        (the prior's one action without planning).
+
+        Each plan starts cold (zero mean): unlike ``select_action``, a caller of this method may run
+        any number of the previous chunk's steps, so the last plan is no warm start. ``generator``
+        makes the planner's draws (:func:`plan_draws`) reproducible: an export given the same draws
+        acts the same.
+        """
+        obs = self._normalized_observation(observation)
+        actions = self._act(obs, explore=False, generator=generator, warm_start=False)
         return self.unnormalize_outputs({ACTION: actions.transpose(0, 1)})[ACTION]
 
     @inference_step
@@ -94,73 +171,35 @@ class TDMPCPolicy(PreTrainedPolicy):
         self.check_features(obs, self.config.input_features)
         return self.normalize_inputs(obs)
 
-    def _act(self, obs: dict[str, Tensor], explore: bool) -> Tensor:
-        """Normalised observation -> (n_action_steps, B, A) normalised actions."""
+    def _act(
+        self,
+        obs: dict[str, Tensor],
+        explore: bool,
+        generator: torch.Generator | None = None,
+        warm_start: bool = True,
+    ) -> Tensor:
+        """Normalised observation -> (n_action_steps, B, A) normalised actions.
+
+        ``warm_start``: start from the last plan's mean, shifted by the steps executed since, and keep
+        this plan's for the next (``select_action``'s loop)."""
         z = self.model.encode(obs)
-        if self.config.use_mpc:
-            return self.plan(z, explore)
-        std = self.config.min_std if explore else 0.0
-        return self.model.pi(z, std).unsqueeze(0)
-
-    def plan(self, z: Tensor, explore: bool = False) -> Tensor:
-        """MPPI from latent ``z`` (B, D) -> the first ``n_action_steps`` actions (n, B, A) of the plan."""
         cfg = self.config
-        horizon, batch, n_gauss = cfg.horizon, z.shape[0], cfg.n_gaussian_samples
-        action_dim = cfg.action_feature.shape[0]
-
-        pi_actions = None
-        if cfg.n_pi_samples > 0:  # trajectories proposed by the noisy policy prior
-            zp = z.unsqueeze(0).expand(cfg.n_pi_samples, -1, -1)
-            steps = []
-            for _ in range(horizon):
-                steps.append(self.model.pi(zp, cfg.min_std))
-                zp = self.model.latent_dynamics(zp, steps[-1])
-            pi_actions = torch.stack(steps)  # (H, P, B, A)
-
-        mean = torch.zeros(horizon, batch, action_dim, device=z.device)
-        if self._prev_mean is not None and self._prev_mean.shape == mean.shape:
-            shift = cfg.n_action_steps
-            mean[:-shift] = self._prev_mean[shift:]
-        std = torch.full_like(mean, cfg.max_std)
-        z_all = z.unsqueeze(0).expand(n_gauss + cfg.n_pi_samples, -1, -1)
-        for _ in range(cfg.cem_iterations):
-            noise = torch.randn(horizon, n_gauss, batch, action_dim, device=z.device)
-            actions = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(-1, 1)
-            if pi_actions is not None:
-                actions = torch.cat([actions, pi_actions], dim=1)  # (H, N, B, A)
-            value = self.estimate_value(z_all, actions).nan_to_num(0.0)  # (N, B)
-            elite_values, elite_idx = value.topk(cfg.n_elites, dim=0)  # (K, B)
-            index = elite_idx[None, :, :, None].expand(horizon, -1, -1, action_dim)
-            elite_actions = actions.gather(1, index)  # (H, K, B, A)
-            score = torch.softmax(cfg.elite_weighting_temperature * elite_values, dim=0)  # (K, B)
-            weights = score[None, :, :, None]
-            new_mean = (weights * elite_actions).sum(1)
-            new_std = ((weights * (elite_actions - new_mean.unsqueeze(1)) ** 2).sum(1)).sqrt()
-            mean = cfg.gaussian_mean_momentum * mean + (1 - cfg.gaussian_mean_momentum) * new_mean
-            std = new_std.clamp(cfg.min_std, cfg.max_std)
-        self._prev_mean = mean
-
-        # Execute one elite trajectory drawn by its score (MPPI), not the mean (which can average modes away).
-        pick = torch.multinomial(score.T, 1).squeeze(1)  # (B,)
-        chosen = elite_actions[:, pick, torch.arange(batch, device=z.device)]  # (H, B, A)
-        actions = chosen[: cfg.n_action_steps]
+        if not cfg.use_mpc:
+            return self.model.pi(z, cfg.min_std if explore else 0.0).unsqueeze(0)
+        draws = plan_draws(cfg, z.shape[0], generator).to(z.device)
+        mean = torch.zeros(cfg.horizon, z.shape[0], cfg.action_feature.shape[0], device=z.device)
+        if warm_start and self._prev_mean is not None and self._prev_mean.shape == mean.shape:
+            mean[: -cfg.n_action_steps] = self._prev_mean[cfg.n_action_steps :]
+        actions, mean, std = self.plan(z, draws, mean)
+        if warm_start:
+            self._prev_mean = mean
         if explore:
             actions = (actions + std[: cfg.n_action_steps] * torch.randn_like(actions)).clamp(-1, 1)
         return actions
 
-    def estimate_value(self, z: Tensor, actions: Tensor) -> Tensor:
-        """Discounted model return of each action sequence (H, N, B, A) from z (N, B, D), with the
-        terminal Q of the prior's next action; every term minus ``uncertainty_regularizer_coeff`` times
-        the Q ensemble's spread at that step. -> (N, B)."""
-        cfg = self.config
-        value, discount = torch.zeros(z.shape[:-1], device=z.device), 1.0
-        for action in actions:
-            uncertainty = self.model.Qs(z, action).std(0)
-            z, reward = self.model.latent_dynamics_and_reward(z, action)
-            value = value + discount * (reward - cfg.uncertainty_regularizer_coeff * uncertainty)
-            discount *= cfg.discount
-        terminal = self.model.Qs(z, self.model.pi(z, cfg.min_std))
-        return value + discount * (terminal.mean(0) - cfg.uncertainty_regularizer_coeff * terminal.std(0))
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> TDMPCGraph:
+        """One frame, no history; with planning, its draws as inputs (or made inside)."""
+        return TDMPCGraph(self, camera_images, draws)
 
     # ---- learning ---------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
@@ -257,6 +296,129 @@ class TDMPCPolicy(PreTrainedPolicy):
         m = self.config.target_model_momentum
         for target, live in zip(self.model_target.parameters(), self.model.parameters(), strict=True):
             target.lerp_(live, 1.0 - m)
+
+
+@dataclasses.dataclass
+class PlanDraws:
+    """The planner's random draws, time-major as it uses them (B batch, H horizon, I CEM iterations,
+    P prior samples, G Gaussian samples, N = G + P, A action dim)."""
+
+    pi: Tensor | None
+    """(H, P, B, A) standard normal: the noise of the prior's proposals (None without them)."""
+    gaussian: Tensor
+    """(I, H, G, B, A) standard normal: each iteration's Gaussian samples."""
+    terminal: Tensor
+    """(I, N, B, A) standard normal: the noise of the prior's action behind each terminal Q."""
+    pick: Tensor
+    """(B,) uniform in [0, 1): which elite trajectory is executed (inverse CDF of the elite scores)."""
+
+    def to(self, device: torch.device) -> PlanDraws:
+        return PlanDraws(
+            *(None if x is None else x.to(device) for x in (self.pi, self.gaussian, self.terminal, self.pick))
+        )
+
+
+def plan_draws(config: TDMPCConfig, batch_size: int, generator: torch.Generator | None = None) -> PlanDraws:
+    """Every draw one MPPI plan makes, in this order, from ``generator`` (the global one when None)."""
+    horizon, n_pi, n_gauss = config.horizon, config.n_pi_samples, config.n_gaussian_samples
+    iterations, action_dim = config.cem_iterations, config.action_feature.shape[0]
+    pi = torch.randn((horizon, n_pi, batch_size, action_dim), generator=generator) if n_pi else None
+    gaussian = torch.randn((iterations, horizon, n_gauss, batch_size, action_dim), generator=generator)
+    terminal = torch.randn((iterations, n_gauss + n_pi, batch_size, action_dim), generator=generator)
+    return PlanDraws(pi, gaussian, terminal, torch.rand((batch_size,), generator=generator))
+
+
+class TDMPCGraph(MPPIPlanner, PolicyGraph):
+    """Raw observation (one frame) [+ the planner's draws] -> (B, n, A) in robot units: ``predict_action_chunk``.
+
+    Without planning (``use_mpc=False``) the prior's mean, one action: deterministic. With it, a cold-start
+    MPPI plan's first ``n_action_steps`` actions; ``draws="input"`` adds, batch first, ``pi_noise``
+    (B, H, P, A) (when ``n_pi_samples`` > 0), ``plan_noise`` (B, I, H, G, A), ``terminal_noise``
+    (B, I, N, A), all standard normal, and ``elite_pick`` (B, 1) uniform in [0, 1) (see :class:`PlanDraws`).
+    """
+
+    def __init__(self, policy: TDMPCPolicy, camera_images: bool, draws: str):
+        super().__init__(camera_images, draws)
+        cfg = self.config = policy.config
+        self.model, self.normalize_inputs = policy.model, policy.normalize_inputs
+        self.unnormalize_outputs = policy.unnormalize_outputs
+        self.observations = [self.observation_input(n, ft) for n, ft in cfg.input_features.items()]
+        self.cameras = set(cfg.image_features)
+        self.inputs = list(self.observations)
+        action_dim = cfg.action_feature.shape[0]
+        self.output = GraphInput(
+            ACTION, (cfg.n_action_steps if cfg.use_mpc else 1, action_dim), torch.float32
+        )
+        if not cfg.use_mpc:
+            self.random_draws = "none: without planning (use_mpc=false) TD-MPC acts with its prior's mean"
+            return
+        if draws == "input":
+            h, i, a = cfg.horizon, cfg.cem_iterations, action_dim
+            g, p = cfg.n_gaussian_samples, cfg.n_pi_samples
+            if p:
+                self.inputs.append(GraphInput("pi_noise", (h, p, a), torch.float32, random=True))
+            self.inputs += [
+                GraphInput("plan_noise", (i, h, g, a), torch.float32, random=True),
+                GraphInput("terminal_noise", (i, g + p, a), torch.float32, random=True),
+                GraphInput("elite_pick", (1,), torch.float32, random=True, uniform=True),
+            ]
+        where = (
+            "inputs (pi_noise, plan_noise, terminal_noise standard normal; elite_pick uniform in [0, 1))"
+            if draws == "input"
+            else "drawn inside the model"
+        )
+        self.random_draws = (
+            "MPPI planning from a cold start (zero mean): the prior's proposal noise, each iteration's "
+            f"Gaussian samples and terminal-action noise, and the pick of the executed elite: {where}"
+        )
+
+    def draw_inputs(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The planner's draws as ``predict_action_chunk(obs, generator=...)`` makes them, batch first."""
+        if not self.config.use_mpc:
+            return ()
+        d = plan_draws(self.config, batch_size, generator)
+        out = [] if d.pi is None else [d.pi.permute(2, 0, 1, 3)]
+        return (*out, d.gaussian.permute(3, 0, 1, 2, 4), d.terminal.permute(2, 0, 1, 3), d.pick[:, None])
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        cfg = self.config
+        batch = {
+            spec.name: self.model_image(x) if spec.name in self.cameras else x
+            for spec, x in zip(self.observations, inputs, strict=False)
+        }
+        z = self.model.encode(self.normalize_inputs(batch))
+        if not cfg.use_mpc:
+            actions = self.model.pi(z).unsqueeze(1)
+        else:
+            if self.draws == "input":
+                given = list(inputs[len(self.observations) :])
+                pi = given.pop(0).permute(1, 2, 0, 3) if cfg.n_pi_samples else None
+                gaussian, terminal, pick = given
+                draws = PlanDraws(
+                    pi, gaussian.permute(1, 2, 3, 0, 4), terminal.permute(1, 2, 0, 3), pick[:, 0]
+                )
+            else:
+                draws = plan_draws(cfg, z.shape[0]).to(z.device)
+            mean = torch.zeros(cfg.horizon, z.shape[0], self.output.shape[1], device=z.device)
+            actions = self.plan(z, draws, mean)[0].transpose(0, 1)
+        return self.unnormalize_outputs({ACTION: actions})[ACTION]
+
+
+def top_k_first_on_ties(values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest of ``values`` (N, B) along dim 0 and their indices (k, B), equal values in index order.
+
+    ``topk`` leaves the order of ties to the implementation (and ONNX has no stable sort), so an
+    exported planner could pick other elites than the eager one where values tie (an untrained model's
+    zero reward and Q heads tie every plan). The rank of value i is the number of values above it plus
+    the number of equal ones before it: O(N^2 B) comparisons, small beside the rollouts."""
+    n = values.shape[0]
+    order = torch.arange(n, device=values.device)
+    above = values.unsqueeze(0) > values.unsqueeze(1)  # [i, j]: value j above value i
+    tied_before = (values.unsqueeze(0) == values.unsqueeze(1)) & (order[None, :] < order[:, None])[..., None]
+    rank = (above | tied_before).sum(1)  # (N, B), a permutation of 0..N-1 in each column
+    slots = torch.arange(k, device=values.device)[:, None, None]
+    index = (rank.unsqueeze(0) == slots).float().argmax(1)  # (k, B): the value ranked r in row r
+    return values.gather(0, index), index
 
 
 def n_step_returns(reward: Tensor, next_value: Tensor, valid: Tensor, discount: float, n: int) -> Tensor:

@@ -144,11 +144,13 @@ class TOLD(nn.Module):
     def latent_dynamics(self, z: Tensor, a: Tensor) -> Tensor:
         return self._dynamics(torch.cat([z, a], dim=-1))
 
-    def pi(self, z: Tensor, std: float = 0.0) -> Tensor:
-        """The policy prior's action; with ``std`` > 0, Gaussian noise added and the sum clamped to [-1, 1]."""
+    def pi(self, z: Tensor, std: float = 0.0, noise: Tensor | None = None) -> Tensor:
+        """The policy prior's action; with ``std`` > 0, Gaussian noise added and the sum clamped to [-1, 1].
+
+        ``noise``: that standard-normal draw, given (the planner's draws, an export's inputs)."""
         action = torch.tanh(self._pi(z))
         if std > 0:
-            action = action + torch.randn_like(action) * std
+            action = action + (torch.randn_like(action) if noise is None else noise) * std
         return action.clamp(-1, 1)
 
     def V(self, z: Tensor) -> Tensor:  # noqa: N802  (the paper's and the checkpoint's name)

@@ -28,9 +28,10 @@ import torch
 from torch import Tensor
 
 from lerobot.configs.types import ACTION
+from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
-from lerobot.policies.vqbet.network import VQBeTModel
+from lerobot.policies.vqbet.network import NUM_RVQ_LAYERS, VQBeTModel
 
 
 class VQBeTPolicy(PreTrainedPolicy):
@@ -77,11 +78,15 @@ class VQBeTPolicy(PreTrainedPolicy):
 
     # ---- inference ------------------------------------------------------------------------------
     @inference_step
-    def predict_action_chunk(self, observation: dict[str, Any]) -> Tensor:
+    def predict_action_chunk(
+        self, observation: dict[str, Any], generator: torch.Generator | None = None
+    ) -> Tensor:
         """Raw observation -> (B, action_chunk_size, A) actions in robot units, from the current step.
 
         A single frame per feature ``(B, ...)`` joins the observation history (as in
         ``select_action``); a full history ``(B, n_obs_steps, ...)`` is used as given.
+        ``generator``: the code draws are uniforms from it (:meth:`VQBeTGraph.draw_inputs`), so an
+        export given the same draws acts the same; without it they come from ``torch.multinomial``.
         """
         obs = self.prepare_observation(observation)
         cfg = self.config
@@ -94,7 +99,10 @@ class VQBeTPolicy(PreTrainedPolicy):
         else:
             self._push_observation(obs)
             tokens = self._history_tokens()
-        return self.unnormalize_outputs({ACTION: self._rollout(tokens)})[ACTION]
+        uniforms = None
+        if generator is not None and not cfg.greedy_decoding:
+            uniforms = code_uniforms(cfg, tokens.shape[0], generator).to(tokens.device)
+        return self.unnormalize_outputs({ACTION: self._rollout(tokens, uniforms)})[ACTION]
 
     @inference_step
     def select_action(self, observation: dict[str, Any]) -> PolicyAction:
@@ -105,7 +113,7 @@ class VQBeTPolicy(PreTrainedPolicy):
         action = self._action_queue.popleft()
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
 
-    def _rollout(self, tokens: Tensor) -> Tensor:
+    def _rollout(self, tokens: Tensor, uniforms: Tensor | None = None) -> Tensor:
         tokenizer = self.vqbet.action_head.vqvae_model
         if not bool(tokenizer.discretized) and not getattr(self, "_warned", False):
             self._warned = True
@@ -115,7 +123,10 @@ class VQBeTPolicy(PreTrainedPolicy):
                 "before the GPT phase are meaningless.",
                 stacklevel=4,
             )
-        return self.vqbet.rollout(tokens)
+        return self.vqbet.rollout(tokens, uniforms)
+
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> VQBeTGraph:
+        return VQBeTGraph(self, camera_images, draws, history)
 
     def _push_observation(self, obs: dict[str, Tensor]) -> None:
         """Append one normalised frame to the history; after ``reset`` it fills the whole history."""
@@ -166,6 +177,70 @@ class VQBeTPolicy(PreTrainedPolicy):
         if int(tokenizer.optimized_steps) >= self.config.n_vqvae_training_steps:
             tokenizer.discretized.fill_(True)
             tokenizer.vq_layer.freeze_codebook.fill_(True)
+
+
+def code_uniforms(config: VQBeTConfig, batch_size: int, generator: torch.Generator | None) -> Tensor:
+    """(B, Q, 2) uniform draws in [0, 1): one per query token and code layer (inverse-CDF code draws)."""
+    return torch.rand((batch_size, config.n_query_tokens, NUM_RVQ_LAYERS), generator=generator)
+
+
+class VQBeTGraph(PolicyGraph):
+    """Raw observation history (+ the code draws) -> (B, action_chunk_size, A) in robot units.
+
+    Observation inputs are (B, n_obs_steps, ...) (``history=False``: the current frame (B, ...) stands
+    for the whole history). Unless ``greedy_decoding`` (the deterministic mode: the most probable
+    codes), ``draws="input"`` adds ``code_uniforms`` (B, Q, 2): uniform [0, 1) draws, one per query
+    token and code layer, each code the inverse CDF of its softmax at that draw.
+    """
+
+    def __init__(self, policy: VQBeTPolicy, camera_images: bool, draws: str, history: bool):
+        super().__init__(camera_images, draws)
+        cfg = policy.config
+        self.config = cfg
+        self.normalize_inputs, self.vqbet = policy.normalize_inputs, policy.vqbet
+        self.unnormalize_outputs = policy.unnormalize_outputs
+        self.history = cfg.n_obs_steps if history else None
+        self.cameras = set(cfg.image_features)
+        self.observations = [
+            self.observation_input(n, ft, self.history) for n, ft in cfg.input_features.items()
+        ]
+        self.inputs = list(self.observations)
+        self.sampled = not cfg.greedy_decoding
+        if self.sampled and draws == "input":
+            shape = (cfg.n_query_tokens, NUM_RVQ_LAYERS)
+            self.inputs.append(GraphInput("code_uniforms", shape, torch.float32, random=True, uniform=True))
+        self.output = GraphInput(ACTION, (cfg.action_chunk_size, cfg.action_feature.shape[0]), torch.float32)
+        if not self.sampled:
+            self.random_draws = "none: greedy_decoding takes the most probable codes (the deterministic mode)"
+        else:
+            where = (
+                "inputs (uniform in [0, 1), inverse CDF)" if draws == "input" else "drawn inside the model"
+            )
+            self.random_draws = f"the primary and secondary code of each query token: {where}"
+
+    def draw_inputs(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The code uniforms, as ``predict_action_chunk(obs, generator=...)`` draws them."""
+        return (code_uniforms(self.config, batch_size, generator),) if self.sampled else ()
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        batch = {}
+        for spec, x in zip(self.observations, inputs, strict=False):
+            if spec.name in self.cameras:
+                x = self.model_image(x)
+            if self.history is None:  # the current frame repeated: the history right after reset()
+                x = x.unsqueeze(1).expand(-1, self.config.n_obs_steps, *x.shape[1:])
+            batch[spec.name] = x
+        tokens = self.vqbet.observation_tokens(self.normalize_inputs(batch))
+        uniforms = None
+        if self.sampled:
+            if self.draws == "input":
+                uniforms = inputs[len(self.observations)]
+            else:
+                uniforms = torch.rand(
+                    (tokens.shape[0], self.config.n_query_tokens, NUM_RVQ_LAYERS), device=tokens.device
+                )
+        actions = self.vqbet.rollout(tokens, uniforms)
+        return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
 
 @dataclasses.dataclass

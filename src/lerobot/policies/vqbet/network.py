@@ -57,9 +57,12 @@ class VQBeTHead(nn.Module):
             n_codes,
         )
 
-    def forward(self, features: Tensor) -> dict[str, Tensor]:
+    def forward(self, features: Tensor, uniforms: Tensor | None = None) -> dict[str, Tensor]:
         """(B, Q, F) features -> ``cbet_logits`` (B*Q, 2, K), ``sampled_centers`` (B*Q, 2),
-        ``decoded_action`` (B*Q, W, A) and ``predicted_action`` (B, Q, W*A)."""
+        ``decoded_action`` (B*Q, W, A) and ``predicted_action`` (B, Q, W*A).
+
+        ``uniforms`` (B, Q, 2) in [0, 1): the code draws given (inverse CDF, see ``draw_codes``) rather
+        than made here: what an export takes as its input."""
         cfg = self.config
         b, q = features.shape[:2]
         x = features.flatten(0, 1)
@@ -67,13 +70,17 @@ class VQBeTHead(nn.Module):
         offsets = self.map_to_cbet_preds_offset(x).view(b * q, NUM_RVQ_LAYERS, n_codes, -1)
         if cfg.sequentially_select:
             primary_logits = self.map_to_cbet_preds_primary_bin(x)
-            primary = self.draw_codes(primary_logits)
+            u = None if uniforms is None else uniforms.reshape(b * q, NUM_RVQ_LAYERS)
+            primary = self.draw_codes(primary_logits, None if u is None else u[:, 0])
             secondary_logits = self._secondary_logits(x, primary)
             logits = torch.stack([primary_logits, secondary_logits], dim=1)
-            codes = torch.stack([primary, self.draw_codes(secondary_logits)], dim=-1)
+            codes = torch.stack(
+                [primary, self.draw_codes(secondary_logits, None if u is None else u[:, 1])], -1
+            )
         else:
             logits = self.map_to_cbet_preds_bin(x).view(b * q, NUM_RVQ_LAYERS, n_codes)
-            codes = self.draw_codes(logits.reshape(-1, n_codes)).view(b * q, NUM_RVQ_LAYERS)
+            u = None if uniforms is None else uniforms.reshape(-1)
+            codes = self.draw_codes(logits.reshape(-1, n_codes), u).view(b * q, NUM_RVQ_LAYERS)
         rows = torch.arange(b * q, device=x.device)[:, None]
         layers = torch.arange(NUM_RVQ_LAYERS, device=x.device)[None]
         chosen_offsets = offsets[rows, layers, codes].sum(dim=1)  # (B*Q, W*A)
@@ -87,15 +94,20 @@ class VQBeTHead(nn.Module):
             "predicted_action": predicted.view(b, q, -1),
         }
 
-    def draw_codes(self, logits: Tensor) -> Tensor:
+    def draw_codes(self, logits: Tensor, uniform: Tensor | None = None) -> Tensor:
         """(M, K) logits -> (M,) codes from softmax(logits / temperature); greedy: the most probable.
 
         Sampling is one ``torch.multinomial`` call over all rows, as LeRobot's draw (so a seeded run
-        on the same torch build draws the same codes).
+        on the same torch build draws the same codes). Given ``uniform`` (M,) in [0, 1), each row's
+        code is the inverse CDF at it instead: the same distribution, from a draw made elsewhere
+        (an exported graph has no random state; ONNX has no multinomial).
         """
         probs = torch.softmax(logits / self.config.bet_softmax_temperature, dim=-1)
         if self.config.greedy_decoding:
             return probs.argmax(dim=-1)
+        if uniform is not None:
+            below = (probs.cumsum(-1) <= uniform.unsqueeze(-1)).sum(-1)
+            return below.clamp(max=probs.shape[-1] - 1)  # rounding can leave the last cumsum below u
         return torch.multinomial(probs, num_samples=1).squeeze(-1)
 
     def _secondary_logits(self, x: Tensor, primary: Tensor) -> Tensor:
@@ -195,9 +207,11 @@ class VQBeTModel(nn.Module):
         at_steps = out[:, : s * (per_step + 1)].unflatten(1, (s, per_step + 1))[:, :, -1]
         return torch.cat([at_steps, out[:, s * (per_step + 1) :]], dim=1)
 
-    def rollout(self, observation_tokens: Tensor) -> Tensor:
-        """(B, S, N + 1, D) -> (B, W, A): the chunk predicted at the current step's action token."""
-        out = self.action_head(self.gpt_features(observation_tokens))
+    def rollout(self, observation_tokens: Tensor, uniforms: Tensor | None = None) -> Tensor:
+        """(B, S, N + 1, D) -> (B, W, A): the chunk predicted at the current step's action token.
+
+        ``uniforms`` (B, Q, 2): the code draws given (see ``VQBeTHead.forward``)."""
+        out = self.action_head(self.gpt_features(observation_tokens), uniforms)
         current = out["predicted_action"][:, self.config.n_obs_steps - 1]
         return current.view(current.shape[0], self.config.action_chunk_size, -1)
 
