@@ -350,9 +350,5 @@ def make_observation(config, batch_size: int = 2, seed: int = 1) -> dict[str, to
 
 
 @pytest.fixture(autouse=True)
-def _two_threads():
-    """Tests share two cores with other work: one thread each avoids oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    """Every policy test runs torch on one thread (see ``one_torch_thread``)."""

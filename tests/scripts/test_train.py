@@ -31,13 +31,7 @@ TINY_ACT = {
 TINY_ACT_FLAGS = [f"--policy.{k}={v}" for k, v in TINY_ACT.items()]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,7 @@ def coloured_square(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return img, np.array([1.0, -1.0] if channel == 0 else [-1.0, 1.0], np.float32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

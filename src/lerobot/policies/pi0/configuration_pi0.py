@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lerobot.configs.types import NormalizationMode
-from lerobot.optim.optimizers import AdamWConfig
-from lerobot.optim.schedulers import CosineSchedule
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.rtc.configuration_rtc import RTCConfig
+from lerobot.policies.vla_config import FlowVLAPresets
 
 # The Gemma sizes behind the variant names (PaliGemma's paper and checkpoints).
 GEMMA_VARIANTS: dict[str, dict[str, int]] = {
@@ -64,7 +63,7 @@ DEFAULT_TOKENIZER = "google/paligemma-3b-pt-224"
 
 
 @dataclass
-class PaliGemmaVLAConfig(PreTrainedConfig):
+class PaliGemmaVLAConfig(FlowVLAPresets, PreTrainedConfig):
     """The fields π0 and π0.5 share (LeRobot's configs of both have exactly these)."""
 
     paligemma_variant: str = "gemma_2b"
@@ -245,30 +244,6 @@ class PaliGemmaVLAConfig(PreTrainedConfig):
                 f"observation.state has {state.shape[0]} dims but max_state_dim={self.max_state_dim}; "
                 "raise --policy.max_state_dim."
             )
-
-    @property
-    def observation_delta_indices(self) -> None:
-        return None
-
-    @property
-    def action_delta_indices(self) -> list[int]:
-        return list(range(self.chunk_size))
-
-    def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(
-            lr=self.optimizer_lr,
-            betas=self.optimizer_betas,
-            eps=self.optimizer_eps,
-            weight_decay=self.optimizer_weight_decay,
-            grad_clip_norm=self.optimizer_grad_clip_norm,
-        )
-
-    def get_scheduler_preset(self) -> CosineSchedule:
-        return CosineSchedule(
-            num_warmup_steps=self.scheduler_warmup_steps,
-            num_decay_steps=self.scheduler_decay_steps,
-            min_lr_ratio=self.scheduler_decay_lr / self.optimizer_lr,
-        )
 
     def to_dict(self) -> dict[str, Any]:
         """LeRobot's ``config.json``; ``variant_sizes`` only when set (LeRobot does not know the key), never

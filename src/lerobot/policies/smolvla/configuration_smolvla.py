@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
-from lerobot.optim.optimizers import AdamWConfig
-from lerobot.optim.schedulers import CosineSchedule
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.rtc.configuration_rtc import RTCConfig
+from lerobot.policies.vla_config import FlowVLAPresets
 
 ATTENTION_MODES = ("cross_attn", "self_attn")
 EMPTY_CAMERA = "observation.images.empty_camera_{}"
@@ -25,7 +24,7 @@ EMPTY_CAMERA = "observation.images.empty_camera_{}"
 
 @PreTrainedConfig.register_subclass("smolvla")
 @dataclass
-class SmolVLAConfig(PreTrainedConfig):
+class SmolVLAConfig(FlowVLAPresets, PreTrainedConfig):
     """SmolVLM2 (truncated) + a narrower action expert trained by flow matching."""
 
     # Input / output structure
@@ -162,28 +161,3 @@ class SmolVLAConfig(PreTrainedConfig):
             if limit is not None and ft.shape[-1] > limit:
                 kind = "max_state_dim" if ft.type is FeatureType.STATE else "max_action_dim"
                 raise ValueError(f"{name} has {ft.shape[-1]} values but {kind}={limit}: raise {kind}.")
-
-    @property
-    def observation_delta_indices(self) -> None:
-        return None
-
-    @property
-    def action_delta_indices(self) -> list[int]:
-        return list(range(self.chunk_size))
-
-    def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(
-            lr=self.optimizer_lr,
-            betas=self.optimizer_betas,
-            eps=self.optimizer_eps,
-            weight_decay=self.optimizer_weight_decay,
-            grad_clip_norm=self.optimizer_grad_clip_norm,
-        )
-
-    def get_scheduler_preset(self) -> CosineSchedule:
-        """Linear warm-up, then cosine decay to ``scheduler_decay_lr``."""
-        return CosineSchedule(
-            num_warmup_steps=self.scheduler_warmup_steps,
-            num_decay_steps=self.scheduler_decay_steps,
-            min_lr_ratio=self.scheduler_decay_lr / self.optimizer_lr,
-        )
