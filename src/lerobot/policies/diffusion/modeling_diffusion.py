@@ -28,7 +28,6 @@ noise (``prediction_type="epsilon"``) or the clean actions (``"sample"``) at a r
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections import deque
 from typing import Any
 
@@ -43,6 +42,7 @@ from lerobot.policies.diffusion.unet import DiffusionConditionalUnet1d
 from lerobot.policies.diffusion.vision_encoder import DiffusionRgbEncoder
 from lerobot.policies.ema import EMA
 from lerobot.policies.export_graph import GraphInput, PolicyGraph
+from lerobot.policies.observation_history import EncodedHistory, is_full_history
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 from lerobot.policies.rtc.modeling_rtc import RTCGuide, make_guide
 
@@ -68,7 +68,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         self.reset()
 
     def reset(self) -> None:
-        self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
+        self._history = EncodedHistory(self.config.n_obs_steps)
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
         rtc = self.config.rtc_config
         self.rtc_debug: deque[dict[str, float]] = deque(maxlen=rtc.debug_maxlen if rtc else 1)
@@ -98,9 +98,7 @@ class DiffusionPolicy(PreTrainedPolicy):
         """
         obs = self.prepare_observation(observation)
         cfg = self.config
-        full_history = all(
-            obs[k].dim() == len(f.shape) + 2 for k, f in cfg.input_features.items() if k in obs
-        )
+        full_history = is_full_history(obs, cfg.input_features)
         if full_history:
             self.check_features(obs, cfg.input_features, time_steps=cfg.n_obs_steps)
         else:
@@ -138,27 +136,13 @@ class DiffusionPolicy(PreTrainedPolicy):
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
 
     def _push_observation(self, obs: dict[str, Tensor]) -> None:
-        """Append one normalised frame to the history (not encoded yet: it may never be needed).
-
-        After ``reset`` the first frame fills the whole history (the robot was standing still).
-        """
+        """Append one normalised frame to the history (not encoded yet: it may never be needed)."""
         self.check_features(obs, self.config.input_features)
-        obs = self.normalize_inputs(obs)
-        frame = _Frame({key: obs[key] for key in self.config.input_features})
-        if self._history:
-            self._history.append(frame)
-        else:
-            self._history.extend([frame] * self.config.n_obs_steps)
+        self._history.push(self.normalize_inputs(obs), self.config.input_features)
 
     def _history_conditioning(self) -> Tensor:
         """(B, n_obs_steps * cond_dim) conditioning of the history, encoding only new frames."""
-        new = list({id(f): f for f in self._history if f.features is None}.values())
-        if new:
-            stacked = {key: torch.stack([f.obs[key] for f in new], dim=1) for key in new[0].obs}
-            features = self.diffusion.step_features(stacked)  # (B, len(new), cond_dim)
-            for i, frame in enumerate(new):
-                frame.features, frame.obs = features[:, i], {}
-        return torch.cat([f.features for f in self._history], dim=-1)
+        return torch.cat(self._history.encodings(self.diffusion.step_features), dim=-1)
 
     def _export_graph(self, camera_images: bool, draws: str, history: bool) -> DiffusionGraph:
         if self.ema is not None and self.ema.shadow is not None:
@@ -250,14 +234,6 @@ class DiffusionGraph(PolicyGraph):
         start = self.n_obs_steps - 1
         actions = sample[:, start : start + self.n_action_steps]
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
-
-
-@dataclasses.dataclass
-class _Frame:
-    """One normalised observation in the history and, once a prediction needed it, its features."""
-
-    obs: dict[str, Tensor]
-    features: Tensor | None = None
 
 
 def make_noise_scheduler(config: DiffusionConfig) -> Any:

@@ -19,7 +19,6 @@ LeRobot's loader ignores it).
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections import deque
 from typing import Any
@@ -29,6 +28,7 @@ from torch import Tensor
 
 from lerobot.configs.types import ACTION
 from lerobot.policies.export_graph import GraphInput, PolicyGraph
+from lerobot.policies.observation_history import EncodedHistory, is_full_history
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
 from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 from lerobot.policies.vqbet.network import NUM_RVQ_LAYERS, VQBeTModel
@@ -54,7 +54,7 @@ class VQBeTPolicy(PreTrainedPolicy):
         self.reset()
 
     def reset(self) -> None:
-        self._history: deque[_Frame] = deque(maxlen=self.config.n_obs_steps)
+        self._history = EncodedHistory(self.config.n_obs_steps)
         self._action_queue: deque[Tensor] = deque(maxlen=self.config.action_chunk_size)
 
     def get_optim_params(self) -> list[dict[str, Any]]:
@@ -90,10 +90,7 @@ class VQBeTPolicy(PreTrainedPolicy):
         """
         obs = self.prepare_observation(observation)
         cfg = self.config
-        full_history = all(
-            obs[k].dim() == len(f.shape) + 2 for k, f in cfg.input_features.items() if k in obs
-        )
-        if full_history:
+        if is_full_history(obs, cfg.input_features):
             self.check_features(obs, cfg.input_features, time_steps=cfg.n_obs_steps)
             tokens = self.vqbet.observation_tokens(self.normalize_inputs(obs))
         else:
@@ -129,24 +126,13 @@ class VQBeTPolicy(PreTrainedPolicy):
         return VQBeTGraph(self, camera_images, draws, history)
 
     def _push_observation(self, obs: dict[str, Tensor]) -> None:
-        """Append one normalised frame to the history; after ``reset`` it fills the whole history."""
+        """Append one normalised frame to the history (not tokenised yet: it may never be needed)."""
         self.check_features(obs, self.config.input_features)
-        obs = self.normalize_inputs(obs)
-        frame = _Frame({key: obs[key] for key in self.config.input_features})
-        if self._history:
-            self._history.append(frame)
-        else:
-            self._history.extend([frame] * self.config.n_obs_steps)
+        self._history.push(self.normalize_inputs(obs), self.config.input_features)
 
     def _history_tokens(self) -> Tensor:
         """(B, n_obs_steps, tokens, D) of the history, computing only the new frames' tokens."""
-        new = list({id(f): f for f in self._history if f.tokens is None}.values())
-        if new:
-            stacked = {key: torch.stack([f.obs[key] for f in new], dim=1) for key in new[0].obs}
-            tokens = self.vqbet.observation_tokens(stacked)
-            for i, frame in enumerate(new):
-                frame.tokens, frame.obs = tokens[:, i], {}
-        return torch.stack([f.tokens for f in self._history], dim=1)
+        return torch.stack(self._history.encodings(self.vqbet.observation_tokens), dim=1)
 
     # ---- training -------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
@@ -241,11 +227,3 @@ class VQBeTGraph(PolicyGraph):
                 )
         actions = self.vqbet.rollout(tokens, uniforms)
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
-
-
-@dataclasses.dataclass
-class _Frame:
-    """One normalised observation in the history and, once a prediction needed it, its tokens."""
-
-    obs: dict[str, Tensor]
-    tokens: Tensor | None = None
