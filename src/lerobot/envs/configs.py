@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 from lerobot.envs.libero import SUITES, parse_suites
-from lerobot.envs.metaworld import MT50, expand_tasks
+from lerobot.envs.metaworld import MT50
+from lerobot.envs.metaworld import expand_tasks as expand_metaworld_tasks
 from lerobot.utils.registry import Registry
 
 OBS_STATE = "observation.state"
@@ -123,6 +124,29 @@ class EnvConfig:
 
     def replace(self, **overrides: Any) -> EnvConfig:
         return dataclasses.replace(self, **overrides)
+
+
+@dataclass(kw_only=True)
+class TaskListEnvConfig(EnvConfig):
+    """An env whose ``task`` is a comma list of names (benchmark suites, MT-style task lists).
+
+    ``expand_tasks`` turns what the user wrote (aliases, groups such as ``mt10``) into the list of
+    canonical names or raises ``ValueError`` naming the valid ones; ``task`` keeps them comma-joined.
+    """
+
+    @staticmethod
+    def expand_tasks(spec: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def canonical_task(self, task: str) -> str:
+        try:
+            return ",".join(self.expand_tasks(task))
+        except ValueError as e:
+            raise UnknownTaskError(str(e)) from None
+
+    @property
+    def task_list(self) -> tuple[str, ...]:
+        return tuple(self.task.split(","))
 
 
 ENV_CONFIGS: Registry[type[EnvConfig]] = Registry("env")
@@ -270,7 +294,7 @@ class PushtEnvConfig(EnvConfig):
 
 @ENV_CONFIGS.register("libero")
 @dataclass(kw_only=True)
-class LiberoEnvConfig(EnvConfig):
+class LiberoEnvConfig(TaskListEnvConfig):
     """LIBERO suites with the published protocol (see :mod:`lerobot.envs.libero`); needs ``lerobot[libero]``.
 
     ``task`` is a suite or a comma list of suites; features are those of LeRobot's LIBERO datasets.
@@ -292,19 +316,11 @@ class LiberoEnvConfig(EnvConfig):
         super().__post_init__()
         self.episode_length = self.episode_length or max(SUITES[s] for s in self.suites)
 
-    def canonical_task(self, task: str) -> str:
-        try:
-            return ",".join(parse_suites(task))
-        except ValueError as e:
-            raise UnknownTaskError(str(e)) from None
+    expand_tasks = staticmethod(parse_suites)
 
     @property
     def suites(self) -> tuple[str, ...]:
-        return tuple(self.task.split(","))
-
-    @property
-    def gym_id(self) -> str:
-        return f"gym_libero/{self.task}"
+        return self.task_list
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
@@ -323,7 +339,7 @@ class LiberoEnvConfig(EnvConfig):
 
 @ENV_CONFIGS.register("metaworld")
 @dataclass(kw_only=True)
-class MetaworldEnvConfig(EnvConfig):
+class MetaworldEnvConfig(TaskListEnvConfig):
     """Meta-World tasks, one or an MT-style list (see :mod:`lerobot.envs.metaworld`); needs ``lerobot[metaworld]``.
 
     ``task``: ``reach-v3``, ``reach-v2``, ``metaworld-push-v2``, ``reach-v3,push-v3``, ``mt10`` or ``mt50``.
@@ -337,19 +353,11 @@ class MetaworldEnvConfig(EnvConfig):
     image_size: tuple[int, int] = (480, 480)
     """Camera frames as (height, width)."""
 
-    def canonical_task(self, task: str) -> str:
-        try:
-            return ",".join(expand_tasks(task))
-        except ValueError as e:
-            raise UnknownTaskError(str(e)) from None
+    expand_tasks = staticmethod(expand_metaworld_tasks)
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        return tuple(self.task.split(","))
-
-    @property
-    def gym_id(self) -> str:
-        return f"gym_metaworld/{self.task}"
+        return self.task_list
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
