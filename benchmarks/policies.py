@@ -32,7 +32,6 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   horizon 5; train step = the TD-MPC loss on batch-8 sequences of 5 steps + Adam; inference = a fresh
   action each call, from the policy prior (``tdmpc``, the checkpoint's ``use_mpc=false``) or planned by
   MPPI (``tdmpc_mpc``: 6 iterations of 512 Gaussian + 51 prior samples).
-
 - SmolVLA (``smolvla``): the shared fixture checkpoint (``peer_smolvla_checkpoint``, which LeRobot 0.6.1
   wrote; both libraries load it): SmolVLM2's architecture cut to 4 text layers of width 64, expert width
   48, one 64x96 camera, 6-D state and action, chunk 10, 4 Euler steps, ``train_expert_only`` as saved.
@@ -46,8 +45,7 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   sentences; train step at batch 8 (forward + backward + the AdamW preset), ``reset`` + batch-1
   ``select_action``.
 
-Inference is timed in eval mode on both sides (after the training steps).
-Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
+Inference is timed in eval mode on both sides (after the training steps). Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
 the load average are kept because the machine is shared with other work.
 
 Usage::
