@@ -24,7 +24,7 @@ Usage::
 
     .venv/bin/python benchmarks/export.py --reference-python /tmp/refvenv/bin/python --rounds 3
     .venv/bin/python benchmarks/export.py --quick        # smoke run, results to results/tmp/
-    .venv/bin/python benchmarks/export.py --ort-variants batch1,no_spinning,threads1  # session settings A/B
+    .venv/bin/python benchmarks/export.py --ort-variants spinning,batch1,threads1  # session settings A/B
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ ORT_VARIANTS: dict[str, Callable[[Any], None]] = {
     # the batch axis fixed at 1: ONNX Runtime folds the Shape -> Gather -> Concat -> Reshape chains that the
     # dynamic batch axis leaves (Diffusion's GroupNorms have one each, in every denoising step)
     "batch1": lambda options: options.add_free_dimension_override_by_name("batch", 1),
-    # worker threads sleep between operators instead of spinning (cheaper on a shared CPU)
+    # worker threads spin while waiting for work (ONNX Runtime's default; ExportedModel turns it off under
+    # OMP_WAIT_POLICY=PASSIVE, which this script sets unless told otherwise) or sleep
+    "spinning": lambda options: options.add_session_config_entry("session.intra_op.allow_spinning", "1"),
     "no_spinning": lambda options: options.add_session_config_entry("session.intra_op.allow_spinning", "0"),
     "threads1": lambda options: setattr(options, "intra_op_num_threads", 1),
     "denormals_as_zero": lambda options: options.add_session_config_entry(
@@ -85,12 +87,14 @@ def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
 
 def ort_variant(artefact: Path, variant: str) -> Any:
     """An ONNX Runtime session as ``ExportedModel`` builds it (all graph optimisations, THREADS intra-op
-    threads), changed as ``ORT_VARIANTS[variant]`` says."""
+    threads, no spinning under OMP_WAIT_POLICY=PASSIVE), changed as ``ORT_VARIANTS[variant]`` says."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = THREADS
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        ORT_VARIANTS["no_spinning"](options)
     ORT_VARIANTS[variant](options)
     return ort.InferenceSession(str(artefact), options, providers=["CPUExecutionProvider"])
 
