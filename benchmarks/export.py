@@ -93,7 +93,7 @@ def ort_variant(artefact: Path, variant: str) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = THREADS
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" and "spinning" not in variant:
         ORT_VARIANTS["no_spinning"](options)
     ORT_VARIANTS[variant](options)
     return ort.InferenceSession(str(artefact), options, providers=["CPUExecutionProvider"])
