@@ -24,6 +24,7 @@ Usage::
 
     .venv/bin/python benchmarks/export.py --reference-python /tmp/refvenv/bin/python --rounds 3
     .venv/bin/python benchmarks/export.py --quick        # smoke run, results to results/tmp/
+    .venv/bin/python benchmarks/export.py --ort-variants spinning,batch1,threads1  # session settings A/B
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,21 @@ from policy_workloads import CAMERA, STATE, THREADS, make_batch, make_observatio
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("eager", "eager_accelerated", "onnxruntime_fp32", "onnxruntime_int8")
+# --ort-variants: the fp32 model in sessions built otherwise than ``ExportedModel`` builds them, timed in the
+# same round as it (the "before"), to find session settings worth making the runtime's default.
+ORT_VARIANTS: dict[str, Callable[[Any], None]] = {
+    # the batch axis fixed at 1: ONNX Runtime folds the Shape -> Gather -> Concat -> Reshape chains that the
+    # dynamic batch axis leaves (Diffusion's GroupNorms have one each, in every denoising step)
+    "batch1": lambda options: options.add_free_dimension_override_by_name("batch", 1),
+    # worker threads spin while waiting for work (ONNX Runtime's default; ExportedModel turns it off under
+    # OMP_WAIT_POLICY=PASSIVE, which this script sets unless told otherwise) or sleep
+    "spinning": lambda options: options.add_session_config_entry("session.intra_op.allow_spinning", "1"),
+    "no_spinning": lambda options: options.add_session_config_entry("session.intra_op.allow_spinning", "0"),
+    "threads1": lambda options: setattr(options, "intra_op_num_threads", 1),
+    "denormals_as_zero": lambda options: options.add_session_config_entry(
+        "session.set_denormal_as_zero", "1"
+    ),
+}
 
 
 def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
@@ -68,8 +85,27 @@ def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
     return inputs
 
 
+def ort_variant(artefact: Path, variant: str) -> Any:
+    """An ONNX Runtime session as ``ExportedModel`` builds it (all graph optimisations, THREADS intra-op
+    threads, no spinning under OMP_WAIT_POLICY=PASSIVE), changed as ``ORT_VARIANTS[variant]`` says."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = THREADS
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" and "spinning" not in variant:
+        ORT_VARIANTS["no_spinning"](options)
+    ORT_VARIANTS[variant](options)
+    return ort.InferenceSession(str(artefact), options, providers=["CPUExecutionProvider"])
+
+
 def one_round(
-    names: list[str], warmup: int, repeats: int, folder: Path, int8_tolerance: float
+    names: list[str],
+    warmup: int,
+    repeats: int,
+    folder: Path,
+    int8_tolerance: float,
+    ort_variants: list[str] = (),
 ) -> dict[str, Any]:
     """Every variant of every policy, timed in this process; the exports are made on the first round."""
     torch.set_num_threads(THREADS)
@@ -101,6 +137,13 @@ def one_round(
             meta = json.loads((target / "metadata.json").read_text())
             sizes[f"{variant}_bytes"] = (target / meta["file"]).stat().st_size
             result[f"{variant}_parity"] = meta["parity"]
+            for other in ort_variants if fmt == "onnx" else ():
+                session = ort_variant(target / meta["file"], other)
+                if not np.allclose(session.run(None, inputs)[0], model(inputs), atol=1e-5):
+                    raise RuntimeError(f"{name}: the {other!r} session acts otherwise than the default one")
+                result[f"onnxruntime_fp32_{other}"] = timed(
+                    lambda s=session, x=inputs: s.run(None, x), warmup, repeats
+                )
         result["sizes"] = sizes
         out[name] = result
     return out
@@ -123,7 +166,14 @@ def summarise(
 ) -> dict[str, Any]:
     summary = {}
     for name in names:
-        row = {f"{v}_ms": 1e3 * statistics.median(r[name][v]["median"] for r in rounds) for v in VARIANTS}
+        timed_variants = [
+            v
+            for v in rounds[0][name]
+            if isinstance(rounds[0][name][v], dict) and "median" in rounds[0][name][v]
+        ]
+        row = {
+            f"{v}_ms": 1e3 * statistics.median(r[name][v]["median"] for r in rounds) for v in timed_variants
+        }
         if reference:
             row["lerobot_0_6_1_eager_ms"] = statistics.median(r[name]["inference_ms"] for r in reference)
             row["onnxruntime_speedup_vs_lerobot"] = row["lerobot_0_6_1_eager_ms"] / row["onnxruntime_fp32_ms"]
@@ -153,6 +203,25 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {r['eager_fp32_bytes'] / 2**20:.1f} / {r['onnxruntime_int8_bytes'] / 2**20:.1f} MiB "
             f"({r['int8_smaller_than_fp32']:.1f}x) |"
         )
+    variants = [
+        (name, key)
+        for name, r in summary.items()
+        for key in r
+        if key.startswith("onnxruntime_fp32_") and key.endswith("_ms") and key != "onnxruntime_fp32_ms"
+    ]
+    if variants:
+        rows += [
+            "",
+            "| policy | ONNX Runtime fp32 session | latency | vs the default session | vs LeRobot 0.6.1 eager |",
+            "|---|---|---|---|---|",
+        ]
+        for name, key in variants:
+            r, ms = summary[name], summary[name][key]
+            ref = r.get("lerobot_0_6_1_eager_ms")
+            rows.append(
+                f"| {name} | {key[len('onnxruntime_fp32_') : -len('_ms')]} | {ms:.1f} ms | "
+                f"{r['onnxruntime_fp32_ms'] / ms:.2f}x | {f'{ref / ms:.2f}x' if ref else '-'} |"
+            )
     return "\n".join(rows)
 
 
@@ -177,15 +246,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--export-dir", help="keep (and reuse) the exports here (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--ort-variants",
+        default="",
+        help=f"also time the fp32 model in these ONNX Runtime sessions, comma-separated: {', '.join(ORT_VARIANTS)}",
+    )
     parser.add_argument("--round-json", help=argparse.SUPPRESS)  # internal: one round in this process
     args = parser.parse_args(argv)
     names = args.policies.split(",")
+    ort_variants = [v for v in args.ort_variants.split(",") if v]
+    unknown = sorted(set(ort_variants) - set(ORT_VARIANTS))
+    if unknown:
+        parser.error(f"--ort-variants: unknown {unknown}; choose from {list(ORT_VARIANTS)}")
     if args.quick:
         args.rounds, args.warmup, args.repeats = 1, 1, 3
     if args.round_json:
         folder, out = args.round_json.split(",")
         Path(out).write_text(
-            json.dumps(one_round(names, args.warmup, args.repeats, Path(folder), args.int8_tolerance))
+            json.dumps(
+                one_round(names, args.warmup, args.repeats, Path(folder), args.int8_tolerance, ort_variants)
+            )
         )
         return 0
     rounds, reference, loads = [], [], []
@@ -196,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / "round.json"
             command = [sys.executable, __file__, "--policies", args.policies, "--warmup", str(args.warmup),
                        "--repeats", str(args.repeats), "--int8-tolerance", str(args.int8_tolerance),
-                       "--round-json", f"{exports},{out}"]  # fmt: skip
+                       "--ort-variants", args.ort_variants, "--round-json", f"{exports},{out}"]  # fmt: skip
             subprocess.run(command, check=True)
             rounds.append(json.loads(out.read_text()))
             if args.reference_python:
@@ -215,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "note": args.note,
         "int8_tolerance": args.int8_tolerance,
+        "ort_variants": ort_variants,
         "versions": {"torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
         "summary": summary,
         "runs": {"ours": rounds, "reference": reference},

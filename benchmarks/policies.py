@@ -1,5 +1,5 @@
-"""Training-step time and inference latency of ACT, Diffusion Policy, VQ-BeT and TD-MPC on CPU, beside the
-reference.
+"""Training-step time and inference latency of ACT, Diffusion Policy, VQ-BeT, TD-MPC, SmolVLA, π0 and π0.5 on
+CPU, beside the reference.
 
 Both forms of our policies are timed: the stock modules, and with ``cpu_acceleration.accelerate``
 (what the scripts apply on the CPU unless ``--cpu_acceleration=false``).
@@ -32,19 +32,26 @@ Workloads (``policy_workloads.py``; fp32; batch 8 for training, batch 1 for infe
   horizon 5; train step = the TD-MPC loss on batch-8 sequences of 5 steps + Adam; inference = a fresh
   action each call, from the policy prior (``tdmpc``, the checkpoint's ``use_mpc=false``) or planned by
   MPPI (``tdmpc_mpc``: 6 iterations of 512 Gaussian + 51 prior samples).
+- SmolVLA (``smolvla``): the shared fixture checkpoint (``peer_smolvla_checkpoint``, which LeRobot 0.6.1
+  wrote; both libraries load it): SmolVLM2's architecture cut to 4 text layers of width 64, expert width
+  48, one 64x96 camera, 6-D state and action, chunk 10, 4 Euler steps, ``train_expert_only`` as saved.
+  Raw samples with task strings in robot units: train step at batch 8 = tokenising + normalising +
+  forward + backward + the AdamW preset (LeRobot: its saved preprocessor, then the policy); inference =
+  ``reset`` + batch-1 ``select_action`` (a fresh chunk; LeRobot: preprocessor, ``select_action``,
+  postprocessor). Skipped, with a note, when ../shared is absent.
+- π0 and π0.5 (``pi0``, ``pi05``), ours only (LeRobot builds them only at 3B): the shared π0 fixture's
+  tiny sizes (VLM width 64, expert width 32, 2 layers each, SigLIP 1 layer at 32 px, vocabulary 320,
+  chunk 10, 4 Euler steps), one 96x96 camera + 6-D state, a byte-level tokenizer trained on a few
+  sentences; train step at batch 8 (forward + backward + the AdamW preset), ``reset`` + batch-1
+  ``select_action``.
 
-``--tiny-vla`` times π0 and π0.5 instead, ours only (LeRobot builds them only at 3B), at the shared π0
-fixture's tiny sizes (VLM width 64, expert width 32, 2 layers each, SigLIP 1 layer at 32 px, vocabulary
-320, chunk 10, 4 Euler steps), one 96x96 camera + 6-D state, a byte-level tokenizer trained on a few
-sentences: train step at batch 8 (forward + backward + the AdamW preset), a fresh chunk at batch 1.
-Results go to ``results/policies_tiny_vla.json``.
-
-Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
+Inference is timed in eval mode on both sides (after the training steps). Each number is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones; min/max and
 the load average are kept because the machine is shared with other work.
 
 Usage::
 
     .venv/bin/python benchmarks/policies.py --reference-python /tmp/lerobot-ref/bin/python --rounds 5
+    .venv/bin/python benchmarks/policies.py --policies smolvla,pi0,pi05 --reference-python ...  # the VLAs
     .venv/bin/python benchmarks/policies.py              # ours only, against the issue's numbers
     .venv/bin/python benchmarks/policies.py --quick      # smoke run, results to results/tmp/
     .venv/bin/python benchmarks/policies.py --profile    # torch.profiler tables of the hot paths
@@ -83,15 +90,20 @@ from policy_workloads import (
     CAMERA,
     CONFIGS,
     IMAGE,
+    OURS_ONLY,
+    SMOLVLA_FIXTURE,
     STATE,
     STATE_DIM,
     TDMPC_IMAGE,
     TDMPC_IMAGE_SHAPE,
     THREADS,
+    VLA_TASKS,
     camera_shape,
     is_tdmpc,
     make_batch,
     make_observation,
+    make_smolvla_batch,
+    make_smolvla_observation,
     mark_tokenizer_trained,
     measure,
 )
@@ -148,17 +160,31 @@ def make_optimizer(policy: Any) -> torch.optim.Optimizer:
     return build_optimizer(policy.get_optim_params(), settings)
 
 
-def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callable[[], None]]:
-    """The benchmarked policy (seeded, optionally accelerated) and one optimiser step on its batch."""
-    config = make_config(name)
-    torch.manual_seed(0)
-    policy = get_policy_class(config.type)(config, dataset_stats=make_stats(config))
-    if name == "vqbet":
-        mark_tokenizer_trained(policy)
+Workload = tuple[Any, Callable[[], None], Callable[[], Any]]  # policy, one train step, one inference call
+
+
+def workload(name: str, accelerated: bool = False) -> Workload:
+    """The benchmarked policy (seeded, optionally accelerated), one optimiser step on its batch, and one
+    batch-1 inference call."""
+    if name == "smolvla":
+        policy, batch, infer = smolvla_workload()
+    elif name in OURS_ONLY:
+        policy, batch, infer = tiny_vla_workload(name)
+    else:
+        config = make_config(name)
+        torch.manual_seed(0)
+        policy = get_policy_class(config.type)(config, dataset_stats=make_stats(config))
+        if name == "vqbet":
+            mark_tokenizer_trained(policy)
+        batch = make_batch(name)
+        observation = make_observation(name)  # one frame per call: Diffusion's history fills as at run time
+
+        def infer() -> Any:
+            return policy.predict_action_chunk(observation)
+
     if accelerated:
         accelerate(policy)
     optimizer = make_optimizer(policy)
-    batch = make_batch(name)
 
     def train_step() -> None:
         policy.train()
@@ -167,20 +193,26 @@ def training_workload(name: str, accelerated: bool = False) -> tuple[Any, Callab
         loss.backward()
         optimizer.step()
 
-    return policy, train_step
+    return policy, train_step, infer
 
 
-def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
-    policy, train_step = training_workload(name, accelerated)
-    observation = make_observation(name)  # one frame per call: Diffusion's history fills as at run time
-    policy.eval()
-    result = measure(train_step, lambda: policy.predict_action_chunk(observation), warmup, repeats)
-    result["params"] = sum(p.numel() for p in policy.parameters())
-    return result
+def smolvla_workload() -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+    """The fixture checkpoint; raw samples (our policy tokenises and normalises them itself)."""
+    from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+
+    torch.manual_seed(0)
+    policy = SmolVLAPolicy.from_pretrained(SMOLVLA_FIXTURE, device="cpu")
+    observation = make_smolvla_observation()
+
+    def infer() -> Any:
+        policy.reset()  # a fresh chunk every call
+        return policy.select_action(observation)
+
+    return policy, make_smolvla_batch(), infer
 
 
-def bench_tiny_vla(name: str, warmup: int, repeats: int) -> dict[str, Any]:
-    """π0 / π0.5 at the fixture's tiny sizes: train step (batch 8) and a fresh chunk (batch 1)."""
+def tiny_vla_workload(name: str) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+    """π0 / π0.5 at the π0 fixture's tiny sizes, with a byte-level tokenizer trained on a few sentences."""
     import tempfile
 
     from lerobot.policies.pi0 import PI0Config
@@ -213,27 +245,24 @@ def bench_tiny_vla(name: str, warmup: int, repeats: int) -> dict[str, Any]:
     policy = get_policy_class(name)(config, dataset_stats=stats)
     with tempfile.TemporaryDirectory() as folder:
         policy.set_tokenizer(load_tokenizer(train_tokenizer(Path(folder) / "tokenizer")))
-    optimizer = make_optimizer(policy)
     gen = torch.Generator().manual_seed(0)
     batch = {
         CAMERA: torch.rand((BATCH, *IMAGE), generator=gen),
         STATE: torch.rand((BATCH, STATE_DIM), generator=gen),
         "action": torch.rand((BATCH, 10, ACTION_DIM), generator=gen) * 2 - 1,
-        "task": ["pick up the red cube"] * BATCH,
+        "task": [VLA_TASKS[0]] * BATCH,
     }
-    observation = {CAMERA: batch[CAMERA][:1], STATE: batch[STATE][:1], "task": "pick up the red cube"}
+    observation = {CAMERA: batch[CAMERA][:1], STATE: batch[STATE][:1], "task": VLA_TASKS[0]}
 
-    def train_step() -> None:
-        policy.train()
-        loss = policy(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer() -> None:
+    def infer() -> Any:
         policy.reset()
-        policy.select_action(observation)
+        return policy.select_action(observation)
 
+    return policy, batch, infer
+
+
+def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
+    policy, train_step, infer = workload(name, accelerated)
     result = measure(train_step, infer, warmup, repeats)
     result["params"] = sum(p.numel() for p in policy.parameters())
     return result
@@ -242,7 +271,7 @@ def bench_tiny_vla(name: str, warmup: int, repeats: int) -> dict[str, Any]:
 def profile(name: str, accelerated: bool) -> None:
     from torch.profiler import profile as torch_profile
 
-    _, train_step = training_workload(name, accelerated)
+    _, train_step, _ = workload(name, accelerated)
     for _ in range(2):
         train_step()
     with torch_profile() as prof:
@@ -273,13 +302,15 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name in results["stock"]:
-        ref = measured[name] if measured else ISSUE_REFERENCE.get(name)
+        ref = measured.get(name) if measured else ISSUE_REFERENCE.get(name)
         for key, label, digits in (
             ("train_step_s", "train step (s)", 3),
             ("inference_ms", "inference (ms)", 1),
         ):
             stock, fast = results["stock"][name][key], results["accelerated"][name][key]
-            if ref is None:  # no figure quoted for this policy: run with --reference-python
+            if (
+                ref is None
+            ):  # no figure for this policy: --reference-python, or one the reference cannot build
                 rows.append(f"| {name} | {label} | {stock:.{digits}f} | {fast:.{digits}f} | - | - | - |")
                 continue
             rows.append(
@@ -296,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="few repeats, one round; results to results/tmp/"
     )
     parser.add_argument("--profile", action="store_true", help="print torch.profiler tables and exit")
-    parser.add_argument("--policies", default="act,diffusion,vqbet")
+    parser.add_argument("--policies", default="act,diffusion,vqbet,smolvla,pi0,pi05")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3, help="alternating measuring processes per side")
@@ -305,32 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)  # one measuring process
     parser.add_argument("--accelerated", action="store_true", help="with --profile: the accelerated policy")
-    parser.add_argument("--tiny-vla", action="store_true", help="time tiny π0 and π0.5 (ours only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     names = args.policies.split(",")
-    if args.tiny_vla:
-        warmup, repeats = (1, 3) if args.quick else (args.warmup, args.repeats)
-        results = {
-            "benchmark": "policies_tiny_vla",
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpu_count": os.cpu_count(), "torch_threads": THREADS, "torch": torch.__version__},
-            "load_average_before": os.getloadavg(),
-            **{name: bench_tiny_vla(name, warmup, repeats) for name in ("pi0", "pi05")},
-            "load_average_after": os.getloadavg(),
-        }
-        out_dir = RESULTS / "tmp" if args.quick else RESULTS
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "policies_tiny_vla.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        tmp.replace(path)
-        for name in ("pi0", "pi05"):
-            r = results[name]
-            print(
-                f"{name}: {r['params']} params, train step {r['train_step_s']:.3f} s, chunk {r['inference_ms']:.1f} ms"
-            )
-        return 0
+    if "smolvla" in names and not SMOLVLA_FIXTURE.is_dir():
+        names.remove("smolvla")
+        print(f"smolvla skipped: its fixture {SMOLVLA_FIXTURE} is absent (../shared).", file=sys.stderr)
     if args.profile:
         for name in names:
             profile(name, args.accelerated)
@@ -343,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     here = Path(__file__).parent
-    common = ["--policies", args.policies, "--warmup", str(warmup), "--repeats", str(repeats)]
+    timing = ["--warmup", str(warmup), "--repeats", str(repeats)]
+    common = ["--policies", ",".join(names), *timing]
+    reference_names = [name for name in names if name not in OURS_ONLY]
     load_before = os.getloadavg()
     # The reference interpreter must import its own ``lerobot``, never ours through PYTHONPATH.
     reference_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -354,10 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             ours_runs[variant].append(
                 run_json([sys.executable, str(here / "policies.py"), "--worker", variant, *common])
             )
-        if args.reference_python:
-            reference_runs.append(
-                run_json([args.reference_python, str(here / "reference_lerobot.py"), *common], reference_env)
-            )
+        if args.reference_python and reference_names:
+            command = [args.reference_python, str(here / "reference_lerobot.py"), "--policies"]
+            reference_runs.append(run_json([*command, ",".join(reference_names), *timing], reference_env))
         print(f"round {round_index + 1}/{rounds} done", file=sys.stderr)
     results = {
         "benchmark": "policies",
@@ -375,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "dtype": "float32",
             "optimizer": "policy preset: ours as lerobot-train builds it (fused kernel), the reference's own",
-            "inference": "a fresh action chunk every call, batch 1",
+            "inference": "a fresh action chunk every call, batch 1, eval mode",
+            "ours_only": [name for name in names if name in OURS_ONLY],
             "train_batch": BATCH,
             "warmup": warmup,
             "repeats": repeats,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -94,6 +95,36 @@ def make_tdmpc_batch(name: str, batch_size: int) -> dict[str, torch.Tensor]:
         },
         "index": torch.arange(batch_size),  # the reference's forward reads the batch size from it
     }
+
+
+# ---- vision-language-action policies (issue 20): raw samples with a task string, in robot units ------------
+# SmolVLA is the shared fixture checkpoint (LeRobot 0.6.1 wrote it; both libraries load it): SmolVLM2's
+# architecture cut to 4 text layers of width 64, expert width 48, chunk 10, 4 Euler steps, one 64x96 camera
+# ``observation.images.front``, 6-D state and action, ``train_expert_only`` as saved. π0 / π0.5 are ours only
+# (LeRobot builds them only at 3B), at the π0 fixture's tiny sizes (``policies.py``).
+SMOLVLA_FIXTURE = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wave2" / "peer_smolvla_checkpoint"
+)
+SMOLVLA_CAMERA, SMOLVLA_IMAGE, SMOLVLA_CHUNK = "observation.images.front", (3, 64, 96), 10
+VLA_TASKS = ("pick up the red cube", "place the cube in the bin")
+OURS_ONLY = ("pi0", "pi05")  # LeRobot 0.6.1 builds π0 / π0.5 only at 3B
+
+
+def make_smolvla_batch(batch_size: int = BATCH) -> dict[str, Any]:
+    """A training batch as the dataset yields it: state and action in robot units, images in [0, 1], tasks."""
+    gen = torch.Generator().manual_seed(0)
+    return {
+        STATE: torch.rand(batch_size, STATE_DIM, generator=gen) * 4,
+        SMOLVLA_CAMERA: torch.rand(batch_size, *SMOLVLA_IMAGE, generator=gen),
+        "action": torch.rand(batch_size, SMOLVLA_CHUNK, ACTION_DIM, generator=gen) * 4,
+        "task": [VLA_TASKS[i % 2] for i in range(batch_size)],
+    }
+
+
+def make_smolvla_observation() -> dict[str, Any]:
+    """One control step: batch 1 and the instruction."""
+    batch = make_smolvla_batch(1)
+    return {STATE: batch[STATE], SMOLVLA_CAMERA: batch[SMOLVLA_CAMERA], "task": VLA_TASKS[0]}
 
 
 # ---- shared by all workloads ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Times Hugging Face LeRobot 0.6.1's ACT, Diffusion Policy and VQ-BeT on ``policies.py``'s workloads.
+"""Times Hugging Face LeRobot 0.6.1's ACT, Diffusion Policy, VQ-BeT, TD-MPC and SmolVLA on ``policies.py``'s workloads.
 
 Run by an interpreter that has LeRobot installed, never ours (both packages are called
 ``lerobot``); ``policies.py --reference-python PATH`` starts it between runs of our own code so
@@ -14,7 +14,9 @@ It times the same calls as ours: forward + backward + the policy's optimiser pre
 training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
 and VQ-BeT only predict through their observation queues, so each timed call empties the action queue
 and calls ``select_action`` (which encodes every history frame, as it does when it runs a robot); TD-MPC
-likewise (one frame; with ``use_mpc`` each call plans).
+likewise (one frame; with ``use_mpc`` each call plans). SmolVLA is the shared fixture checkpoint, loaded
+with ``from_pretrained``; its raw samples go through the processors LeRobot saved with it (tokenizer and
+normaliser) inside each timed call, as our policy tokenises and normalises inside its own calls.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from policy_workloads import (  # noqa: E402
     ACTION_DIM,
     CAMERA,
     CONFIGS,
+    SMOLVLA_FIXTURE,
     STATE,
     STATE_DIM,
     TDMPC_IMAGE,
@@ -41,12 +44,52 @@ from policy_workloads import (  # noqa: E402
     is_tdmpc,
     make_batch,
     make_observation,
+    make_smolvla_batch,
+    make_smolvla_observation,
     mark_tokenizer_trained,
     measure,
 )
 
 
+def bench_smolvla(warmup: int, repeats: int, inference_only: bool) -> dict[str, Any]:
+    """The fixture checkpoint: its preprocessor + forward + backward + the AdamW preset at batch 8, and
+    preprocessor + ``select_action`` + postprocessor after a reset (a fresh chunk) at batch 1."""
+    import os
+
+    import lerobot
+    from lerobot.policies.factory import make_pre_post_processors
+    from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+
+    os.chdir(SMOLVLA_FIXTURE)  # LeRobot resolves the relative backbone name against the working directory
+    torch.manual_seed(0)
+    policy = SmolVLAPolicy.from_pretrained(str(SMOLVLA_FIXTURE))
+    pre, post = make_pre_post_processors(policy.config, pretrained_path=str(SMOLVLA_FIXTURE))
+    optimizer = policy.config.get_optimizer_preset().build(policy.get_optim_params())
+    batch, observation = make_smolvla_batch(), make_smolvla_observation()
+
+    def train_step() -> None:
+        policy.train()
+        loss = policy.forward(pre(dict(batch)))[0]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        if policy.training:
+            policy.eval()
+        policy.reset()
+        with torch.no_grad():
+            post(policy.select_action(pre(dict(observation))))
+
+    result = measure((lambda: None) if inference_only else train_step, infer, warmup, repeats)
+    result["params"] = sum(p.numel() for p in policy.parameters())
+    result["versions"] = {"lerobot": getattr(lerobot, "__version__", "?"), "torch": torch.__version__}
+    return result
+
+
 def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) -> dict[str, Any]:
+    if name == "smolvla":
+        return bench_smolvla(warmup, repeats, inference_only)
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
 
@@ -95,6 +138,8 @@ def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) ->
     policy.eval()
 
     def infer() -> None:
+        if policy.training:  # after the timed training steps: act as at run time
+            policy.eval()
         if name == "act":
             policy.predict_action_chunk(observation)
         else:  # Diffusion, VQ-BeT and TD-MPC act through their queues: empty it so that each call computes

@@ -29,19 +29,19 @@ def run_mode(mode: str, steps: int) -> dict:
 
     from lerobot.policies.peft_adapters import PeftConfig, wrap_with_peft
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
-    from smolvla_speed import FIXTURE, _inputs
+    from policy_workloads import SMOLVLA_FIXTURE, make_smolvla_batch
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    os.chdir(FIXTURE)
-    policy = SmolVLAPolicy.from_pretrained(str(FIXTURE), train_expert_only=mode == "expert_only")
+    os.chdir(SMOLVLA_FIXTURE)
+    policy = SmolVLAPolicy.from_pretrained(str(SMOLVLA_FIXTURE), train_expert_only=mode == "expert_only")
     if mode == "lora":
         wrap_with_peft(policy, PeftConfig(r=8))
     policy.train()
     loaded = psutil.Process().memory_info().rss
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    batch = _inputs(8)
+    batch = make_smolvla_batch(8)
     for _ in range(steps):
         policy(batch)["loss"].backward()
         optimizer.step()

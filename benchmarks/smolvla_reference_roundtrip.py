@@ -10,12 +10,19 @@ Steps:
    values and the normalisation statistics with new ones (so nothing the reference wrote is reused),
    and ``save_pretrained`` it: config.json, model.safetensors, the processor pipelines (rename, batch,
    newline, tokenizer, device, normaliser) and the backbone/tokenizer folder the config names.
-2. Compute with our code, from fixed inputs: the action chunk from a fixed flow noise (robot units),
-   three ``select_action`` outputs and the training loss for fixed noise and time.
-3. Start ``--reference-python`` (an interpreter with ``lerobot==0.6.1[smolvla]``) in the saved folder:
-   it loads the policy with ``SmolVLAPolicy.from_pretrained`` and the processors with
-   ``make_pre_post_processors(config, pretrained_path=folder)`` and computes the same outputs.
-4. Print the largest differences as JSON; exit 1 if any exceeds 1e-4.
+2. Fine-tune that checkpoint with LoRA as a user does (``lerobot-train --policy.path=<it>
+   --peft.method_type=LORA --peft.r=4``, 3 steps on a tiny dataset with the fixture's features). Its
+   ``pretrained_model/`` holds ``model.safetensors`` with the adapters folded in (``use_peft=false``)
+   and peft's ``adapter_config.json`` + ``adapter_model.safetensors`` (the layout LeRobot 0.6.1's own
+   PEFT runs write, naming the base checkpoint in ``base_model_name_or_path``).
+3. Compute with our code, from fixed inputs: the action chunk from a fixed flow noise (robot units),
+   three ``select_action`` outputs and the training loss for fixed noise and time, for both folders.
+4. Start ``--reference-python`` (an interpreter with ``lerobot==0.6.1[smolvla,peft]``) in each folder:
+   it loads the processors with ``make_pre_post_processors(config, pretrained_path=folder)`` and the
+   policy with ``SmolVLAPolicy.from_pretrained``; the LoRA folder also through ``make_policy`` (what
+   ``--policy.path`` does in its scripts) and through ``peft.PeftModel.from_pretrained(<base policy>,
+   folder)`` (one base, several adapters); each computes the same outputs.
+5. Print the largest differences as JSON; exit 1 if any exceeds 1e-4.
 
 Usage::
 
@@ -37,33 +44,62 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "wave2" / "peer_smolvla_checkpoint"
 TOLERANCE = 1e-4
+REPO_ID, TASKS = "local/roundtrip", ["pick up the red cube", "place the cube in the bin"]
+LORA_RANK = 4
+# How a LeRobot user loads a fine-tuned folder: the policy class, the factory behind --policy.path, and
+# peft's own adapter loading on top of the base checkpoint the adapter names.
+LORA_LOADERS = ["from_pretrained", "make_policy", "peft_adapter"]
 
 # Run by the reference interpreter with cwd = the saved checkpoint (LeRobot resolves the relative
 # backbone name against the working directory). Reads inputs.pt, writes outputs.json.
 REFERENCE_CHILD = r"""
 import json, sys, torch
-from lerobot.policies.factory import make_pre_post_processors
+from lerobot.configs.policies import PreTrainedConfig
+from lerobot.policies.factory import make_policy, make_pre_post_processors
 from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
 
-folder = sys.argv[1]
-inputs = torch.load(sys.argv[2])
-policy = SmolVLAPolicy.from_pretrained(folder)
-policy.eval()
-pre, post = make_pre_post_processors(policy.config, pretrained_path=folder)
-obs = {**inputs["observation"], "task": inputs["task"]}
-out = {}
-with torch.no_grad():
-    batch = pre(dict(obs))
-    out["lang_tokens"] = batch["observation.language.tokens"].tolist()
-    chunk = policy.predict_action_chunk(batch, noise=inputs["noise"])
-    out["chunk"] = post(chunk).tolist()
-    policy.reset()
-    out["select"] = [post(policy.select_action(pre(dict(obs)), noise=inputs["noise"])).tolist() for _ in range(3)]
-    train = pre({**inputs["train"], "task": inputs["train_task"]})
-    policy.train()
-    loss = policy.forward(train, noise=inputs["train_noise"], time=inputs["train_time"])[0]
-    out["loss"] = float(loss)
-print(json.dumps(out))
+folder, inputs_path, loaders = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+inputs = torch.load(inputs_path)
+
+
+def load(how):
+    if how == "from_pretrained":  # the policy class, as the SmolVLA docs load a checkpoint
+        return SmolVLAPolicy.from_pretrained(folder)
+    if how == "make_policy":  # what lerobot-eval / lerobot-record do with --policy.path
+        from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+
+        cfg = PreTrainedConfig.from_pretrained(folder)
+        cfg.pretrained_path = folder
+        return make_policy(cfg, ds_meta=LeRobotDatasetMetadata("local/roundtrip", root=sys.argv[4]))
+    if how == "peft_adapter":  # peft's own path: the base checkpoint + this folder's adapter files
+        from peft import PeftModel
+
+        base = json.load(open(f"{folder}/adapter_config.json"))["base_model_name_or_path"]
+        return PeftModel.from_pretrained(SmolVLAPolicy.from_pretrained(base), folder)
+    raise ValueError(how)
+
+
+def outputs(policy):
+    policy.eval()
+    pre, post = make_pre_post_processors(policy.config, pretrained_path=folder)
+    obs = {**inputs["observation"], "task": inputs["task"]}
+    out = {}
+    with torch.no_grad():
+        batch = pre(dict(obs))
+        out["lang_tokens"] = batch["observation.language.tokens"].tolist()
+        chunk = policy.predict_action_chunk(batch, noise=inputs["noise"])
+        out["chunk"] = post(chunk).tolist()
+        policy.reset()
+        out["select"] = [
+            post(policy.select_action(pre(dict(obs)), noise=inputs["noise"])).tolist() for _ in range(3)
+        ]
+        train = pre({**inputs["train"], "task": inputs["train_task"]})
+        policy.train()
+        out["loss"] = float(policy.forward(train, noise=inputs["train_noise"], time=inputs["train_time"])[0])
+    return out
+
+
+print(json.dumps({how: outputs(load(how)) for how in loaders}))
 """
 
 
@@ -132,32 +168,76 @@ def ours(folder: Path, inputs: dict) -> dict:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference-python", required=True, help="interpreter with lerobot==0.6.1[smolvla]")
-    parser.add_argument("--out", type=Path, help="also write the result JSON here")
-    args = parser.parse_args()
-    if not FIXTURE.is_dir():
-        print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "ours_smolvla"
-        perturbed_checkpoint(folder)
-        inputs = fixed_inputs()
-        torch.save(inputs, Path(tmp) / "inputs.pt")
-        mine = ours(folder, inputs)
-        run = subprocess.run(
-            [args.reference_python, "-c", REFERENCE_CHILD, str(folder), str(Path(tmp) / "inputs.pt")],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
+def lora_checkpoint(base: Path, work: Path) -> Path:
+    """A tiny LoRA fine-tuning run of ours from ``base``, as a user runs it: a 6-frame-per-episode dataset
+    with the fixture's features, ``lerobot-train --policy.path=base --peft.method_type=LORA --peft.r=4``,
+    3 steps at a high learning rate so that the adapters (zero at the start) move, in the VLM and in the
+    expert (the last VLM layer's query projection feeds nothing the actions use, so it stays at zero)."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from lerobot.scripts.train import run_training
+    from lerobot.scripts.train_config import parse_train_config
+
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (6,), "names": None},
+        "observation.images.front": {"dtype": "image", "shape": (64, 96, 3), "names": ["h", "w", "c"]},
+        "action": {"dtype": "float32", "shape": (6,), "names": None},
+    }
+    dataset = LeRobotDataset.create(
+        REPO_ID, fps=10, features=features, root=work / "dataset", use_videos=False
+    )
+    rng = np.random.default_rng(0)
+    for episode in range(2):
+        for _ in range(6):
+            frame = {
+                "observation.state": rng.normal(size=6).astype(np.float32),
+                "observation.images.front": rng.integers(0, 255, (64, 96, 3), dtype=np.uint8),
+                "action": rng.normal(size=6).astype(np.float32),
+            }
+            dataset.add_frame(frame, task=TASKS[episode % 2])
+        dataset.save_episode()
+    dataset.finalize()
+    flags = [
+        f"--policy.path={base}", f"--dataset.repo_id={REPO_ID}", f"--dataset.root={work / 'dataset'}",
+        f"--output_dir={work / 'run'}", "--steps=3", "--save_freq=3", "--batch_size=2", "--num_workers=0",
+        "--seed=1", "--policy.device=cpu", "--policy.scheduler_warmup_steps=0", "--policy.optimizer_lr=1e-2",
+        "--peft.method_type=LORA", f"--peft.r={LORA_RANK}", f"--peft.lora_alpha={2 * LORA_RANK}",
+    ]  # fmt: skip
+    folder = run_training(parse_train_config(flags)).checkpoint_dir / "pretrained_model"
+    adapters = load_file(str(folder / "adapter_model.safetensors"))
+    moved = {
+        part
+        for k, v in adapters.items()
+        if ".lora_B." in k and v.any()
+        for part in ("vlm", "lm_expert")
+        if f".{part}." in k
+    }
+    if moved != {"vlm", "lm_expert"}:  # an untrained adapter adds nothing: the check would prove nothing
+        raise RuntimeError(
+            f"the LoRA run left the adapters of {sorted({'vlm', 'lm_expert'} - moved)} at zero"
         )
-        if run.returncode != 0:
-            print(run.stderr[-4000:], file=sys.stderr)
-            return 2
-        theirs = json.loads(run.stdout.strip().splitlines()[-1])
-    diffs = {
+    return folder
+
+
+def reference(python: str, folder: Path, inputs: Path, loaders: list[str], dataset: Path | None) -> dict:
+    """The reference's outputs for ``folder``, loaded each way in ``loaders``."""
+    command = [python, "-c", REFERENCE_CHILD, str(folder), str(inputs), ",".join(loaders)]
+    run = subprocess.run(
+        [*command, *([str(dataset)] if dataset else [])],
+        cwd=folder,  # LeRobot resolves the relative backbone name against the working directory
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"the reference failed on {folder}:\n{run.stderr[-4000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def compare(mine: dict, theirs: dict) -> dict:
+    return {
         "lang_tokens_equal": mine["lang_tokens"] == theirs["lang_tokens"],
         "chunk_max_abs_diff": float(
             (torch.tensor(mine["chunk"]) - torch.tensor(theirs["chunk"])).abs().max()
@@ -168,16 +248,52 @@ def main() -> int:
         "loss_ours": mine["loss"],
         "loss_reference": theirs["loss"],
     }
-    print(json.dumps(diffs, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(diffs, indent=2) + "\n")
-    ok = (
+
+
+def acts_alike(diffs: dict) -> bool:
+    return (
         diffs["lang_tokens_equal"]
         and diffs["chunk_max_abs_diff"] <= TOLERANCE
         and diffs["select_action_max_abs_diff"] <= TOLERANCE
-        and abs(mine["loss"] - theirs["loss"]) <= TOLERANCE
+        and abs(diffs["loss_ours"] - diffs["loss_reference"]) <= TOLERANCE
     )
-    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--reference-python", required=True, help="interpreter with lerobot==0.6.1[smolvla,peft]"
+    )
+    parser.add_argument("--out", type=Path, help="also write the result JSON here")
+    args = parser.parse_args()
+    if not FIXTURE.is_dir():
+        print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        inputs = work / "inputs.pt"
+        torch.save(fixed_inputs(), inputs)
+        plain = work / "ours_smolvla"
+        perturbed_checkpoint(plain)
+        lora = lora_checkpoint(plain, work / "lora")
+        try:
+            theirs_plain = reference(args.reference_python, plain, inputs, ["from_pretrained"], None)
+            theirs_lora = reference(
+                args.reference_python, lora, inputs, LORA_LOADERS, work / "lora" / "dataset"
+            )
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            return 2
+        results = {
+            "plain": compare(ours(plain, torch.load(inputs)), theirs_plain["from_pretrained"]),
+            f"lora_r{LORA_RANK}": {
+                how: compare(ours(lora, torch.load(inputs)), theirs_lora[how]) for how in LORA_LOADERS
+            },
+        }
+    print(json.dumps(results, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(map(acts_alike, [results["plain"], *results[f"lora_r{LORA_RANK}"].values()])) else 1
 
 
 if __name__ == "__main__":

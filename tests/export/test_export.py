@@ -238,6 +238,17 @@ def test_inputs_that_do_not_match_name_the_key(exports):
         load_exported(folder).select_action({"observation.state": np.zeros(4, np.float32)})
 
 
+def test_onnxruntime_threads_sleep_when_the_process_asks_for_passive_waiting(exports, monkeypatch):
+    _, folder = exports("act-onnx")
+    entry = "session.intra_op.allow_spinning"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert ExportedModel(folder)._session.get_session_options().get_session_config_entry(entry) == "0"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    options = ExportedModel(folder)._session.get_session_options()
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ONNX Runtime's default: spin
+        options.get_session_config_entry(entry)
+
+
 def test_missing_runtime_names_the_extra(exports, monkeypatch):
     _, folder = exports("act-int8")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,7 +72,8 @@ class ExportedModel:
     """An exported graph loaded with its runtime: ``model({name: array}) -> np.ndarray (B, T, A)``."""
 
     def __init__(self, folder: str | Path, backend: str | None = None, threads: int | None = None):
-        """``threads``: ONNX Runtime's intra-op threads (default: its own choice, one per core)."""
+        """``threads``: ONNX Runtime's intra-op threads (default: its own choice, one per core). With
+        ``OMP_WAIT_POLICY=PASSIVE`` in the environment its threads do not spin while waiting for work."""
         self.folder = Path(folder)
         self.metadata = read_metadata(folder)
         fmt = self.metadata["format"]
@@ -92,6 +94,11 @@ class ExportedModel:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if threads:
                 options.intra_op_num_threads = threads
+            if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+                # The process asked torch's threads to sleep rather than spin between parallel regions
+                # (cores shared with a control loop, cameras, other jobs): ONNX Runtime's pool likewise,
+                # or its spinning worker takes the core the calling thread needs.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(str(artefact), options, providers=["CPUExecutionProvider"])
         elif self.backend == "torchscript":
             self._module = torch.jit.load(str(artefact), map_location="cpu").eval()

@@ -14,8 +14,9 @@ What a checkpoint holds (``pretrained_model/``):
   policy's own parameter names, and ``config.json`` with ``use_peft=false``. The folder therefore
   loads with ``from_pretrained`` here and in LeRobot 0.6.1, with or without ``peft`` installed.
 * ``adapter_model.safetensors`` + ``adapter_config.json``: ``peft``'s own files (the adapters and the
-  fully trained modules, ``base_model_name_or_path`` = the checkpoint fine-tuned), for users who keep
-  one base model and several adapters. A resumed run restarts from that base and these files, so it
+  fully trained modules, ``base_model_name_or_path`` = the checkpoint fine-tuned, ``auto_mapping`` =
+  the policy class), for users who keep one base model and several adapters: LeRobot 0.6.1 loads them
+  with ``peft.PeftModel.from_pretrained(<base policy>, folder)``. A resumed run restarts from that base and these files, so it
   continues from exactly the weights it stopped at (folding is not reversible bit for bit).
 """
 
@@ -166,6 +167,12 @@ def save_adapter(policy: nn.Module, folder: Path, base_model: str | None) -> Non
     save_file(adapter_state_dict(policy), str(folder / ADAPTER_WEIGHTS_NAME), metadata={"format": "pt"})
     config = policy._peft_config.to_dict()
     config["base_model_name_or_path"] = base_model
+    config["inference_mode"] = True  # as peft and LeRobot 0.6.1 write a saved adapter
+    # peft's AutoPeftModel builds the base from these; LeRobot 0.6.1 writes the same two names.
+    config["auto_mapping"] = {
+        "base_model_class": type(policy).__name__,
+        "parent_library": type(policy).__module__,
+    }
     config["modules_to_save"] = (
         sorted(
             {

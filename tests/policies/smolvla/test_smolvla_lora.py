@@ -73,6 +73,10 @@ def test_lora_trains_only_adapters_and_saves_a_checkpoint_that_loads_without_pef
         8,
         str(base),
     )
+    assert adapter_cfg["auto_mapping"] == {  # the layout LeRobot 0.6.1's PEFT checkpoints have
+        "base_model_class": "SmolVLAPolicy",
+        "parent_library": "lerobot.policies.smolvla.modeling_smolvla",
+    }
     adapters = load_file(str(ckpt / "adapter_model.safetensors"))
     assert f"base_model.model.{Q_PROJ[: -len('.weight')]}.lora_A.weight" in adapters
 
