@@ -25,7 +25,14 @@ Usage::
     python benchmarks/rtc.py --policy_path=outputs/recipes/pusht_dp/checkpoints/last/pretrained_model \\
         [--n_seeds=50] [--delays_ms=0,100,300] [--modes=naive,ensemble,rtc] [--seed=1000]
 
-Writes ``benchmarks/results/rtc.json`` and prints a markdown table.
+SmolVLA (or any flow VLA) on the so100 language task: the chunk is the policy's ``chunk_size`` and a
+new one is requested every ``n_action_steps``; the jump is in radians (L2 over the 6 joint targets),
+and ``pc_wrong_cube`` counts episodes that lifted the cube the instruction did not name::
+
+    python benchmarks/rtc.py --policy_path=outputs/recipes/pick_color_smolvla/checkpoints/last/pretrained_model \\
+        --env=so100 --task=pick_color --out=benchmarks/results/rtc_smolvla_pick_color.json [--n_seeds=20]
+
+Writes ``benchmarks/results/rtc.json`` (or ``--out``) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from lerobot.async_inference.policy_server import load_policy  # noqa: E402
 from lerobot.envs import make_env  # noqa: E402
-from lerobot.envs.configs import PushtEnvConfig  # noqa: E402
+from lerobot.envs.configs import PushtEnvConfig, resolve_env_config  # noqa: E402
 from lerobot.envs.utils import preprocess_observation  # noqa: E402
 from lerobot.policies.rtc.configuration_rtc import RTCConfig  # noqa: E402
 
@@ -62,7 +69,14 @@ def rollout(policy, env, seeds: list[int], mode: str, delay: int, stride: int, m
     inference_s: list[float] = []
 
     def request(t: int, prefix: np.ndarray | None) -> None:
-        stacked = {k: torch.stack([h[k] for h in history], dim=1) for k in history[0]}
+        # Tensors stacked over the observation steps (a policy of one step takes the frame as it is);
+        # the instruction (a list of strings) is the latest.
+        stacked = history[-1]
+        if len(history) > 1:
+            stacked = {
+                k: torch.stack([h[k] for h in history], dim=1) if isinstance(v, torch.Tensor) else v
+                for k, v in history[-1].items()
+            }
         kwargs = {}
         if prefix is not None:
             kwargs = {"inference_delay": delay, "prev_chunk_left_over": torch.from_numpy(prefix)}
@@ -73,6 +87,7 @@ def rollout(policy, env, seeds: list[int], mode: str, delay: int, stride: int, m
 
     done = np.zeros(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
+    wrong_cube = np.zeros(n, dtype=bool)
     prev_action = None
     switch_jump = np.zeros(n)
     other_steps: list[np.ndarray] = []
@@ -99,14 +114,16 @@ def rollout(policy, env, seeds: list[int], mode: str, delay: int, stride: int, m
         prev_action = action
         obs, _, terminated, truncated, info = env.step(action)
         success |= np.asarray(info.get("is_success", np.zeros(n, dtype=bool)), dtype=bool) & ~done
+        wrong_cube |= np.asarray(info.get("wrong_cube_lifted", np.zeros(n, dtype=bool)), dtype=bool) & ~done
         done |= terminated | truncated
         history = [*history[1:], preprocess_observation(obs)]
         if done.all():
             break
     return {
         "success": success.tolist(),
-        "max_switch_jump_px": switch_jump.tolist(),
-        "median_other_step_px": float(np.median(np.concatenate(other_steps))) if other_steps else 0.0,
+        "wrong_cube_lifted": wrong_cube.tolist(),
+        "max_switch_jump": switch_jump.tolist(),
+        "median_other_step": float(np.median(np.concatenate(other_steps))) if other_steps else 0.0,
         "inference_ms": 1e3 * float(np.mean(inference_s)),
     }
 
@@ -119,6 +136,9 @@ def main() -> None:
     parser.add_argument("--delays_ms", default="0,100,300")
     parser.add_argument("--modes", default="naive,ensemble,rtc")
     parser.add_argument("--max_steps", type=int, default=300)
+    parser.add_argument("--env", default="pusht", help="pusht (state observations) or so100")
+    parser.add_argument("--task", default=None, help="the env's task, e.g. pick_color for --env=so100")
+    parser.add_argument("--instruction", default="random", help="so100 pick_color: random, red or blue")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rtc.json"))
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
@@ -126,8 +146,18 @@ def main() -> None:
     policy = load_policy(args.policy_path)
     cfg = policy.config
     stride = cfg.n_action_steps  # s: steps between requests (8 in the recipe)
-    cfg.n_action_steps = cfg.horizon - cfg.n_obs_steps + 1  # every predicted future action is returned
-    env_cfg = PushtEnvConfig(obs_type="state")
+    # Every predicted future action is returned: Diffusion's horizon past the observations, a VLA's chunk.
+    horizon = cfg.horizon - cfg.n_obs_steps + 1 if hasattr(cfg, "horizon") else cfg.chunk_size
+    cfg.n_action_steps = horizon
+    if args.env == "pusht":
+        env_cfg = PushtEnvConfig(obs_type="state")
+        unit = "px"  # the commanded pusher position on the 512 x 512 board
+    else:
+        overrides = {"task": args.task} if args.task else {}
+        if args.instruction != "random":
+            overrides["instruction"] = args.instruction
+        env_cfg = resolve_env_config(args.env, **overrides)
+        unit = "rad"  # joint-position targets: the jump is the L2 norm over the arm's joints
     env = make_env(env_cfg, n_envs=args.n_seeds)
     seeds = list(range(args.seed, args.seed + args.n_seeds))
     results = []
@@ -139,38 +169,44 @@ def main() -> None:
                 torch.manual_seed(0)
                 started = time.perf_counter()
                 r = rollout(policy, env, seeds, mode, delay, stride, args.max_steps)
-                jumps = np.array(r["max_switch_jump_px"])
+                jumps = np.array(r.pop("max_switch_jump"))
+                r[f"max_switch_jump_{unit}"] = jumps.tolist()
+                r[f"median_other_step_{unit}"] = r.pop("median_other_step")
                 results.append({
                     "mode": mode, "delay_ms": delay_ms, "delay_steps": delay, "n_episodes": len(seeds),
                     "pc_success": 100 * float(np.mean(r["success"])),
-                    "mean_max_switch_jump_px": float(jumps.mean()), "worst_switch_jump_px": float(jumps.max()),
-                    "median_other_step_px": r["median_other_step_px"], "inference_ms": r["inference_ms"],
-                    "wall_s": time.perf_counter() - started, "per_episode": r,
+                    "pc_wrong_cube": 100 * float(np.mean(r["wrong_cube_lifted"])),
+                    f"mean_max_switch_jump_{unit}": float(jumps.mean()),
+                    f"worst_switch_jump_{unit}": float(jumps.max()),
+                    f"median_other_step_{unit}": r[f"median_other_step_{unit}"],
+                    "inference_ms": r["inference_ms"], "wall_s": time.perf_counter() - started, "per_episode": r,
                 })  # fmt: skip
                 last = results[-1]
                 print(
                     f"{mode:8s} {delay_ms:3d} ms: success {last['pc_success']:.0f}%, switch jump mean "
-                    f"{last['mean_max_switch_jump_px']:.1f} px, worst {last['worst_switch_jump_px']:.1f} px, "
-                    f"other steps {last['median_other_step_px']:.1f} px, {last['wall_s']:.0f} s",
+                    f"{last[f'mean_max_switch_jump_{unit}']:.3f} {unit}, worst "
+                    f"{last[f'worst_switch_jump_{unit}']:.3f} {unit}, other steps "
+                    f"{last[f'median_other_step_{unit}']:.3f} {unit}, {last['wall_s']:.0f} s",
                     flush=True,
                 )
     finally:
         env.close()
     meta = {
-        "policy_path": args.policy_path, "seeds": seeds, "fps": env_cfg.fps, "stride": stride,
-        "horizon": cfg.horizon, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "policy_path": args.policy_path, "env": env_cfg.type, "env_task": getattr(env_cfg, "task", None),
+        "seeds": seeds, "fps": env_cfg.fps, "stride": stride, "unit": unit, "horizon": horizon, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }  # fmt: skip
     Path(args.out).write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
     print(
-        "\n| delay | mode | success | switch jump, mean of episode max (px) | worst (px) | median other step (px) | inference ms |"
+        f"\n| delay | mode | success | switch jump, mean of episode max ({unit}) | worst ({unit}) | "
+        f"median other step ({unit}) | inference ms |"
     )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['delay_ms']} ms ({r['delay_steps']} steps) | {r['mode']} | {r['pc_success']:.0f}% | "
-            f"{r['mean_max_switch_jump_px']:.1f} | {r['worst_switch_jump_px']:.1f} | "
-            f"{r['median_other_step_px']:.1f} | {r['inference_ms']:.0f} |"
+            f"{r[f'mean_max_switch_jump_{unit}']:.3g} | {r[f'worst_switch_jump_{unit}']:.3g} | "
+            f"{r[f'median_other_step_{unit}']:.3g} | {r['inference_ms']:.0f} |"
         )
 
 

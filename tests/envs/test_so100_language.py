@@ -89,6 +89,31 @@ def test_layout_and_instruction_follow_the_seed():
     assert cfg.text_observations and not resolve_env_config("so100").text_observations
 
 
+def test_a_fixed_instruction_keeps_each_seeds_layout():
+    """--env.instruction=red|blue asks for that cube every episode (50 held-out seeds per instruction)."""
+    layouts = {}
+    for instruction in ("random", "red", "blue"):
+        env = make_env(
+            "so100", task="pick_color", obs_type="state", render_mode=None, instruction=instruction
+        )
+        layouts[instruction] = []
+        for seed in range(6):
+            obs, info = env.reset(seed=seed)
+            if instruction != "random":
+                assert obs["task"] == info["task"] == f"pick up the {instruction} cube"
+                np.testing.assert_allclose(
+                    env.unwrapped.target_cube_pose,
+                    obs["environment_state"][0:7] if instruction == "red" else obs["environment_state"][7:14],
+                )
+            layouts[instruction].append(obs["environment_state"].copy())
+        env.close()
+    np.testing.assert_array_equal(layouts["red"], layouts["random"])
+    np.testing.assert_array_equal(layouts["blue"], layouts["random"])
+    for bad in ({"task": "pick_color", "instruction": "green"}, {"task": "pick_cube", "instruction": "red"}):
+        with pytest.raises(ValueError, match="instruction"):
+            resolve_env_config("so100", **bad)
+
+
 def test_instruction_reaches_vector_observations_and_the_policy_batch():
     env = make_env("so100", task="pick_color", n_envs=2, image_size=(32, 32))
     try:

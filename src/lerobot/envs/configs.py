@@ -175,10 +175,20 @@ class SO100EnvConfig(EnvConfig):
     """Camera frames as (height, width)."""
     substeps: int = 6
     """Physics steps per control step (the simulation runs at fps * substeps Hz)."""
+    instruction: str = "random"
+    """pick_color only: "random" (each seed draws which cube is asked for), "red" or "blue" (every
+    episode asks for that cube; the seed still lays out the cubes as with "random")."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.episode_length = self.episode_length or self.EPISODE_LENGTHS[self.task]
+        if self.instruction != "random" and (
+            self.task != "pick_color" or self.instruction not in ("red", "blue")
+        ):
+            raise ValueError(
+                f"--env.instruction={self.instruction!r}: only --env.task=pick_color takes one, and it must be "
+                "random, red or blue."
+            )
 
     @property
     def features(self) -> dict[str, dict[str, Any]]:
@@ -204,7 +214,7 @@ class SO100EnvConfig(EnvConfig):
 
         return SO100Env(
             self.task, self.obs_type, self.render_mode, self.image_size, self.fps, self.substeps,
-            domain_randomization=self.domain_randomization,
+            domain_randomization=self.domain_randomization, instruction=self.instruction,
         )  # fmt: skip
 
 

@@ -173,6 +173,7 @@ class SO100Env(gym.Env):
         substeps: int = 6,
         lift_height: float = 0.04,
         domain_randomization: bool = False,
+        instruction: str = "random",
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown so100 task {task!r}; available tasks: {', '.join(TASKS)}.")
@@ -180,7 +181,13 @@ class SO100Env(gym.Env):
             raise ValueError(
                 f"so100 obs_type must be 'state', 'pixels' or 'pixels_agent_pos', got {obs_type!r}."
             )
+        if instruction != "random" and (task != "pick_color" or instruction not in CUBE_COLORS):
+            raise ValueError(
+                f"instruction={instruction!r}: only pick_color takes one, and it must be 'random' (drawn per "
+                f"seed) or a cube colour ({', '.join(CUBE_COLORS)})."
+            )
         self.task, self.obs_type, self.render_mode = task, obs_type, render_mode
+        self.instruction = instruction
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.fps, self.substeps, self.lift_height = fps, substeps, lift_height
         self.metadata = {**self.metadata, "render_fps": fps}
@@ -313,7 +320,10 @@ class SO100Env(gym.Env):
             poses = {color: self._sample_cube(COLOR_CUBE_Y) for color in self.cubes}
             if np.linalg.norm(poses["red"][:2] - poses["blue"][:2]) >= MIN_CUBE_GAP:
                 break
+        # Drawn even when the instruction is fixed, so a seed lays the cubes out alike either way.
         self.target_color = list(self.cubes)[int(self.np_random.integers(len(self.cubes)))]
+        if self.instruction != "random":
+            self.target_color = self.instruction
         return poses
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
