@@ -64,7 +64,8 @@ def run_original(
     chunks, draws = [], []
     for i, obs in enumerate(observations):
         batch = {
-            name: x if isinstance(x, str) else torch.from_numpy(np.asarray(x))[None] for name, x in obs.items()
+            name: x if isinstance(x, str) else torch.from_numpy(np.asarray(x))[None]
+            for name, x in obs.items()
         }
         kwargs = {}
         if random_specs:

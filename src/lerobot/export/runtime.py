@@ -163,7 +163,9 @@ class ExportedModel:
         return out.numpy()
 
 
-def instruction_inputs(instruction: Mapping[str, Any], tokenizer: Any, tasks: list[str]) -> dict[str, np.ndarray]:
+def instruction_inputs(
+    instruction: Mapping[str, Any], tokenizer: Any, tasks: list[str]
+) -> dict[str, np.ndarray]:
     """Token ids and attention mask, int64 (B, max_length) each, of ``tasks`` as a VLA export takes them.
 
     ``instruction`` is ``metadata["instruction"]``: the text around each task (``prompt``), how the task is

@@ -457,7 +457,9 @@ class PI0Policy(PreTrainedPolicy):
         )
         return VLAGraph(self, camera_images, draws, instruction, cfg.num_inference_steps)
 
-    def _chunk_from_tokens(self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor) -> Tensor:
+    def _chunk_from_tokens(
+        self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor
+    ) -> Tensor:
         """Raw cameras (float, [0, 1]) and state + the prompt's tokens + noise -> the chunk in robot units."""
         batch = {**self.normalize_inputs(batch), LANG_TOKENS: tokens, LANG_MASK: mask}
         actions = self._sample_inputs(self.model_inputs(batch), noise)
@@ -533,8 +535,6 @@ class PI0Policy(PreTrainedPolicy):
         per_sample = losses.mean(dim=(1, 2))
         loss = per_sample if reduction == "none" else losses.mean()
         return {"loss": loss}
-
-
 
 
 def _empty_parameters() -> contextlib.AbstractContextManager:

@@ -723,7 +723,9 @@ class SmolVLAPolicy(PreTrainedPolicy):
         )
         return VLAGraph(self, camera_images, draws, instruction, cfg.num_steps)
 
-    def _chunk_from_tokens(self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor) -> Tensor:
+    def _chunk_from_tokens(
+        self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor
+    ) -> Tensor:
         """Raw cameras (float, [0, 1]) and state + the task's tokens + noise -> the chunk in robot units."""
         batch = {**self.normalize_inputs(batch), LANG_TOKENS: tokens, LANG_MASK: mask}
         return self.unnormalize_outputs({ACTION: self._sample(batch, noise)})[ACTION]
