@@ -137,9 +137,13 @@ class ExportedModel:
         for spec in self.inputs:
             name = spec["name"]
             if name not in inputs:
+                hint = (
+                    "Give the instruction as 'task' (a string, or one per sample): the model tokenises it."
+                    if name in (self.metadata.get("instruction") or {}).get("inputs", ())
+                    else "Check that the robot's observation features match the policy's."
+                )
                 raise KeyError(
-                    f"The exported model needs input {name!r} {_shape_text(spec)}; got {sorted(inputs)}. "
-                    "Check that the robot's observation features match the policy's."
+                    f"The exported model needs input {name!r} {_shape_text(spec)}; got {sorted(inputs)}. {hint}"
                 )
             x = np.asarray(inputs[name])
             if x.dtype != np.dtype(spec["dtype"]) or list(x.shape[1:]) != spec["shape"][1:]:

@@ -429,10 +429,11 @@ class VLAGraph(PolicyGraph):
     slots are filled inside, as the eager policy fills them for a robot without those cameras.
     """
 
-    formats = ("onnx", "torch_export", "torchscript")
+    formats = ("onnx", "torch_export")
     format_notes = (
-        "int8 is not offered for vision-language-action policies: ONNX Runtime's dynamic quantisation of "
-        "every MatMul moves a VLA's actions far more than the export's int8 tolerance"
+        "torchscript's torch.jit.trace stops inside transformers' vision tower (its attention-mask helper "
+        "indexes a traced shape); int8 is not offered for the VLAs yet (dynamic int8 of their VLM and "
+        "expert has not been validated against the int8 tolerance)"
     )
     external_data = True
 
