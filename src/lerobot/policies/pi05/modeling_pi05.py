@@ -65,7 +65,9 @@ def state_prompts(tasks: list[str], state: Tensor) -> list[str]:
     """π0.5's prompts: ``"Task: <task>, State: <bins>;\\nAction: "`` (task stripped, ``_``/newlines as spaces)."""
     bins = discretize_state(state).tolist()
     return [
-        instruction_text(PROMPT_HEAD, TASK_CLEANUP, task) + "".join(f" {v}" for v in values) + PROMPT_TAIL
+        instruction_text(PROMPT_HEAD, TASK_CLEANUP, task)
+        + ("".join(f" {v}" for v in values) or " ")
+        + PROMPT_TAIL
         for task, values in zip(tasks, bins, strict=True)
     ]
 
