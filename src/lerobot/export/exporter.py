@@ -24,7 +24,9 @@ time (batch 1, as on a robot). The export is refused (:class:`ParityError`, noth
 
 The folder then holds the artefact and ``metadata.json``: the policy (type, source, config), the inputs
 and output with names, shapes and dtypes, the random draws, the tolerance and the measured
-difference. Both are written under a temporary name and renamed into place (an older metadata.json is
+difference. A vision-language-action policy (SmolVLA, π0, π0.5) also gets ``tokenizer/`` (its
+tokenizer's files) and ``metadata["instruction"]`` (how a task becomes the token inputs), and its ONNX
+weights are written beside the model (``model.onnx.data``), so that models above 2 GB export. Both are written under a temporary name and renamed into place (an older metadata.json is
 removed first, the new one comes last), so a folder with a ``metadata.json`` holds a complete export.
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -81,12 +84,18 @@ def graph_for(policy: PreTrainedPolicy, fmt: str) -> PolicyGraph:
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; choose one of {list(FORMATS)}.")
     try:
-        return policy.export_graph(camera_images=True, draws="input", history=True)
+        graph = policy.export_graph(camera_images=True, draws="input", history=True)
     except NotImplementedError as e:
         raise ValueError(
-            f"A {policy.name!r} policy cannot be exported to {fmt}: {e} Policies that export (to every "
-            f"format: {', '.join(FORMATS)}): {', '.join(exportable_policies()) or 'none'}."
+            f"A {policy.name!r} policy cannot be exported to {fmt}: {e} Policies that export: "
+            f"{', '.join(exportable_policies()) or 'none'}."
         ) from e
+    if graph.formats is not None and fmt not in graph.formats:
+        raise ValueError(
+            f"A {policy.name!r} policy cannot be exported to {fmt}: {graph.format_notes}. It exports to "
+            f"{', '.join(graph.formats)}: --format={graph.formats[0]}."
+        )
+    return graph
 
 
 def _dynamic_batch(graph: PolicyGraph) -> tuple[tuple[dict[int, Any], ...]]:
@@ -106,7 +115,7 @@ def _write_artefact(graph: PolicyGraph, fmt: str, path: Path) -> None:
             input_names=names,
             output_names=[graph.output.name],
             dynamic_shapes=_dynamic_batch(graph),
-            external_data=False,
+            external_data=graph.external_data,
             verbose=False,
         )
         if fmt == "int8":
@@ -119,8 +128,10 @@ def _write_artefact(graph: PolicyGraph, fmt: str, path: Path) -> None:
                 str(path),
                 weight_type=QuantType.QUInt8,
                 op_types_to_quantize=["MatMul", "Gemm", "Conv"],
+                use_external_data_format=graph.external_data,
             )
             target.unlink()
+            target.with_name(target.name + ".data").unlink(missing_ok=True)
     elif fmt == "torchscript":
         traced = torch.jit.trace(graph, example, check_trace=False)
         torch.jit.save(traced, str(path))
@@ -161,8 +172,11 @@ def export_policy(
     with tempfile.TemporaryDirectory(dir=output, prefix=".export-") as scratch:
         scratch = Path(scratch)
         _write_artefact(graph, format, scratch / file_name)
+        if graph.instruction is not None:  # a VLA: the runtime tokenises with the policy's own tokenizer
+            policy.tokenizer.save_pretrained(str(scratch / graph.instruction["tokenizer"]))
         export_s = time.perf_counter() - started
         metadata = _metadata(policy, graph, format, file_name, policy_source)
+        metadata["files"] = sorted(p.name for p in scratch.iterdir() if p.name != METADATA_NAME)
         (scratch / METADATA_NAME).write_text(json.dumps(metadata, indent=2))
         exported = ExportedModel(scratch)
         original, draws = run_original(policy, graph, observations, seed)
@@ -176,7 +190,9 @@ def export_policy(
         report: ParityReport = compare_actions(original, got, format, policy, tolerance, stats=action_stats)
         metadata["parity"] = report.to_dict(len(observations), observations_source)
         metadata["export_seconds"] = round(export_s, 2)
-        metadata["file_bytes"] = (scratch / file_name).stat().st_size
+        metadata["file_bytes"] = sum(
+            (scratch / name).stat().st_size for name in metadata["files"] if (scratch / name).is_file()
+        )
         if not report.passed:
             raise ParityError(
                 f"Refused: the {format} export of this {policy.name} policy does not act like it. {report.summary()} "
@@ -185,7 +201,10 @@ def export_policy(
         (scratch / METADATA_NAME).write_text(json.dumps(metadata, indent=2))
         # metadata.json marks a complete export: an older one goes first, the new one comes last
         (output / METADATA_NAME).unlink(missing_ok=True)
-        os.replace(scratch / file_name, output / file_name)
+        for name in metadata["files"]:
+            if (output / name).is_dir():  # an older export's tokenizer folder
+                shutil.rmtree(output / name)
+            os.replace(scratch / name, output / name)
         os.replace(scratch / METADATA_NAME, output / METADATA_NAME)
     logger.info("Exported %s to %s (%s). %s", policy.name, output / file_name, format, report.summary())
     return metadata
@@ -204,6 +223,7 @@ def _metadata(
         "inputs": [spec.to_dict() for spec in graph.inputs],
         "outputs": [graph.output.to_dict()],
         "random_draws": graph.random_draws,
+        "instruction": graph.instruction,
         "history": graph.history,
         "n_action_steps": int(
             min(getattr(cfg, "n_action_steps", graph.output.shape[0]), graph.output.shape[0])

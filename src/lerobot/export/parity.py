@@ -63,12 +63,15 @@ def run_original(
     random_specs = [spec for spec in graph.inputs if spec.random]
     chunks, draws = [], []
     for i, obs in enumerate(observations):
-        batch = {name: torch.from_numpy(np.asarray(x))[None] for name, x in obs.items()}
+        batch = {
+            name: x if isinstance(x, str) else torch.from_numpy(np.asarray(x))[None]
+            for name, x in obs.items()
+        }
         kwargs = {}
         if random_specs:
             drawn = graph.draw_inputs(1, torch.Generator().manual_seed(seed + i))
             draws.append({spec.name: d.numpy() for spec, d in zip(random_specs, drawn, strict=True)})
-            kwargs["generator"] = torch.Generator().manual_seed(seed + i)
+            kwargs = graph.original_kwargs(drawn, torch.Generator().manual_seed(seed + i))
         else:
             draws.append({})
         chunks.append(policy.predict_action_chunk(batch, **kwargs)[0].detach().cpu().numpy())
@@ -136,16 +139,22 @@ def compare_actions(
     )
 
 
+SYNTHETIC_TASKS = ("pick up the red cube", "place the blue cube in the bin")
+
+
 def synthetic_observations(
     graph: PolicyGraph, policy: PreTrainedPolicy, n: int, seed: int
 ) -> list[dict[str, np.ndarray]]:
-    """``n`` observations drawn from the policy's input statistics (uniform bytes for cameras)."""
+    """``n`` observations drawn from the policy's input statistics (uniform bytes for cameras; a VLA's
+    instruction one of :data:`SYNTHETIC_TASKS`)."""
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n):
+    for i in range(n):
         obs = {}
+        if graph.instruction is not None:  # a VLA: the instruction as text (the export tokenises it)
+            obs["task"] = SYNTHETIC_TASKS[i % len(SYNTHETIC_TASKS)]
         for spec in graph.inputs:
-            if spec.random:
+            if spec.random or spec.name in graph.instruction_names:
                 continue
             if spec.dtype == torch.uint8:
                 obs[spec.name] = rng.integers(0, 256, spec.shape, dtype=np.uint8)
@@ -174,11 +183,11 @@ def dataset_observations(
     delta = None
     if graph.history:
         fps = meta_ds.fps
-        delta = {name: [i / fps for i in range(1 - graph.history, 1)] for name in cfg.input_features}
+        delta = {name: [i / fps for i in range(1 - graph.history, 1)] for name in graph.observation_names}
         ds = LeRobotDataset(repo_id, root=root, delta_timestamps=delta)
     else:
         ds = meta_ds
-    missing = [name for name in cfg.input_features if name not in ds.features]
+    missing = [name for name in graph.observation_names if name not in ds.features]
     if missing:
         raise ValueError(
             f"Dataset {repo_id} has no {missing}, which the policy reads: check --dataset.repo_id/--dataset.root "
@@ -190,12 +199,16 @@ def dataset_observations(
         item = ds[int(i)]
         obs = {}
         for name, ft in cfg.input_features.items():
+            if name not in graph.observation_names:  # a VLA's padding camera slot: no recorded frames
+                continue
             x = item[name].numpy()
             if ft.type is FeatureType.VISUAL:  # float (C, H, W) in [0, 1] -> the recorded bytes, (H, W, C)
                 x = np.moveaxis(np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8), -3, -1)
             else:
                 x = x.astype(np.float32)
             obs[name] = x
+        if graph.instruction is not None:
+            obs["task"] = str(item["task"])
         out.append(obs)
     stats = (ds.meta.stats or {}).get("action")
     label = f"dataset {repo_id}" + (f" at {root}" if root else "") + f", frames {indices.tolist()}"

@@ -10,6 +10,10 @@ format has its runtime::
 
 ``ExportedModel(folder)(inputs)`` takes ``{input name: array}`` with the shapes and dtypes of
 ``metadata["inputs"]`` (a batch axis first) and returns the action chunk (B, T, A) in robot units.
+A vision-language-action export (SmolVLA, π0, π0.5) takes its instruction as token ids and an
+attention mask; given ``"task"`` (a string, or one per sample) instead, the model tokenises it with the
+tokenizer saved beside it as ``metadata["instruction"]`` says (:func:`instruction_inputs`; needs
+``transformers``, the ``vla`` extra).
 ``ExportedPolicy`` adds what the eager policy does around that call: a batch axis, cameras converted
 to uint8 (H, W, C), the observation history (Diffusion, VQ-BeT), the random draws (standard normal, or uniform
 where the metadata says so, from its own seeded generator) and the action queue (each action repeated
@@ -88,6 +92,7 @@ class ExportedModel:
         if not artefact.is_file():
             raise FileNotFoundError(f"{folder}: {METADATA_NAME} names {name}, which is missing.")
         self.inputs = self.metadata["inputs"]
+        self._tokenizer: Any = None
         if self.backend == "onnxruntime":
             ort = import_onnxruntime()
             options = ort.SessionOptions()
@@ -105,15 +110,47 @@ class ExportedModel:
         else:
             self._module = torch.export.load(str(artefact)).module()
 
+    @property
+    def input_names(self) -> list[str]:
+        return [spec["name"] for spec in self.inputs]
+
+    @property
+    def tokenizer(self) -> Any:
+        """The instruction's tokenizer, from the export folder (loaded on first use)."""
+        if self._tokenizer is None:
+            from lerobot.policies.vla_common import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.metadata["instruction"]["tokenizer"], self.folder)
+        return self._tokenizer
+
+    def tokenize(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """``inputs`` with ``"task"`` replaced by the instruction's token ids and mask (VLA exports)."""
+        instruction = self.metadata.get("instruction")
+        if instruction is None or "task" not in inputs:
+            return dict(inputs)
+        out = {k: v for k, v in inputs.items() if k != "task"}
+        sizes = {np.shape(v)[0] for v in out.values() if np.ndim(v)}
+        task = inputs["task"]
+        tasks = [task] if isinstance(task, str) else [str(t) for t in np.asarray(task).reshape(-1)]
+        if len(tasks) == 1 and sizes and max(sizes) > 1:
+            tasks = tasks * max(sizes)
+        out.update(instruction_inputs(instruction, self.tokenizer, tasks))
+        return out
+
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Arrays of the declared names, dtypes and shapes (batch first), or one error naming the key."""
+        inputs = self.tokenize(inputs)
         out = {}
         for spec in self.inputs:
             name = spec["name"]
             if name not in inputs:
+                hint = (
+                    "Give the instruction as 'task' (a string, or one per sample): the model tokenises it."
+                    if name in (self.metadata.get("instruction") or {}).get("inputs", ())
+                    else "Check that the robot's observation features match the policy's."
+                )
                 raise KeyError(
-                    f"The exported model needs input {name!r} {_shape_text(spec)}; got {sorted(inputs)}. "
-                    "Check that the robot's observation features match the policy's."
+                    f"The exported model needs input {name!r} {_shape_text(spec)}; got {sorted(inputs)}. {hint}"
                 )
             x = np.asarray(inputs[name])
             if x.dtype != np.dtype(spec["dtype"]) or list(x.shape[1:]) != spec["shape"][1:]:
@@ -135,6 +172,30 @@ class ExportedModel:
         with torch.inference_mode():
             out = self._module(*[torch.from_numpy(arrays[spec["name"]]) for spec in self.inputs])
         return out.numpy()
+
+
+def instruction_inputs(
+    instruction: Mapping[str, Any], tokenizer: Any, tasks: list[str]
+) -> dict[str, np.ndarray]:
+    """Token ids and attention mask, int64 (B, max_length) each, of ``tasks`` as a VLA export takes them.
+
+    ``instruction`` is ``metadata["instruction"]``: the text around each task (``prompt``), how the task is
+    cleaned (``task_cleanup``), and the tokenizer's settings (``max_length``, padding to it on the
+    right, truncation), as the policy tokenises in PyTorch.
+    """
+    from lerobot.policies.vla_common import instruction_text
+
+    texts = [instruction_text(instruction["prompt"], instruction["task_cleanup"], t) for t in tasks]
+    out = tokenizer(
+        texts,
+        max_length=instruction["max_length"],
+        padding=instruction["padding"],
+        truncation=True,
+        padding_side=instruction["padding_side"],
+        return_tensors="np",
+    )
+    tokens, mask = instruction["inputs"]
+    return {tokens: out["input_ids"].astype(np.int64), mask: out["attention_mask"].astype(np.int64)}
 
 
 def _shape_text(spec: Mapping[str, Any]) -> str:
@@ -180,6 +241,8 @@ class ExportedPolicy:
         """Raw observation -> {feature: array with a batch axis} as the model takes it; and whether batched."""
         frame, batched = {}, True
         for name, ft in self.config.input_features.items():
+            if name not in self.model.input_names:  # a VLA's padding camera slot: the model fills it
+                continue
             if name not in observation:
                 raise KeyError(
                     f"The observation has no {name!r}, which the exported policy reads "
@@ -200,6 +263,14 @@ class ExportedPolicy:
             if x.ndim == rank:
                 x, batched = x[None], False
             frame[name] = x
+        if self.model.metadata.get("instruction"):
+            task = observation.get("task")
+            if task is None:
+                raise KeyError(
+                    f"The observation has no 'task': this exported {self.name} policy acts on an instruction "
+                    "(observation['task'] = 'pick up the cube'; lerobot-deploy --task=...)."
+                )
+            frame["task"] = task
         return frame, batched
 
     def _inputs(self, frame: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -211,7 +282,7 @@ class ExportedPolicy:
             inputs = {k: np.stack([f[k] for f in self._frames], axis=1) for k in frame}
         else:
             inputs = dict(frame)
-        batch = next(iter(inputs.values())).shape[0]
+        batch = next(v for v in inputs.values() if isinstance(v, np.ndarray)).shape[0]
         for spec in self.model.inputs:
             if spec["random"]:
                 shape = (batch, *spec["shape"][1:])

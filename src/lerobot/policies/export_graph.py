@@ -6,6 +6,7 @@ its own. Its inputs, in ``graph.inputs`` order (B = batch)::
 
     every input feature of the config, raw (robot units)     (B, *shape), or (B, S, *shape) with a history
         cameras: uint8 (B, H, W, C), the camera's own format  (camera_images=False: float (B, C, H, W) in [0, 1])
+    a VLA's instruction as token ids + attention mask        int64 (B, L) each (tokenised outside the graph)
     then the random draws, standard normal                   e.g. Diffusion's initial noise (B, T, A)
         or uniform in [0, 1) (``uniform``)                    e.g. VQ-BeT's code draws (inverse CDF)
 
@@ -52,6 +53,8 @@ class GraphInput:
     """A random draw (noise) rather than an observation."""
     uniform: bool = False
     """The draw is uniform in [0, 1) (an inverse-CDF pick), not standard normal."""
+    high: int = 2
+    """An integer input's values are in [0, high) (token ids: the vocabulary size; masks: 2)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -74,6 +77,13 @@ class PolicyGraph(nn.Module):
     """What is random in the policy and how the graph handles it, in words (goes into metadata.json)."""
     history: int | None = None
     """Observation steps S each observation input carries ((B, S, ...)); None: one frame (B, ...)."""
+    formats: tuple[str, ...] | None = None
+    """The export formats this graph can take (None: every format); ``format_notes`` says why not the others."""
+    format_notes: str = ""
+    external_data: bool = False
+    """ONNX weights in a file beside the model (``model.onnx.data``): needed above protobuf's 2 GB."""
+    instruction: dict[str, Any] | None = None
+    """A VLA's instruction inputs and how to tokenise a task for them (goes into metadata.json)."""
 
     def __init__(self, camera_images: bool, draws: str):
         super().__init__()
@@ -81,6 +91,16 @@ class PolicyGraph(nn.Module):
             raise ValueError(f"draws must be one of {DRAWS}, got {draws!r}.")
         self.camera_images = camera_images
         self.draws = draws
+
+    @property
+    def instruction_names(self) -> tuple[str, ...]:
+        """The token-id and mask inputs of a VLA's instruction (none for other policies)."""
+        return tuple(self.instruction["inputs"]) if self.instruction else ()
+
+    @property
+    def observation_names(self) -> list[str]:
+        """The inputs that are observation features (not the instruction, not the draws)."""
+        return [s.name for s in self.inputs if not s.random and s.name not in self.instruction_names]
 
     def observation_input(self, name: str, feature: PolicyFeature, history: int | None = None) -> GraphInput:
         """The graph input of one config feature (cameras as uint8 HWC when ``camera_images``)."""
@@ -105,6 +125,8 @@ class PolicyGraph(nn.Module):
             shape = (batch_size, *spec.shape)
             if spec.dtype == torch.uint8:
                 out.append(torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator))
+            elif not spec.dtype.is_floating_point:
+                out.append(torch.randint(0, spec.high, shape, dtype=spec.dtype, generator=generator))
             elif spec.uniform:
                 out.append(torch.rand(shape, generator=generator))
             else:
@@ -117,6 +139,11 @@ class PolicyGraph(nn.Module):
         return tuple(
             torch.randn((batch_size, *spec.shape), generator=generator) for spec in self.inputs if spec.random
         )
+
+    def original_kwargs(self, draws: tuple[Tensor, ...], generator: torch.Generator) -> dict[str, Any]:
+        """What ``predict_action_chunk`` takes to make the draws ``draws`` (drawn from a generator seeded like
+        ``generator``): the generator itself, by default; a policy that takes its noise directly says so."""
+        return {"generator": generator}
 
     def standard_normal(self, like: Tensor, shape: tuple[int, ...]) -> Tensor:
         """A draw made inside the graph (``draws="inside"``): (B, *shape), B taken from ``like``."""

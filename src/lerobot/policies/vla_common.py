@@ -17,6 +17,9 @@
   come from ``Beta(1.5, 1)`` scaled into ``[0.001, 1]`` (:func:`sample_flow_time`), which puts more
   weight on the noisy end, and the network sees ``t`` through :func:`sinusoidal_time_embedding`.
 * Attention: a prefix-LM mask from per-token "starts a new block" flags (:func:`block_attention_mask`).
+* Export (:class:`VLAGraph`): raw observation + instruction token ids/mask + the flow's initial noise
+  -> the action chunk in robot units; the prefix runs once, then ``num_steps`` Euler steps, unrolled.
+  Tokenisation stays outside the graph; :func:`instruction_text` is the text each task becomes.
 """
 
 from __future__ import annotations
@@ -31,20 +34,29 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from lerobot.configs.types import ACTION
+from lerobot.configs.types import ACTION, FeatureType
 from lerobot.datasets.hub import hub_offline
 from lerobot.datasets.paths import is_repo_id, resolve_inside
 from lerobot.policies.config import CheckpointError, PreTrainedConfig
+from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.pretrained import loading_checkpoint_dir
 from lerobot.policies.rtc.modeling_rtc import RTCGuide, flow_sample, make_guide, outside_inference_mode
 
+LANG_TOKENS = "observation.language.tokens"
+LANG_MASK = "observation.language.attention_mask"
+EMPTY_CAMERA_SLOT = "empty_camera_"
+
 __all__ = [
+    "LANG_MASK",
+    "LANG_TOKENS",
     "MissingPretrainedFilesError",
+    "VLAGraph",
     "block_attention_mask",
     "checkpoint_dir_of",
     "euler_sample",
     "flow_matching_target",
     "flow_sample_with_guide",
+    "instruction_text",
     "load_backbone_config",
     "load_pretrained_model",
     "load_processor",
@@ -275,6 +287,25 @@ def tokenize_tasks(
     return ids, mask
 
 
+TASK_CLEANUPS = ("none", "strip_underscores_newlines")
+
+
+def instruction_text(prompt: str, cleanup: str, task: str) -> str:
+    """The text a task becomes before tokenisation: ``prompt`` with ``{task}`` filled in.
+
+    ``cleanup="strip_underscores_newlines"`` (π0.5) strips the task and writes ``_`` and newlines as
+    spaces; ``"none"`` keeps it, except that a task already ending in the prompt's trailing newline
+    does not get a second one (SmolVLA and π0: ``prompt="{task}\n"``, as :func:`tokenize_tasks`).
+    """
+    if cleanup == "strip_underscores_newlines":
+        task = task.strip().replace("_", " ").replace("\n", " ")
+    elif cleanup != "none":
+        raise ValueError(f"Unknown task cleanup {cleanup!r}; known: {TASK_CLEANUPS}.")
+    elif prompt.endswith("\n") and task.endswith("\n"):
+        task = task[:-1]
+    return prompt.replace("{task}", task)
+
+
 # ---- flow matching ---------------------------------------------------------------------------------------
 def sinusoidal_time_embedding(time: Tensor, dim: int, min_period: float, max_period: float) -> Tensor:
     """``(B,)`` times -> ``(B, dim)`` embeddings ``[sin(2π t / p_i), cos(2π t / p_i)]``.
@@ -376,3 +407,122 @@ def block_attention_mask(pad_mask: Tensor, new_block: Tensor) -> Tensor:
     blocks = torch.cumsum(new_block.long(), dim=1)
     allowed = blocks[:, None, :] <= blocks[:, :, None]
     return allowed & (pad_mask[:, None, :] & pad_mask[:, :, None])
+
+
+# ---- export ------------------------------------------------------------------------------------------------
+def is_empty_camera_slot(name: str) -> bool:
+    """LeRobot lists a VLA's padding cameras (``empty_cameras``) as ``observation.images.empty_camera_<i>``."""
+    return name.rsplit(".", 1)[-1].startswith(EMPTY_CAMERA_SLOT)
+
+
+class VLAGraph(PolicyGraph):
+    """A VLA's acting as one tensor function (see :mod:`lerobot.policies.export_graph`)::
+
+        (every camera uint8 (B, H, W, C), observation.state raw (B, D),
+         instruction token ids int64 (B, L), its attention mask int64 (B, L),
+         noise (B, chunk_size, max_action_dim): the flow's start, normalised and padded)
+            -> actions (B, chunk_size, action_dim) in robot units
+
+    The network runs the prefix (cameras, instruction, state) through the VLM once, caching its keys and
+    values, then ``num_steps`` Euler steps of the expert, unrolled. The policy's ``_chunk_from_tokens``
+    is that computation (the same code ``predict_action_chunk`` runs after tokenising). Padding camera
+    slots are filled inside, as the eager policy fills them for a robot without those cameras.
+    """
+
+    formats = ("onnx", "torch_export")
+    format_notes = (
+        "torchscript's torch.jit.trace stops inside transformers' vision tower (its attention-mask helper "
+        "indexes a traced shape); int8 is not offered for the VLAs yet (dynamic int8 of their VLM and "
+        "expert has not been validated against the int8 tolerance)"
+    )
+    external_data = True
+
+    def __init__(
+        self,
+        policy: Any,
+        camera_images: bool,
+        draws: str,
+        instruction: dict[str, Any],
+        num_steps: int,
+    ):
+        super().__init__(camera_images, draws)
+        cfg = policy.config
+        self.policy = policy
+        self.cameras = set(cfg.image_features)
+        self.observations = [
+            self.observation_input(name, ft)
+            for name, ft in cfg.input_features.items()
+            if not (ft.type is FeatureType.VISUAL and is_empty_camera_slot(name))
+        ]
+        length, vocab = instruction["max_length"], instruction["vocab_size"]
+        tokens, mask = instruction["inputs"]
+        self.instruction = instruction
+        self.noise_shape = (cfg.chunk_size, cfg.max_action_dim)
+        self.inputs = [
+            *self.observations,
+            GraphInput(tokens, (length,), torch.int64, high=vocab),
+            GraphInput(mask, (length,), torch.int64),
+        ]
+        if draws == "input":
+            self.inputs.append(GraphInput("noise", self.noise_shape, torch.float32, random=True))
+        self.output = GraphInput(ACTION, (cfg.chunk_size, cfg.action_feature.shape[0]), torch.float32)
+        where = "an input (standard normal)" if draws == "input" else "drawn inside the model"
+        self.random_draws = (
+            f"flow matching, {num_steps} Euler steps from t=1 to t=0: the initial noise (B, chunk_size, "
+            f"max_action_dim) = (B, {cfg.chunk_size}, {cfg.max_action_dim}) in the normalised, zero-padded "
+            f"action space: {where}; the steps are otherwise deterministic"
+        )
+
+    def example_inputs(
+        self, batch_size: int = 1, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """As the base class, with a mask that keeps the first half of the instruction (as a tokenizer's)."""
+        out = list(super().example_inputs(batch_size, generator))
+        mask = self.inputs.index(next(s for s in self.inputs if s.name == self.instruction["inputs"][1]))
+        length = out[mask].shape[1]
+        out[mask] = (torch.arange(length) < max(1, length // 2)).long().expand(batch_size, -1).contiguous()
+        return tuple(out)
+
+    def original_kwargs(self, draws: tuple[Tensor, ...], generator: torch.Generator) -> dict[str, Any]:
+        """``predict_action_chunk(obs, noise=...)``: the VLAs take their initial noise directly."""
+        return {"noise": draws[0]}
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        n = len(self.observations)
+        batch = {
+            spec.name: self.model_image(x) if spec.name in self.cameras else x
+            for spec, x in zip(self.observations, inputs[:n], strict=True)
+        }
+        tokens, mask = inputs[n].long(), inputs[n + 1].bool()
+        noise = inputs[n + 2] if self.draws == "input" else self.standard_normal(tokens, self.noise_shape)
+        return self.policy._chunk_from_tokens(batch, tokens, mask, noise)
+
+
+def instruction_metadata(
+    tokenizer: Any,
+    source: str,
+    max_length: int,
+    vocab_size: int,
+    prompt: str = "{task}\n",
+    cleanup: str = "none",
+    inputs: tuple[str, str] = (LANG_TOKENS, LANG_MASK),
+    **more: Any,
+) -> dict[str, Any]:
+    """``metadata["instruction"]`` of a VLA export: what a runtime does to turn a task into the graph's
+    token inputs (:func:`lerobot.export.runtime.instruction_inputs`). The tokenizer's files are saved
+    in the export folder as ``tokenizer/`` (``transformers``' ``save_pretrained``)."""
+    return {
+        "inputs": list(inputs),
+        "tokenizer": "tokenizer",
+        "tokenizer_source": source,
+        "tokenizer_class": type(tokenizer).__name__,
+        "prompt": prompt,
+        "task_cleanup": cleanup,
+        "max_length": int(max_length),
+        "padding": "max_length",
+        "padding_side": "right",
+        "truncation": True,
+        "add_special_tokens": True,
+        "vocab_size": int(vocab_size),
+        **more,
+    }

@@ -51,10 +51,15 @@ from lerobot.policies.pretrained import (
 )
 from lerobot.policies.rtc.modeling_rtc import RTCGuide
 from lerobot.policies.vla_common import (
+    LANG_MASK,
+    LANG_TOKENS,
+    VLAGraph,
     block_attention_mask,
     checkpoint_dir_of,
     flow_matching_target,
     flow_sample_with_guide,
+    instruction_metadata,
+    is_empty_camera_slot,
     load_tokenizer,
     pad_vector,
     resize_with_pad,
@@ -359,7 +364,7 @@ class PI0Policy(PreTrainedPolicy):
         The empty slots are ``empty_cameras`` of them, counting the ``observation.images.empty_camera_<i>``
         features LeRobot lists for them in a checkpoint's config; any other camera must be in the batch.
         """
-        cameras = [c for c in self.config.image_features if c not in batch and not _is_empty_slot(c)]
+        cameras = [c for c in self.config.image_features if c not in batch and not is_empty_camera_slot(c)]
         if cameras:
             given = sorted(k for k in batch if k.startswith("observation.image"))
             raise ValueError(
@@ -381,8 +386,8 @@ class PI0Policy(PreTrainedPolicy):
             raise ValueError(
                 f"{type(self).__name__}: the observation has no camera image; it needs at least one."
             )
-        listed = sum(_is_empty_slot(c) for c in self.config.image_features)
-        missing_listed = sum(_is_empty_slot(c) and c not in batch for c in self.config.image_features)
+        listed = sum(is_empty_camera_slot(c) for c in self.config.image_features)
+        missing_listed = sum(is_empty_camera_slot(c) and c not in batch for c in self.config.image_features)
         for _ in range(missing_listed + max(0, self.config.empty_cameras - listed)):
             images.append(torch.full_like(images[0], -1.0))
             masks.append(torch.zeros_like(masks[0]))
@@ -396,14 +401,20 @@ class PI0Policy(PreTrainedPolicy):
         if state is None:
             state = torch.zeros(size, self.config.max_state_dim, device=images[0].device)
         state = pad_vector(state.float(), self.config.max_state_dim)
+        if LANG_TOKENS in batch:  # already tokenised (an export graph): ids checked by whoever tokenised
+            return VLAInputs(images, image_masks, batch[LANG_TOKENS].long(), batch[LANG_MASK].bool(), state)
         tokens, token_mask = self.tokenize(batch, state)
-        vocab = self.model.paligemma_with_expert.language_model.embed_tokens.num_embeddings
+        vocab = self.vocab_size
         if tokens.numel() and int(tokens.max()) >= vocab:
             raise ValueError(
                 f"The tokenizer {self.tokenizer_name!r} produced token id {int(tokens.max())}, beyond the model's "
                 f"vocabulary of {vocab}: use the tokenizer the model was trained with."
             )
         return VLAInputs(images, image_masks, tokens, token_mask, state)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.paligemma_with_expert.language_model.embed_tokens.num_embeddings
 
     def _checked_observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         obs = self.prepare_observation(observation)
@@ -427,10 +438,32 @@ class PI0Policy(PreTrainedPolicy):
     ) -> Tensor:
         inputs = self.model_inputs(self._checked_observation(observation))
         noise = self._noise(noise, inputs.state.shape[0], inputs.state.device)
+        return self._sample_inputs(inputs, noise, guide)
+
+    def _sample_inputs(self, inputs: VLAInputs, noise: Tensor, guide: RTCGuide | None = None) -> Tensor:
+        """The network's inputs + noise -> normalised actions (B, chunk_size, action_dim)."""
         actions = self.model.sample_actions(inputs, noise, guide)
         if guide is not None and guide.trace is not None:
             self.rtc_debug.extend(guide.trace)
         return actions[..., : self.config.action_feature.shape[0]].float()
+
+    # ---- export --------------------------------------------------------------------------------------------
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> VLAGraph:
+        """Cameras, state, the prompt's token ids and mask (``"<task>\\n"`` padded to
+        ``tokenizer_max_length``) and the flow's noise -> the chunk (:class:`VLAGraph`)."""
+        cfg = self.config
+        instruction = instruction_metadata(
+            self.tokenizer, str(self.tokenizer_name), cfg.tokenizer_max_length, self.vocab_size
+        )
+        return VLAGraph(self, camera_images, draws, instruction, cfg.num_inference_steps)
+
+    def _chunk_from_tokens(
+        self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor
+    ) -> Tensor:
+        """Raw cameras (float, [0, 1]) and state + the prompt's tokens + noise -> the chunk in robot units."""
+        batch = {**self.normalize_inputs(batch), LANG_TOKENS: tokens, LANG_MASK: mask}
+        actions = self._sample_inputs(self.model_inputs(batch), noise)
+        return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
     @inference_step
     def predict_action_chunk(
@@ -502,11 +535,6 @@ class PI0Policy(PreTrainedPolicy):
         per_sample = losses.mean(dim=(1, 2))
         loss = per_sample if reduction == "none" else losses.mean()
         return {"loss": loss}
-
-
-def _is_empty_slot(camera: str) -> bool:
-    """LeRobot names the padding cameras of ``empty_cameras`` ``observation.images.empty_camera_<i>``."""
-    return camera.rsplit(".", 1)[-1].startswith("empty_camera_")
 
 
 def _empty_parameters() -> contextlib.AbstractContextManager:

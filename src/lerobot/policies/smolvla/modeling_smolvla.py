@@ -48,10 +48,14 @@ from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inferenc
 from lerobot.policies.rtc.modeling_rtc import RTCGuide
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
 from lerobot.policies.vla_common import (
+    LANG_MASK,
+    LANG_TOKENS,
+    VLAGraph,
     block_attention_mask,
     checkpoint_dir_of,
     flow_matching_target,
     flow_sample_with_guide,
+    instruction_metadata,
     load_backbone_config,
     load_pretrained_model,
     load_tokenizer,
@@ -66,8 +70,6 @@ from lerobot.policies.vla_common import (
 )
 
 TASK = "task"
-LANG_TOKENS = "observation.language.tokens"
-LANG_MASK = "observation.language.attention_mask"
 EMPTY_CAMERA_PREFIX = "observation.images.empty_camera_"
 ROPE_WAVELENGTH = 10_000
 KVCache = dict[int, tuple[Tensor, Tensor]]
@@ -708,6 +710,25 @@ class SmolVLAPolicy(PreTrainedPolicy):
             self._action_queue.extend(chunk.transpose(0, 1))
         action = self._action_queue.popleft()
         return PolicyAction(action=self.unnormalize_outputs({ACTION: action})[ACTION])
+
+    # ---- export ----------------------------------------------------------------------------------
+    def _export_graph(self, camera_images: bool, draws: str, history: bool) -> VLAGraph:
+        """Cameras, state, the task's token ids and mask (``"<task>\\n"`` padded to
+        ``tokenizer_max_length``: the same actions as the eager policy's padding to the longest task,
+        padding being masked out) and the flow's noise -> the chunk (:class:`VLAGraph`)."""
+        cfg = self.config
+        embeddings = self.model.vlm_with_expert.vlm.model.text_model.get_input_embeddings()
+        instruction = instruction_metadata(
+            self.tokenizer, cfg.vlm_model_name, cfg.tokenizer_max_length, embeddings.num_embeddings
+        )
+        return VLAGraph(self, camera_images, draws, instruction, cfg.num_steps)
+
+    def _chunk_from_tokens(
+        self, batch: dict[str, Tensor], tokens: Tensor, mask: Tensor, noise: Tensor
+    ) -> Tensor:
+        """Raw cameras (float, [0, 1]) and state + the task's tokens + noise -> the chunk in robot units."""
+        batch = {**self.normalize_inputs(batch), LANG_TOKENS: tokens, LANG_MASK: mask}
+        return self.unnormalize_outputs({ACTION: self._sample(batch, noise)})[ACTION]
 
     # ---- training --------------------------------------------------------------------------------
     def forward(
