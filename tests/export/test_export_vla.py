@@ -163,7 +163,7 @@ def test_a_vla_refuses_a_format_it_cannot_take_and_names_those_it_can(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("fixture", "fmt"), [("peer_smolvla_checkpoint", "onnx"), ("peer_pi0_checkpoint", "torch_export")]
+    ("fixture", "fmt"), [("peer_smolvla_checkpoint", "torch_export"), ("peer_pi0_checkpoint", "torch_export")]
 )
 def test_lerobot_export_on_the_reference_fixture_checkpoints(tmp_path, fixture, fmt):
     from lerobot.scripts.export import main
