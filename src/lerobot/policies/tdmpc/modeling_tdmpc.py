@@ -107,14 +107,22 @@ class MPPIPlanner:
         terminal Q of the (noisy) prior's next action (``terminal_noise`` (N, B, A): its draw); every
         term minus ``uncertainty_regularizer_coeff`` times the Q ensemble's spread at that step. -> (N, B)."""
         cfg = self.config
-        value, discount = torch.zeros(z.shape[:-1], device=z.device), 1.0
+        # Only the dynamics is sequential: roll it out, then score every step's reward and Q spread,
+        # the terminal Q included, in one batched call each.
+        latents = [z]
         for action in actions:
-            uncertainty = self.model.Qs(z, action).std(0)
-            z, reward = self.model.latent_dynamics_and_reward(z, action)
-            value = value + discount * (reward - cfg.uncertainty_regularizer_coeff * uncertainty)
-            discount *= cfg.discount
-        terminal = self.model.Qs(z, self.model.pi(z, cfg.min_std, terminal_noise))
-        return value + discount * (terminal.mean(0) - cfg.uncertainty_regularizer_coeff * terminal.std(0))
+            latents.append(self.model.latent_dynamics(latents[-1], action))
+        z_last = latents.pop()
+        steps = torch.stack(latents)  # (H, N, B, D): z_t, the state each action is taken in
+        rewards = self.model.reward(steps, actions)  # (H, N, B)
+        terminal_action = self.model.pi(z_last, cfg.min_std, terminal_noise)
+        qs = self.model.Qs(
+            torch.cat([steps, z_last.unsqueeze(0)]), torch.cat([actions, terminal_action.unsqueeze(0)])
+        )  # (E, H + 1, N, B)
+        penalty = cfg.uncertainty_regularizer_coeff * qs.std(0)  # (H + 1, N, B)
+        gains = torch.cat([rewards, qs[:, -1:].mean(0)]) - penalty
+        discounts = torch.tensor([cfg.discount**t for t in range(len(gains))], device=z.device)
+        return (discounts[:, None, None] * gains).sum(0)
 
 
 class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
@@ -224,14 +232,13 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
             obs[image_key] = random_shift(obs[image_key], cfg.max_random_shift_ratio)
 
         # Latent rollout from the first frame, driven by the recorded actions.
-        z = self.model.encode({k: v[0] for k, v in obs.items()})
-        z_preds, reward_preds = [z], []
+        # Only the dynamics is sequential; the heads then take every step at once.
+        z_preds = [self.model.encode({k: v[0] for k, v in obs.items()})]
         for t in range(horizon):
-            z, r = self.model.latent_dynamics_and_reward(z, action[t])
-            z_preds.append(z)
-            reward_preds.append(r)
-        z_preds, reward_preds = torch.stack(z_preds), torch.stack(reward_preds)  # (H+1, B, D), (H, B)
+            z_preds.append(self.model.latent_dynamics(z_preds[-1], action[t]))
+        z_preds = torch.stack(z_preds)  # (H+1, B, D)
         z_now = z_preds[:-1]
+        reward_preds = self.model.reward(z_now, action)  # (H, B)
         q_preds = self.model.Qs(z_now, action)  # (E, H, B)
         v_preds = self.model.V(z_now.detach())  # (H, B)
 
@@ -241,7 +248,7 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
             next_v = self.model.V(self.model.encode(next_obs))  # (H, B)
             q_targets = n_step_returns(reward, next_v, valid.bool(), cfg.discount, cfg.td_n_steps)
             target_q = self.model_target.Qs(z_now.detach(), action, return_min=True)  # (H, B)
-            advantage = target_q - self.model.V(z_now.detach())
+            advantage = target_q - v_preds.detach()
             awr_weights = torch.exp(advantage * cfg.advantage_scaling).clamp(max=100.0)
 
         decay = cfg.temporal_decay_coeff ** torch.arange(horizon, device=reward.device)
@@ -294,8 +301,7 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
         """Move the target network towards the model: target <- m * target + (1 - m) * model."""
         super().update()  # (an EMA of the weights, should one be set)
         m = self.config.target_model_momentum
-        for target, live in zip(self.model_target.parameters(), self.model.parameters(), strict=True):
-            target.lerp_(live, 1.0 - m)
+        torch._foreach_lerp_(list(self.model_target.parameters()), list(self.model.parameters()), 1.0 - m)
 
 
 @dataclasses.dataclass

@@ -5,6 +5,7 @@ Shapes (B batch, D = latent_dim, A = action dim, E = q_ensemble_size)::
     encode(obs)                     {name: (B, ...)} -> z (B, D)       mean of the per-input encoders
     latent_dynamics_and_reward(z, a)  (B, D), (B, A) -> z' (B, D), r (B,)
     latent_dynamics(z, a)           -> z' (B, D)
+    reward(z, a)                    -> r (B,)
     pi(z, std=0)                    -> a (B, A) in [-1, 1]             tanh policy prior (+ clamped noise)
     Qs(z, a, return_min=False)      -> (E, B), or (B,) the minimum of two random heads
     V(z)                            -> (B,)
@@ -17,7 +18,10 @@ neither predicts anything before it has seen data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from lerobot.configs.types import OBS_ENV_STATE, OBS_STATE
@@ -47,6 +51,32 @@ def _value_head(in_dim: int, hidden: int) -> nn.Sequential:
         nn.ELU(),
         nn.Linear(hidden, 1),
     )
+
+
+def _heads_as_one(heads: Sequence[nn.Module], x: Tensor) -> Tensor:
+    """Several :func:`_value_head` s on the same ``x`` (..., in) -> (E, ...), as one chain of batched
+    matrix products over their stacked weights: one op per layer instead of one per layer and head,
+    which is most of the cost at the ensemble's small widths. The same math as calling each head.
+
+    Heads whose layers are not the stock modules (a quantized copy, a test's stand-in) are called one
+    by one."""
+    stock = (nn.Linear, nn.LayerNorm, nn.Tanh, nn.Linear, nn.ELU, nn.Linear)
+    if any(
+        not isinstance(h, nn.Sequential) or tuple(map(type, h)) != stock or h[4].alpha != 1.0 for h in heads
+    ):
+        return torch.stack([h(x).squeeze(-1) for h in heads])
+
+    def stacked(layer: int, name: str) -> Tensor:  # (E, ...) one parameter of every head
+        return torch.stack([getattr(h[layer], name) for h in heads])
+
+    lead, norm = x.shape[:-1], heads[0][1]
+    y = x.reshape(1, -1, x.shape[-1]).expand(len(heads), -1, -1)  # (E, M, in)
+    y = torch.baddbmm(stacked(0, "bias").unsqueeze(1), y, stacked(0, "weight").transpose(1, 2))
+    y = F.layer_norm(y, norm.normalized_shape, eps=norm.eps)
+    y = torch.tanh(y * stacked(1, "weight").unsqueeze(1) + stacked(1, "bias").unsqueeze(1))
+    y = F.elu(torch.baddbmm(stacked(3, "bias").unsqueeze(1), y, stacked(3, "weight").transpose(1, 2)))
+    y = torch.baddbmm(stacked(5, "bias").unsqueeze(1), y, stacked(5, "weight").transpose(1, 2))
+    return y.reshape(len(heads), *lead)
 
 
 def _vector_encoder(in_dim: int, hidden: int, latent_dim: int) -> nn.Sequential:
@@ -144,6 +174,10 @@ class TOLD(nn.Module):
     def latent_dynamics(self, z: Tensor, a: Tensor) -> Tensor:
         return self._dynamics(torch.cat([z, a], dim=-1))
 
+    def reward(self, z: Tensor, a: Tensor) -> Tensor:
+        """The reward of action ``a`` in ``z``; leading dims are kept, so a whole rollout (H, B) is one call."""
+        return self._reward(torch.cat([z, a], dim=-1)).squeeze(-1)
+
     def pi(self, z: Tensor, std: float = 0.0, noise: Tensor | None = None) -> Tensor:
         """The policy prior's action; with ``std`` > 0, Gaussian noise added and the sum clamped to [-1, 1].
 
@@ -160,6 +194,6 @@ class TOLD(nn.Module):
         """Every head's Q (E, ...), or the minimum of two heads drawn at random (the TD target's pessimism)."""
         x = torch.cat([z, a], dim=-1)
         if not return_min:
-            return torch.stack([q(x).squeeze(-1) for q in self._Qs])
+            return _heads_as_one(self._Qs, x)
         heads = [self._Qs[i] for i in torch.randperm(len(self._Qs))[:2].tolist()]
-        return torch.stack([q(x).squeeze(-1) for q in heads]).min(0).values
+        return _heads_as_one(heads, x).min(0).values
