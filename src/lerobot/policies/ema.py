@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 
 class EMA:
@@ -42,9 +43,8 @@ class EMA:
             self.shadow = {n: p.detach().clone() for n, p in params.items()}
             return
         names = list(params)
-        torch._foreach_lerp_(
-            [self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.decay()
-        )
+        ema_update = get_ema_multi_avg_fn(self.decay())  # torch's public multi-tensor EMA
+        ema_update([self.shadow[n] for n in names], [params[n].detach() for n in names], None)
 
     @contextlib.contextmanager
     def averaged(self) -> Iterator[None]:

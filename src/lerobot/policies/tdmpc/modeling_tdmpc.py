@@ -43,6 +43,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lerobot.configs.types import ACTION
 from lerobot.policies.export_graph import GraphInput, PolicyGraph
@@ -301,7 +302,8 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
         """Move the target network towards the model: target <- m * target + (1 - m) * model."""
         super().update()  # (an EMA of the weights, should one be set)
         m = self.config.target_model_momentum
-        torch._foreach_lerp_(list(self.model_target.parameters()), list(self.model.parameters()), 1.0 - m)
+        ema_update = get_ema_multi_avg_fn(m)  # torch's public multi-tensor EMA (one fused lerp)
+        ema_update(list(self.model_target.parameters()), list(self.model.parameters()), None)
 
 
 @dataclasses.dataclass
