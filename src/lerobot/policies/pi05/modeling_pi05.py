@@ -197,15 +197,8 @@ class PI05Policy(PI0Policy):
         dims = self.config.robot_state_feature.shape[0] if self.config.robot_state_feature is not None else 0
         prompts = state_prompts(self.prompts(batch, state.shape[0]), state[:, :dims])
         # No newline is appended (π0's tokenize_tasks would): the prompt already ends with "Action: ".
-        out = self.tokenizer(
-            prompts,
-            max_length=self.config.tokenizer_max_length,
-            padding="max_length",
-            truncation=True,
-            padding_side="right",
-            return_tensors="pt",
-        )
-        return out["input_ids"].long().to(state.device), out["attention_mask"].bool().to(state.device)
+        ids, mask = self._tokenize_texts(prompts)
+        return ids.to(state.device), mask.to(state.device)
 
     # ---- export --------------------------------------------------------------------------------------------
     def _export_graph(self, camera_images: bool, draws: str, history: bool) -> VLAGraph:
@@ -239,6 +232,7 @@ class PI05Policy(PI0Policy):
         return VLAGraph(self, camera_images, draws, instruction, cfg.num_inference_steps)
 
     def _tokenize_texts(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """Token ids and mask of whole prompts, padded on the right to ``tokenizer_max_length``."""
         out = self.tokenizer(
             texts,
             max_length=self.config.tokenizer_max_length,
