@@ -300,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "runs": {"ours": rounds, "reference": reference},
     }
-    target = RESULTS / ("tmp" if args.quick else "") / "export.json"
+    # The default pair is the README's table; another set of policies gets its own file beside it.
+    default = args.policies == parser.get_default("policies")
+    name = "export.json" if default else f"export_{args.policies.replace(',', '_')}.json"
+    target = RESULTS / ("tmp" if args.quick else "") / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=2))
     print(markdown(summary))
