@@ -52,7 +52,7 @@ from lerobot.export import ExportedModel, export_policy
 from lerobot.policies.cpu_acceleration import accelerate
 from lerobot.policies.factory import get_policy_class
 from policies import make_config, make_stats
-from policy_workloads import CAMERA, STATE, THREADS, make_batch, make_observation, timed
+from policy_workloads import THREADS, make_batch, make_observation, timed
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("eager", "eager_accelerated", "onnxruntime_fp32", "onnxruntime_int8")
@@ -75,13 +75,22 @@ ORT_VARIANTS: dict[str, Callable[[Any], None]] = {
 
 def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
     """The batch-1 observation of ``make_observation`` as the export takes it (history, uint8 HWC, draws)."""
-    batch = make_batch(name, 1)  # Diffusion's (1, S, ...) history; ACT's (1, ...) frame
-    image = (batch[CAMERA] * 255).round().to(torch.uint8).movedim(-3, -1).numpy()
-    inputs = {CAMERA: image, STATE: batch[STATE].numpy()}
+    batch = make_batch(name, 1)  # Diffusion's / VQ-BeT's (1, S, ...) history; ACT's (1, ...) frame
     rng = np.random.default_rng(0)
+    inputs = {}
     for spec in model.inputs:
+        shape = (1, *spec["shape"][1:])
         if spec["random"]:
-            inputs[spec["name"]] = rng.standard_normal((1, *spec["shape"][1:]), dtype=np.float32)
+            uniform = spec.get("distribution") == "uniform"
+            draw = rng.random if uniform else rng.standard_normal
+            inputs[spec["name"]] = draw(shape, dtype=np.float32)
+            continue
+        x = batch[spec["name"]]
+        if x.dim() == len(spec["shape"]) + 1:  # a history the export does not take: its latest frame
+            x = x[:, -1]
+        if spec["dtype"] == "uint8":  # a camera, in its own format
+            x = (x * 255).round().to(torch.uint8).movedim(-3, -1)
+        inputs[spec["name"]] = x.numpy()
     return inputs
 
 
