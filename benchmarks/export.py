@@ -13,17 +13,28 @@ each round times, in one fresh process, one fresh action chunk at batch 1 of
 - ``eager_accelerated``: the same after ``cpu_acceleration.accelerate`` (what the scripts run on CPU);
 - ``onnxruntime_fp32`` / ``onnxruntime_int8``: ``lerobot.export`` artefacts in ONNX Runtime (stateless:
   Diffusion encodes both history frames every call, as LeRobot's own Diffusion does; its noise is drawn
-  by the caller and included);
+  by the caller and included).
 
-then, with ``--reference-python``, LeRobot 0.6.1 eager in its own process (``reference_lerobot.py
---inference-only``). Each side uses ``policy_workloads.THREADS`` threads (torch and ONNX Runtime).
-The report takes the median over rounds of each round's medians. Sizes: float32 parameters and
-buffers (the eager model), and each artefact's file.
+The vision-language-action policies (``--policies smolvla,pi0,pi05``: SmolVLA is the shared fixture
+checkpoint, π0 / π0.5 the π0 fixture's tiny sizes, as in ``policies.py``) are timed as ``policies.py``
+times them: ``eager`` / ``eager_accelerated`` = ``reset`` + ``select_action`` on a raw observation and
+its task (a fresh chunk, tokenising and normalising included); ``onnxruntime_fp32`` = ``ExportedModel``
+given the task string, so the runtime's tokenising is timed too, and ``onnxruntime_fp32_pretokenised``
+the graph alone on the token ids and mask made outside the timed call. Their int8 export is refused
+by ``lerobot.export`` (not validated yet): reported as ``refused`` with the reason, not timed.
+
+Then, with ``--reference-python``, LeRobot 0.6.1 eager in its own process (``reference_lerobot.py
+--inference-only``; SmolVLA through the processors saved with the checkpoint, π0 / π0.5 ours only:
+LeRobot builds them only at 3B). Each side uses ``policy_workloads.THREADS`` threads (torch and ONNX
+Runtime). The report takes the median over rounds of each round's medians, and for ONNX Runtime vs
+LeRobot also each round's own ratio. Sizes: the eager model's parameters and buffers, and each
+artefact's files (a VLA's ONNX weights are in ``model.onnx.data``, beside the graph).
 
 Usage::
 
     .venv/bin/python benchmarks/export.py --reference-python /tmp/refvenv/bin/python --rounds 3
     .venv/bin/python benchmarks/export.py --quick        # smoke run, results to results/tmp/
+    .venv/bin/python benchmarks/export.py --policies smolvla,pi0,pi05 --reference-python ...  # the VLAs
     .venv/bin/python benchmarks/export.py --ort-variants spinning,batch1,threads1  # session settings A/B
 """
 
@@ -32,6 +43,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -49,10 +61,19 @@ import numpy as np
 import torch
 
 from lerobot.export import ExportedModel, export_policy
+from lerobot.export.exporter import graph_for
 from lerobot.policies.cpu_acceleration import accelerate
 from lerobot.policies.factory import get_policy_class
-from policies import make_config, make_stats
-from policy_workloads import THREADS, make_batch, make_observation, timed
+from policies import fresh_chunk, make_config, make_stats, run_json, vla_workload
+from policy_workloads import (
+    OURS_ONLY,
+    THREADS,
+    VLAS,
+    make_batch,
+    make_observation,
+    timed,
+    without_missing_fixtures,
+)
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("eager", "eager_accelerated", "onnxruntime_fp32", "onnxruntime_int8")
@@ -73,25 +94,43 @@ ORT_VARIANTS: dict[str, Callable[[Any], None]] = {
 }
 
 
-def exported_inputs(model: ExportedModel, name: str) -> dict[str, np.ndarray]:
-    """The batch-1 observation of ``make_observation`` as the export takes it (history, uint8 HWC, draws)."""
-    batch = make_batch(name, 1)  # Diffusion's / VQ-BeT's (1, S, ...) history; ACT's (1, ...) frame
+def exported_inputs(model: ExportedModel, sample: dict[str, Any]) -> dict[str, Any]:
+    """A batch-1 ``sample`` as the export takes it: history, cameras uint8 HWC, the random draws, and a VLA's
+    instruction as ``"task"`` (the runtime tokenises it, as ``lerobot-deploy`` runs an exported VLA)."""
     rng = np.random.default_rng(0)
-    inputs = {}
+    tokenised = (model.metadata.get("instruction") or {}).get("inputs", ())
+    inputs: dict[str, Any] = {"task": sample["task"]} if tokenised else {}
     for spec in model.inputs:
+        if spec["name"] in tokenised:
+            continue
         shape = (1, *spec["shape"][1:])
         if spec["random"]:
             uniform = spec.get("distribution") == "uniform"
             draw = rng.random if uniform else rng.standard_normal
             inputs[spec["name"]] = draw(shape, dtype=np.float32)
             continue
-        x = batch[spec["name"]]
+        x = sample[spec["name"]]
         if x.dim() == len(spec["shape"]) + 1:  # a history the export does not take: its latest frame
             x = x[:, -1]
         if spec["dtype"] == "uint8":  # a camera, in its own format
             x = (x * 255).round().to(torch.uint8).movedim(-3, -1)
         inputs[spec["name"]] = x.numpy()
     return inputs
+
+
+Act = Callable[[Any, dict[str, Any]], Any]  # (policy, observation) -> one fresh action chunk
+
+
+def eager_workload(name: str) -> tuple[Any, dict[str, Any], Act, dict[str, Any]]:
+    """The policy (seeded, eval mode), its batch-1 observation, the eager call timed on it, and the sample
+    its export is given (``make_batch``'s history for Diffusion / VQ-BeT; a VLA's observation and task)."""
+    if name in VLAS:
+        policy, _, observation = vla_workload(name)
+        return policy.eval(), observation, fresh_chunk, observation
+    config = make_config(name)
+    torch.manual_seed(0)
+    policy = get_policy_class(name)(config, dataset_stats=make_stats(config)).eval()
+    return policy, make_observation(name), lambda p, o: p.predict_action_chunk(o), make_batch(name, 1)
 
 
 def ort_variant(artefact: Path, variant: str) -> Any:
@@ -120,38 +159,43 @@ def one_round(
     torch.set_num_threads(THREADS)
     out: dict[str, Any] = {}
     for name in names:
-        config = make_config(name)
-        torch.manual_seed(0)
-        policy = get_policy_class(name)(config, dataset_stats=make_stats(config)).eval()
-        observation = make_observation(name)
+        policy, observation, act, sample = eager_workload(name)
         result: dict[str, Any] = {}
-        result["eager"] = timed(lambda p=policy, o=observation: p.predict_action_chunk(o), warmup, repeats)
+        result["eager"] = timed(functools.partial(act, policy, observation), warmup, repeats)
         fast = accelerate(copy.deepcopy(policy)).eval()
-        result["eager_accelerated"] = timed(
-            lambda p=fast, o=observation: p.predict_action_chunk(o), warmup, repeats
-        )
+        result["eager_accelerated"] = timed(functools.partial(act, fast, observation), warmup, repeats)
         sizes = {
             "eager_fp32_bytes": sum(
                 t.numel() * t.element_size() for t in [*policy.parameters(), *policy.buffers()]
             )
         }
         for fmt in ("onnx", "int8"):
+            variant = "onnxruntime_fp32" if fmt == "onnx" else "onnxruntime_int8"
+            try:
+                graph_for(policy, fmt)
+            except (
+                ValueError
+            ) as e:  # a format this policy does not take (the VLAs' int8): reported, not timed
+                result[variant] = {"refused": str(e)}
+                continue
             target = folder / f"{name}_{fmt}"
-            if not (target / "metadata.json").is_file():
+            if not (target / "metadata.json").is_file():  # export_policy writes it once parity has passed
                 export_policy(policy, format=fmt, output=target, int8_tolerance=int8_tolerance)
             model = ExportedModel(target, threads=THREADS)
-            inputs = exported_inputs(model, name)
-            variant = "onnxruntime_fp32" if fmt == "onnx" else "onnxruntime_int8"
+            inputs = exported_inputs(model, sample)
             result[variant] = timed(lambda m=model, x=inputs: m(x), warmup, repeats)
+            arrays = model.check_inputs(inputs)  # the graph's own inputs: a VLA's task as token ids + mask
+            if "task" in inputs:  # the graph alone, the instruction tokenised outside the timed call
+                result[f"{variant}_pretokenised"] = timed(lambda m=model, x=arrays: m(x), warmup, repeats)
             meta = json.loads((target / "metadata.json").read_text())
-            sizes[f"{variant}_bytes"] = (target / meta["file"]).stat().st_size
+            sizes[f"{variant}_bytes"] = meta["file_bytes"]  # the model and its external data (VLAs)
             result[f"{variant}_parity"] = meta["parity"]
             for other in ort_variants if fmt == "onnx" else ():
                 session = ort_variant(target / meta["file"], other)
-                if not np.allclose(session.run(None, inputs)[0], model(inputs), atol=1e-5):
+                if not np.allclose(session.run(None, arrays)[0], model(arrays), atol=1e-5):
                     raise RuntimeError(f"{name}: the {other!r} session acts otherwise than the default one")
                 result[f"onnxruntime_fp32_{other}"] = timed(
-                    lambda s=session, x=inputs: s.run(None, x), warmup, repeats
+                    lambda s=session, x=arrays: s.run(None, x), warmup, repeats
                 )
         result["sizes"] = sizes
         out[name] = result
@@ -159,45 +203,59 @@ def one_round(
 
 
 def reference_round(python: str, names: list[str], warmup: int, repeats: int) -> dict[str, Any]:
+    """LeRobot 0.6.1 eager on the same workloads, in its own interpreter (``reference_lerobot.py``)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the reference imports its own lerobot
     command = [
         python, str(Path(__file__).parent / "reference_lerobot.py"), "--policies", ",".join(names),
         "--warmup", str(warmup), "--repeats", str(max(1, repeats // 2)), "--inference-only",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(command, env)
 
 
 def summarise(
     rounds: list[dict[str, Any]], reference: list[dict[str, Any]], names: list[str]
 ) -> dict[str, Any]:
+    """Per policy: the median over rounds of each variant's median, the sizes, the parity of each export;
+    formats the policy does not take, with the reason; and, where the reference builds the policy,
+    LeRobot 0.6.1 eager and ONNX Runtime's speed-up over it (also per round: both sides of one round
+    ran minutes apart, so that ratio holds better than the medians' when the host's load drifts) and by
+    CPU time (the work done, which a loaded host inflates far less than wall time)."""
     summary = {}
     for name in names:
-        timed_variants = [
-            v
-            for v in rounds[0][name]
-            if isinstance(rounds[0][name][v], dict) and "median" in rounds[0][name][v]
-        ]
-        row = {
-            f"{v}_ms": 1e3 * statistics.median(r[name][v]["median"] for r in rounds) for v in timed_variants
-        }
-        if reference:
+        first = rounds[0][name]
+        timed_variants = [v for v, x in first.items() if isinstance(x, dict) and "median" in x]
+        row: dict[str, Any] = {}
+        for v in timed_variants:
+            row[f"{v}_ms"] = 1e3 * statistics.median(r[name][v]["median"] for r in rounds)
+            row[f"{v}_cpu_ms"] = 1e3 * statistics.median(r[name][v]["cpu"] for r in rounds)
+        refused = {v: first[v]["refused"] for v in VARIANTS if "refused" in first[v]}
+        if refused:
+            row["refused"] = refused
+        if reference and name in reference[0]:
             row["lerobot_0_6_1_eager_ms"] = statistics.median(r[name]["inference_ms"] for r in reference)
             row["onnxruntime_speedup_vs_lerobot"] = row["lerobot_0_6_1_eager_ms"] / row["onnxruntime_fp32_ms"]
-        sizes = rounds[0][name]["sizes"]
-        row.update({k: v for k, v in sizes.items()})
-        row["int8_smaller_than_fp32"] = sizes["eager_fp32_bytes"] / sizes["onnxruntime_int8_bytes"]
-        row["int8_parity_max_fraction_of_range"] = rounds[0][name]["onnxruntime_int8_parity"][
-            "max_scaled_diff"
-        ]
-        row["fp32_parity_max_scaled_diff"] = rounds[0][name]["onnxruntime_fp32_parity"]["max_scaled_diff"]
+            row["onnxruntime_speedup_vs_lerobot_per_round"] = [
+                theirs[name]["inference_ms"] / (1e3 * ours[name]["onnxruntime_fp32"]["median"])
+                for ours, theirs in zip(rounds, reference, strict=True)
+            ]
+            row["lerobot_0_6_1_eager_cpu_ms"] = statistics.median(
+                r[name]["inference_cpu_ms"] for r in reference
+            )
+            row["onnxruntime_cpu_speedup_vs_lerobot"] = (
+                row["lerobot_0_6_1_eager_cpu_ms"] / row["onnxruntime_fp32_cpu_ms"]
+            )
+        sizes = first["sizes"]
+        row.update(sizes)
+        if "onnxruntime_int8_bytes" in sizes:
+            row["int8_smaller_than_fp32"] = sizes["eager_fp32_bytes"] / sizes["onnxruntime_int8_bytes"]
+            row["int8_parity_max_fraction_of_range"] = first["onnxruntime_int8_parity"]["max_scaled_diff"]
+        row["fp32_parity_max_scaled_diff"] = first["onnxruntime_fp32_parity"]["max_scaled_diff"]
         summary[name] = row
     return summary
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    """The README's table; a VLA's ONNX Runtime time tokenises its instruction, the graph alone in brackets."""
     rows = [
         "| policy | eager (stock) | eager + CPU accel. | ONNX Runtime fp32 | ONNX Runtime int8 | LeRobot 0.6.1 eager | ORT vs LeRobot | fp32 / int8 size |",
         "|---|---|---|---|---|---|---|---|",
@@ -206,17 +264,27 @@ def markdown(summary: dict[str, Any]) -> str:
         ref = r.get("lerobot_0_6_1_eager_ms")
         ref_text = f"{ref:.1f} ms" if ref else "-"
         speedup = f"{r['onnxruntime_speedup_vs_lerobot']:.2f}x" if ref else "-"
+        fp32 = f"{r['onnxruntime_fp32_ms']:.1f} ms"
+        if "onnxruntime_fp32_pretokenised_ms" in r:
+            fp32 += f" (graph {r['onnxruntime_fp32_pretokenised_ms']:.1f} ms)"
+        if "onnxruntime_int8_ms" in r:
+            int8 = f"{r['onnxruntime_int8_ms']:.1f} ms"
+            size = (
+                f"{r['eager_fp32_bytes'] / 2**20:.1f} / {r['onnxruntime_int8_bytes'] / 2**20:.1f} MiB "
+                f"({r['int8_smaller_than_fp32']:.1f}x)"
+            )
+        else:
+            onnx_mib = r["onnxruntime_fp32_bytes"] / 2**20
+            int8, size = "refused", f"{r['eager_fp32_bytes'] / 2**20:.1f} MiB (ONNX {onnx_mib:.1f} MiB) / -"
         rows.append(
-            f"| {name} | {r['eager_ms']:.1f} ms | {r['eager_accelerated_ms']:.1f} ms | {r['onnxruntime_fp32_ms']:.1f} ms "
-            f"| {r['onnxruntime_int8_ms']:.1f} ms | {ref_text} | {speedup} "
-            f"| {r['eager_fp32_bytes'] / 2**20:.1f} / {r['onnxruntime_int8_bytes'] / 2**20:.1f} MiB "
-            f"({r['int8_smaller_than_fp32']:.1f}x) |"
+            f"| {name} | {r['eager_ms']:.1f} ms | {r['eager_accelerated_ms']:.1f} ms | {fp32} "
+            f"| {int8} | {ref_text} | {speedup} | {size} |"
         )
     variants = [
         (name, key)
         for name, r in summary.items()
         for key in r
-        if key.startswith("onnxruntime_fp32_") and key.endswith("_ms") and key != "onnxruntime_fp32_ms"
+        if key.startswith("onnxruntime_fp32_") and key[len("onnxruntime_fp32_") : -len("_ms")] in ORT_VARIANTS
     ]
     if variants:
         rows += [
@@ -231,7 +299,10 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"| {name} | {key[len('onnxruntime_fp32_') : -len('_ms')]} | {ms:.1f} ms | "
                 f"{r['onnxruntime_fp32_ms'] / ms:.2f}x | {f'{ref / ms:.2f}x' if ref else '-'} |"
             )
-    return "\n".join(rows)
+    refusals = [
+        f"{name} {v}: {why}" for name, r in summary.items() for v, why in r.get("refused", {}).items()
+    ]
+    return "\n".join(rows + ([""] + refusals if refusals else []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--round-json", help=argparse.SUPPRESS)  # internal: one round in this process
     args = parser.parse_args(argv)
-    names = args.policies.split(",")
+    names = without_missing_fixtures(args.policies.split(","))
+    reference_names = [name for name in names if name not in OURS_ONLY]  # LeRobot builds π0 / π0.5 only at 3B
     ort_variants = [v for v in args.ort_variants.split(",") if v]
     unknown = sorted(set(ort_variants) - set(ORT_VARIANTS))
     if unknown:
@@ -283,13 +355,15 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             loads.append(os.getloadavg()[0])
             out = Path(tmp) / "round.json"
-            command = [sys.executable, __file__, "--policies", args.policies, "--warmup", str(args.warmup),
+            command = [sys.executable, __file__, "--policies", ",".join(names), "--warmup", str(args.warmup),
                        "--repeats", str(args.repeats), "--int8-tolerance", str(args.int8_tolerance),
                        "--ort-variants", args.ort_variants, "--round-json", f"{exports},{out}"]  # fmt: skip
             subprocess.run(command, check=True)
             rounds.append(json.loads(out.read_text()))
-            if args.reference_python:
-                reference.append(reference_round(args.reference_python, names, args.warmup, args.repeats))
+            if args.reference_python and reference_names:
+                reference.append(
+                    reference_round(args.reference_python, reference_names, args.warmup, args.repeats)
+                )
     summary = summarise(rounds, reference, names)
     results = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -305,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
         "int8_tolerance": args.int8_tolerance,
         "ort_variants": ort_variants,
+        "ours_only": [name for name in names if name in OURS_ONLY],
         "versions": {"torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
         "summary": summary,
         "runs": {"ours": rounds, "reference": reference},
@@ -314,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     name = "export.json" if default else f"export_{args.policies.replace(',', '_')}.json"
     target = RESULTS / ("tmp" if args.quick else "") / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=2))
+    partial = target.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(results, indent=2))
+    partial.replace(target)
     print(markdown(summary))
     print(f"\nwritten to {target}")
     return 0

@@ -98,6 +98,7 @@ from policy_workloads import (
     TDMPC_IMAGE_SHAPE,
     THREADS,
     VLA_TASKS,
+    VLAS,
     camera_shape,
     is_tdmpc,
     make_batch,
@@ -106,6 +107,7 @@ from policy_workloads import (
     make_smolvla_observation,
     mark_tokenizer_trained,
     measure,
+    without_missing_fixtures,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -166,10 +168,12 @@ Workload = tuple[Any, Callable[[], None], Callable[[], Any]]  # policy, one trai
 def workload(name: str, accelerated: bool = False) -> Workload:
     """The benchmarked policy (seeded, optionally accelerated), one optimiser step on its batch, and one
     batch-1 inference call."""
-    if name == "smolvla":
-        policy, batch, infer = smolvla_workload()
-    elif name in OURS_ONLY:
-        policy, batch, infer = tiny_vla_workload(name)
+    if name in VLAS:
+        policy, batch, observation = vla_workload(name)
+
+        def infer() -> Any:
+            return fresh_chunk(policy, observation)
+
     else:
         config = make_config(name)
         torch.manual_seed(0)
@@ -196,22 +200,27 @@ def workload(name: str, accelerated: bool = False) -> Workload:
     return policy, train_step, infer
 
 
-def smolvla_workload() -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+def vla_workload(name: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A vision-language-action policy (seeded), its training batch and one batch-1 observation with a task."""
+    return smolvla_workload() if name == "smolvla" else tiny_vla_workload(name)
+
+
+def fresh_chunk(policy: Any, observation: dict[str, Any]) -> Any:
+    """A VLA's batch-1 inference call: ``reset`` + ``select_action`` (a fresh chunk, tokenising included)."""
+    policy.reset()
+    return policy.select_action(observation)
+
+
+def smolvla_workload() -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The fixture checkpoint; raw samples (our policy tokenises and normalises them itself)."""
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
 
     torch.manual_seed(0)
     policy = SmolVLAPolicy.from_pretrained(SMOLVLA_FIXTURE, device="cpu")
-    observation = make_smolvla_observation()
-
-    def infer() -> Any:
-        policy.reset()  # a fresh chunk every call
-        return policy.select_action(observation)
-
-    return policy, make_smolvla_batch(), infer
+    return policy, make_smolvla_batch(), make_smolvla_observation()
 
 
-def tiny_vla_workload(name: str) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+def tiny_vla_workload(name: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """π0 / π0.5 at the π0 fixture's tiny sizes, with a byte-level tokenizer trained on a few sentences."""
     import tempfile
 
@@ -253,12 +262,7 @@ def tiny_vla_workload(name: str) -> tuple[Any, dict[str, Any], Callable[[], Any]
         "task": [VLA_TASKS[0]] * BATCH,
     }
     observation = {CAMERA: batch[CAMERA][:1], STATE: batch[STATE][:1], "task": VLA_TASKS[0]}
-
-    def infer() -> Any:
-        policy.reset()
-        return policy.select_action(observation)
-
-    return policy, batch, infer
+    return policy, batch, observation
 
 
 def bench_policy(name: str, warmup: int, repeats: int, accelerated: bool) -> dict[str, Any]:
@@ -338,10 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accelerated", action="store_true", help="with --profile: the accelerated policy")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
-    names = args.policies.split(",")
-    if "smolvla" in names and not SMOLVLA_FIXTURE.is_dir():
-        names.remove("smolvla")
-        print(f"smolvla skipped: its fixture {SMOLVLA_FIXTURE} is absent (../shared).", file=sys.stderr)
+    names = without_missing_fixtures(args.policies.split(","))
     if args.profile:
         for name in names:
             profile(name, args.accelerated)
