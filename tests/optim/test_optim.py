@@ -1,5 +1,6 @@
 """Optimizer presets + overrides, the three schedules, and their checkpoint state round trips."""
 
+import dataclasses
 import json
 import math
 
@@ -46,6 +47,40 @@ def test_policy_preset_with_overrides():
     assert (tuned.lr, tuned.grad_clip_norm, tuned.weight_decay) == (3e-4, 1.0, 1e-4)
     with pytest.raises(ValueError, match="adamw"):
         resolve_optimizer(OptimizerConfig(type="adamx"), preset)
+
+
+# Each policy's preset from its optimizer_* fields (config.json keys): the defaults, and set values.
+POLICY_PRESETS = {
+    "act": AdamWConfig(lr=1e-5, weight_decay=1e-4, grad_clip_norm=10.0),
+    "diffusion": AdamConfig(lr=1e-4, betas=(0.95, 0.999), eps=1e-8, weight_decay=1e-6),
+    "vqbet": AdamConfig(lr=1e-4, betas=(0.95, 0.999), eps=1e-8, weight_decay=1e-6),
+    "tdmpc": AdamConfig(lr=3e-4),
+    "smolvla": AdamWConfig(lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=1e-10),
+    "pi0": AdamWConfig(lr=2.5e-5, betas=(0.9, 0.95), weight_decay=0.01, grad_clip_norm=1.0),
+    "pi05": AdamWConfig(lr=2.5e-5, betas=(0.9, 0.95), weight_decay=0.01, grad_clip_norm=1.0),
+}
+SET_FIELDS = {
+    "optimizer_lr": ("lr", 3e-3),
+    "optimizer_betas": ("betas", (0.5, 0.75)),
+    "optimizer_eps": ("eps", 1e-6),
+    "optimizer_weight_decay": ("weight_decay", 0.25),
+    "optimizer_grad_clip_norm": ("grad_clip_norm", 2.0),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POLICY_PRESETS))
+def test_each_policy_preset_reads_its_optimizer_fields(kind):
+    """Adam or AdamW from whichever optimizer_* fields the policy has; the others keep the preset's default
+    (ACT's and TD-MPC's betas, VQ-BeT's clip norm...); a policy's other optimizer_* fields are its own."""
+    from lerobot.policies.config import PreTrainedConfig
+
+    cls = PreTrainedConfig.get_choice_class(kind)
+    expected = POLICY_PRESETS[kind]
+    assert cls().get_optimizer_preset() == expected
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {name: value for name, (_, value) in SET_FIELDS.items() if name in names}
+    tuned = {SET_FIELDS[name][0]: value for name, value in values.items()}
+    assert cls(**values).get_optimizer_preset() == dataclasses.replace(expected, **tuned)
 
 
 def test_presets_are_typed_per_optimizer_kind(caplog):

@@ -1,9 +1,10 @@
-"""Real-time chunking: the weights, the guidance on a flow sampler and on Diffusion's DDPM/DDIM sampler.
+"""Real-time chunking: the weights, the guidance on a flow sampler and on Diffusion's DDPM/DDIM sampler,
+and on the flow-matching VLAs (SmolVLA, π0, π0.5) at tiny sizes; the config section of each policy.
 
 The synthetic models are exact denoisers of a known action distribution (each action coordinate
 i.i.d. N(MU, S^2)), so what guidance must do is known: the committed actions land on the previous
 chunk's, and coordinates with weight 0 come out exactly as without guidance (they are independent
-of the guided ones under that distribution).
+of the guided ones under that distribution). The VLA tests skip where transformers is not installed.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from tests.policies.conftest import diffusion_config, make_observation, make_stats
+from tests.policies.conftest import (
+    diffusion_config,
+    make_observation,
+    make_stats,
+    pi_config,
+    pi_tokenizer_folder,
+    smolvla_config,
+)
 from torch import Tensor, nn
 
+from lerobot.configs.types import FeatureType
 from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionModel, DiffusionPolicy
+from lerobot.policies.factory import get_policy_class
+from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.policies.rtc.configuration_rtc import RTCConfig
 from lerobot.policies.rtc.modeling_rtc import (
     RTCGuide,
@@ -28,8 +39,12 @@ from lerobot.policies.rtc.modeling_rtc import (
     prefix_weights,
     rtc_enabled,
 )
+from lerobot.policies.vla_common import load_tokenizer
 
 MU, S = 0.0, 0.5
+FLOW_VLAS = ["smolvla", "pi0", "pi05"]
+STEPS_FIELD = {"smolvla": "num_steps", "pi0": "num_inference_steps", "pi05": "num_inference_steps"}
+DELAY = 2  # the steps the robot executes while the next chunk is computed
 
 
 def gaussian_velocity(x: Tensor, t: Tensor) -> Tensor:
@@ -37,6 +52,15 @@ def gaussian_velocity(x: Tensor, t: Tensor) -> Tensor:
     t = t.view(-1, 1, 1)
     mean_actions = MU + (1 - t) * S**2 / (t**2 + (1 - t) ** 2 * S**2) * (x - (1 - t) * MU)
     return (x - mean_actions) / t
+
+
+def assert_pulled_onto(
+    plain: Tensor, guided: Tensor, target: Tensor | float, floor: float, ratio: float
+) -> None:
+    """The guided committed actions are ``ratio`` times nearer ``target`` (mean absolute gap) than the plain
+    ones, which are at least ``floor`` away from it (so the pull is the guidance's doing)."""
+    gap_plain, gap_guided = (plain - target).abs().mean(), (guided - target).abs().mean()
+    assert gap_plain > floor and gap_guided < ratio * gap_plain, (gap_plain, gap_guided)
 
 
 def test_prefix_weights_follow_the_schedules():
@@ -122,35 +146,166 @@ def test_diffusion_sampler_guidance(scheduler, prediction_type):
             return model.conditional_sample(64, torch.zeros(64, 1), torch.Generator().manual_seed(3), guide)
 
     plain, guided = sample(None), sample(guide)
-    committed = guided[:, 1:3]  # sequence index offset + 0, offset + 1: the 2 steps of delay
-    gap_plain, gap_guided = (plain[:, 1:3] - 0.8).abs().mean(), (committed - 0.8).abs().mean()
-    assert gap_plain > 0.3 and gap_guided < 0.1 * gap_plain, (gap_plain, gap_guided)
+    # sequence index offset + 0, offset + 1: the 2 steps of delay
+    assert_pulled_onto(plain[:, 1:3], guided[:, 1:3], 0.8, floor=0.3, ratio=0.1)
     torch.testing.assert_close(guided[:, 0], plain[:, 0])  # the past step is not guided
     torch.testing.assert_close(guided[:, 5:], plain[:, 5:])  # past the overlap (index 1 + 4)
 
 
-def test_diffusion_policy_rtc_config_round_trip_and_inpainting(tmp_path):
-    """rtc_config: absent from config.json when unset (LeRobot's Diffusion has none), read when null or set."""
-    plain_cfg = diffusion_config(image=False)
-    assert "rtc_config" not in plain_cfg.to_dict() and plain_cfg.rtc_config is None
-    data = {**plain_cfg.to_dict(), "rtc_config": None}  # as the wave-2 checkpoints write it
-    assert PreTrainedConfig.from_dict(data).rtc_config is None
+def rtc_policy(kind: str, **overrides) -> PreTrainedPolicy:
+    """A tiny state-only Diffusion Policy, or a tiny SmolVLA / π0 / π0.5 (the session's backbone or tokenizer).
 
-    cfg = diffusion_config(
-        image=False, rtc_config={"execution_horizon": 3, "prefix_attention_schedule": "ONES"}
+    The VLAs skip where transformers is not installed.
+    """
+    if kind == "diffusion":
+        cfg = diffusion_config(image=False, **overrides)
+        return DiffusionPolicy(cfg, dataset_stats=make_stats({**cfg.input_features, **cfg.output_features}))
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    if kind == "smolvla":
+        stats = {
+            "observation.state": {
+                "mean": torch.tensor([0.1, -0.2, 0.3]),
+                "std": torch.tensor([1.5, 0.5, 2.0]),
+            },
+            "action": {"mean": torch.tensor([1.0, -1.0]), "std": torch.tensor([0.5, 3.0])},
+        }
+        return get_policy_class(kind)(smolvla_config(**overrides), dataset_stats=stats)
+    from tests.policies.pi0.conftest import tiny_stats  # imports transformers
+
+    policy = get_policy_class(kind)(pi_config(kind, **overrides), dataset_stats=tiny_stats())
+    policy.set_tokenizer(load_tokenizer(pi_tokenizer_folder()))
+    return policy
+
+
+def vla_observation(config: PreTrainedConfig) -> dict:
+    """One raw observation: the state standard normal, the cameras uniform in [0, 1], and the task."""
+    gen = torch.Generator().manual_seed(1)
+    obs = {
+        name: (torch.rand if ft.type is FeatureType.VISUAL else torch.randn)(1, *ft.shape, generator=gen)
+        for name, ft in config.input_features.items()
+    }
+    return {**obs, "task": "pick up the red cube"}
+
+
+def vla_noise(config: PreTrainedConfig, seed: int) -> Tensor:
+    """The flow's initial noise (1, chunk_size, max_action_dim)."""
+    return torch.randn(
+        1, config.chunk_size, config.max_action_dim, generator=torch.Generator().manual_seed(seed)
     )
-    features = {**cfg.input_features, **cfg.output_features}
-    policy = DiffusionPolicy(cfg, dataset_stats=make_stats(features))
-    assert DiffusionPolicy.supports_rtc() and rtc_enabled(policy)
-    policy.save_pretrained(tmp_path)
-    saved = json.loads((tmp_path / "config.json").read_text())["rtc_config"]
-    assert saved == {
-        "enabled": True, "prefix_attention_schedule": "ONES", "max_guidance_weight": 10.0,
-        "execution_horizon": 3, "debug": False, "debug_maxlen": 100,
-    }  # fmt: skip
-    loaded = DiffusionPolicy.from_pretrained(tmp_path)
-    assert loaded.config.rtc_config == cfg.rtc_config
 
+
+def count_passes(policy: PreTrainedPolicy) -> tuple[list[int], list[int]]:
+    """Record from now on each pass of the prefix (cameras, instruction, state) through the VLM into its
+    key/value cache, and each pass of the expert (one velocity): two lists that grow by one a pass."""
+    prefix, expert = [], []
+    model = policy.model
+    if policy.config.type == "smolvla":  # one module runs both: ``fill_cache`` marks the prefix pass
+        forward = model.vlm_with_expert.forward
+
+        def counting_forward(*args, **kwargs):
+            (prefix if kwargs.get("fill_cache", False) else expert).append(1)
+            return forward(*args, **kwargs)
+
+        model.vlm_with_expert.forward = counting_forward
+    else:
+        encode, velocity = model.encode_prefix, model.velocity
+        model.encode_prefix = lambda inputs: prefix.append(1) or encode(inputs)
+        model.velocity = lambda *args: expert.append(1) or velocity(*args)
+    return prefix, expert
+
+
+# SmolVLA with and without its key/value cache (use_cache); π0 and π0.5 always cache the prefix.
+GUIDED_VLAS = {"smolvla-cached": True, "smolvla-uncached": False, "pi0": True, "pi05": True}
+
+
+@pytest.mark.parametrize("case", GUIDED_VLAS)
+def test_a_vla_lands_its_committed_actions_on_the_previous_chunk(case):
+    """The guidance differentiates the expert only: one prefix pass per chunk (none: recomputed each step
+    without a cache), one expert pass per step, as without guidance."""
+    kind, cached = case.split("-")[0], GUIDED_VLAS[case]
+    overrides = {"use_cache": cached} if kind == "smolvla" else {}
+    policy = rtc_policy(
+        kind, **{STEPS_FIELD[kind]: 10}, **overrides, rtc_config=RTCConfig(execution_horizon=4)
+    )
+    assert policy.supports_rtc() and rtc_enabled(policy)
+    cfg = policy.config
+    obs = vla_observation(cfg)
+    previous = policy.predict_action_chunk(obs, noise=vla_noise(cfg, 1))[0]  # what the robot was executing
+    plain = policy.predict_action_chunk(obs, noise=vla_noise(cfg, 2))
+    prefix_passes, expert_passes = count_passes(policy)
+    guided = policy.predict_action_chunk(
+        obs, noise=vla_noise(cfg, 2), inference_delay=DELAY, prev_chunk_left_over=previous.numpy()
+    )
+    assert len(prefix_passes) == int(cached) and len(expert_passes) == 10
+    assert_pulled_onto(plain[0, :DELAY], guided[0, :DELAY], previous[:DELAY], floor=0.2, ratio=0.2)
+    assert torch.isfinite(guided).all() and guided.shape == (1, cfg.chunk_size, cfg.action_feature.shape[0])
+
+
+@pytest.mark.parametrize("kind", FLOW_VLAS)
+def test_zero_weights_and_rtc_off_sample_as_without_a_prefix(kind):
+    policy = rtc_policy(kind, rtc_config=RTCConfig(prefix_attention_schedule="ZEROS", debug=True))
+    cfg = policy.config
+    obs, noise = vla_observation(cfg), vla_noise(cfg, 3)
+    plain = policy.predict_action_chunk(obs, noise=noise)
+    previous = torch.randn(cfg.chunk_size, cfg.action_feature.shape[0])
+    # No delay and the ZEROS schedule: every weight is 0, so the guided sampler is the plain one.
+    zero = policy.predict_action_chunk(obs, noise=noise, inference_delay=0, prev_chunk_left_over=previous)
+    torch.testing.assert_close(zero, plain)
+    assert len(policy.rtc_debug) == getattr(cfg, STEPS_FIELD[kind])  # it did take the guided path
+    policy.config.rtc_config = RTCConfig(enabled=False)
+    off = policy.predict_action_chunk(obs, noise=noise, inference_delay=DELAY, prev_chunk_left_over=previous)
+    assert torch.equal(off, plain)  # RTC off: the prefix is ignored, bit for bit
+    policy.config.rtc_config = RTCConfig()
+    padded = torch.zeros(cfg.chunk_size, cfg.max_action_dim)  # the model's padded width, not the robot's
+    with pytest.raises(ValueError, match="prev_chunk_left_over must be"):
+        policy.predict_action_chunk(obs, inference_delay=1, prev_chunk_left_over=padded)
+
+
+def test_the_async_client_path_hands_the_queue_to_the_policy():
+    """``policy_chunk`` (the policy server's and the local client's call) passes the RTC arguments on."""
+    from lerobot.async_inference.robot_client import policy_chunk
+
+    policy = rtc_policy("pi0", num_inference_steps=10, rtc_config=RTCConfig(execution_horizon=4))
+    obs = vla_observation(policy.config)
+    previous = policy_chunk(policy, obs)  # (T, A) float32, robot units
+    assert previous.shape == (policy.config.chunk_size, policy.config.action_feature.shape[0])
+    left_over = previous[DELAY:]  # the robot executed DELAY steps while the next chunk was requested
+    torch.manual_seed(5)
+    guided = policy_chunk(policy, obs, inference_delay=DELAY, prev_chunk_left_over=left_over)
+    torch.manual_seed(5)
+    plain = policy_chunk(policy, obs)  # the same noise, no previous chunk
+    assert abs(guided[:DELAY] - left_over[:DELAY]).max() < 0.05 < abs(plain[:DELAY] - left_over[:DELAY]).max()
+
+
+ROUND_TRIP = {"execution_horizon": 3, "prefix_attention_schedule": "EXP", "max_guidance_weight": 5.0}
+
+
+@pytest.mark.parametrize("kind", ["diffusion", *FLOW_VLAS])
+def test_rtc_config_round_trip(kind, tmp_path):
+    """Unset, ``rtc_config`` is ``null`` in a VLA's config.json (LeRobot writes it) and absent from Diffusion's
+    (LeRobot's Diffusion has none); ``null`` reads as unset (the wave-2 checkpoints write it), a section as
+    RTCConfig, saved and loaded back."""
+    plain = rtc_policy(kind).config
+    assert plain.rtc_config is None
+    if kind == "diffusion":
+        assert "rtc_config" not in plain.to_dict()
+    else:
+        assert plain.to_dict()["rtc_config"] is None
+    assert PreTrainedConfig.from_dict({**plain.to_dict(), "rtc_config": None}).rtc_config is None
+    policy = rtc_policy(kind, rtc_config=ROUND_TRIP)
+    assert isinstance(policy.config.rtc_config, RTCConfig) and type(policy).supports_rtc()
+    folder = policy.save_pretrained(tmp_path / "ckpt")
+    saved = json.loads((folder / "config.json").read_text())["rtc_config"]
+    assert saved == {"enabled": True, **ROUND_TRIP, "debug": False, "debug_maxlen": 100}
+    loaded = PreTrainedPolicy.from_pretrained(folder)
+    assert loaded.config.rtc_config == policy.config.rtc_config and rtc_enabled(loaded)
+
+
+def test_diffusion_policy_inpaints_and_ignores_the_prefix_when_rtc_is_off():
+    policy = rtc_policy("diffusion", rtc_config={"execution_horizon": 3, "prefix_attention_schedule": "ONES"})
+    cfg = policy.config
+    assert DiffusionPolicy.supports_rtc() and rtc_enabled(policy)
     obs = make_observation(cfg, batch_size=1)
     torch.manual_seed(0)
     chunk = policy.predict_action_chunk(obs, inference_delay=1, prev_chunk_left_over=torch.zeros(3, 2))

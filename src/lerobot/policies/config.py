@@ -41,7 +41,7 @@ from lerobot.configs.types import (
     infer_feature_type,
     shapes_to_policy_features,
 )
-from lerobot.optim.optimizers import OptimizerPreset
+from lerobot.optim.optimizers import AdamConfig, AdamWConfig, OptimizerPreset
 from lerobot.optim.schedulers import SchedulePreset
 from lerobot.utils.registry import Registry
 
@@ -244,6 +244,20 @@ class PreTrainedConfig:
     def get_optimizer_preset(self) -> OptimizerPreset | None:
         """The optimizer this policy trains best with (e.g. ``AdamWConfig(lr=1e-5)``); None: AdamW defaults."""
         return None
+
+    def adam_preset_from_fields(self, kind: type[AdamConfig] = AdamWConfig) -> AdamConfig:
+        """``kind`` (Adam or AdamW) set from this config's ``optimizer_<setting>`` fields.
+
+        Each setting of the preset (``lr``, ``betas``, ``eps``, ``weight_decay``, ``grad_clip_norm``) comes
+        from the field ``optimizer_<setting>`` where the config has one (its config.json key) and keeps the
+        preset's default where it has none, so every policy maps its fields to the optimizer by one rule.
+        """
+        values = {
+            f.name: getattr(self, f"optimizer_{f.name}")
+            for f in dataclasses.fields(kind)
+            if hasattr(self, f"optimizer_{f.name}")
+        }
+        return kind(**values)
 
     def get_scheduler_preset(self) -> SchedulePreset | None:
         """The learning-rate schedule this policy trains best with; None: a constant lr."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -69,9 +69,14 @@ class GraphInput:
 
 
 class PolicyGraph(nn.Module):
-    """Base of each policy's graph; subclasses set ``inputs``, ``output`` and ``random_draws`` and forward."""
+    """Base of each policy's graph; subclasses set ``inputs`` (``observations`` first), ``cameras``, ``output``
+    and ``random_draws`` and forward."""
 
     inputs: list[GraphInput]
+    observations: list[GraphInput]
+    """The observation inputs, first in ``inputs`` (:meth:`observation_batch` reads them)."""
+    cameras: set[str]
+    """The names of the camera inputs (:meth:`model_image` turns them into the network's images)."""
     output: GraphInput
     random_draws: str
     """What is random in the policy and how the graph handles it, in words (goes into metadata.json)."""
@@ -115,6 +120,25 @@ class PolicyGraph(nn.Module):
         if self.camera_images:
             return x.movedim(-1, -3).float() / 255.0
         return x
+
+    def observation_batch(
+        self, inputs: Sequence[Tensor], n_obs_steps: int | None = None
+    ) -> dict[str, Tensor]:
+        """The network's batch of the observation inputs (the first ``len(observations)`` of ``inputs``).
+
+        Cameras become the network's images (:meth:`model_image`). A policy that conditions on a history
+        names its length ``n_obs_steps``: a graph without a history input (``history`` None) repeats its
+        one frame that many times, the history the eager policy holds right after ``reset()``.
+        """
+        repeat = n_obs_steps if self.history is None else None
+        batch = {}
+        for spec, x in zip(self.observations, inputs, strict=False):
+            if spec.name in self.cameras:
+                x = self.model_image(x)
+            if repeat is not None:
+                x = x.unsqueeze(1).expand(-1, repeat, *x.shape[1:])
+            batch[spec.name] = x
+        return batch
 
     def example_inputs(
         self, batch_size: int = 1, generator: torch.Generator | None = None

@@ -489,10 +489,7 @@ class VLAGraph(PolicyGraph):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         n = len(self.observations)
-        batch = {
-            spec.name: self.model_image(x) if spec.name in self.cameras else x
-            for spec, x in zip(self.observations, inputs[:n], strict=True)
-        }
+        batch = self.observation_batch(inputs)
         tokens, mask = inputs[n].long(), inputs[n + 1].bool()
         noise = inputs[n + 2] if self.draws == "input" else self.standard_normal(tokens, self.noise_shape)
         return self.policy._chunk_from_tokens(batch, tokens, mask, noise)

@@ -13,15 +13,12 @@ from lerobot.optim.schedulers import CosineSchedule
 class FlowVLAPresets:
     """One observation per step, an action chunk of ``chunk_size``, AdamW with a warm-up + cosine schedule.
 
-    The config supplies ``chunk_size`` and the ``optimizer_*`` / ``scheduler_*`` fields.
+    Mixed in before ``PreTrainedConfig``, whose ``adam_preset_from_fields`` makes the optimizer of the
+    config's ``optimizer_*`` fields; the config supplies those, ``chunk_size`` and the ``scheduler_*`` fields.
     """
 
     chunk_size: int
     optimizer_lr: float
-    optimizer_betas: tuple[float, float]
-    optimizer_eps: float
-    optimizer_weight_decay: float
-    optimizer_grad_clip_norm: float
     scheduler_warmup_steps: int
     scheduler_decay_steps: int
     scheduler_decay_lr: float
@@ -35,13 +32,7 @@ class FlowVLAPresets:
         return list(range(self.chunk_size))
 
     def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(
-            lr=self.optimizer_lr,
-            betas=self.optimizer_betas,
-            eps=self.optimizer_eps,
-            weight_decay=self.optimizer_weight_decay,
-            grad_clip_norm=self.optimizer_grad_clip_norm,
-        )
+        return self.adam_preset_from_fields(AdamWConfig)
 
     def get_scheduler_preset(self) -> CosineSchedule:
         """Linear warm-up, then cosine decay to ``scheduler_decay_lr``."""

@@ -122,6 +122,4 @@ class ACTConfig(PreTrainedConfig):
         return list(range(self.chunk_size))
 
     def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(
-            lr=self.optimizer_lr, weight_decay=self.optimizer_weight_decay, grad_clip_norm=10.0
-        )
+        return self.adam_preset_from_fields(AdamWConfig)

@@ -133,16 +133,13 @@ class ACTGraph(PolicyGraph):
         cfg = policy.config
         self.normalize_inputs, self.model = policy.normalize_inputs, policy.model
         self.unnormalize_outputs = policy.unnormalize_outputs
-        self.inputs = [self.observation_input(name, ft) for name, ft in cfg.input_features.items()]
+        self.observations = [self.observation_input(n, ft) for n, ft in cfg.input_features.items()]
+        self.inputs = list(self.observations)
         self.cameras = set(cfg.image_features)
         self.output = GraphInput(ACTION, (cfg.chunk_size, cfg.action_feature.shape[0]), torch.float32)
 
     def forward(self, *observation: Tensor) -> Tensor:
-        batch = {
-            spec.name: self.model_image(x) if spec.name in self.cameras else x
-            for spec, x in zip(self.inputs, observation, strict=True)
-        }
-        actions = self.model(self.normalize_inputs(batch))[0]
+        actions = self.model(self.normalize_inputs(self.observation_batch(observation)))[0]
         return self.unnormalize_outputs({ACTION: actions})[ACTION]
 
 

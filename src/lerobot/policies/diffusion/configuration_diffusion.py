@@ -232,13 +232,7 @@ class DiffusionConfig(PreTrainedConfig):
         return list(range(1 - self.n_obs_steps, 1 - self.n_obs_steps + self.horizon))
 
     def get_optimizer_preset(self) -> AdamConfig:
-        return AdamConfig(
-            lr=self.optimizer_lr,
-            betas=self.optimizer_betas,
-            eps=self.optimizer_eps,
-            weight_decay=self.optimizer_weight_decay,
-            grad_clip_norm=10.0,
-        )
+        return self.adam_preset_from_fields(AdamConfig)
 
     def get_scheduler_preset(self) -> SchedulePreset:
         """diffusers' schedule names (``cosine``, ``constant``), each with its warm-up."""

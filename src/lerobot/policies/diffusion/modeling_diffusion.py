@@ -214,13 +214,7 @@ class DiffusionGraph(PolicyGraph):
         return (draws[0], torch.stack(draws[1:], dim=1)) if len(draws) > 1 else (draws[0],)
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        batch = {}
-        for spec, x in zip(self.observations, inputs, strict=False):
-            if spec.name in self.cameras:
-                x = self.model_image(x)
-            if self.history is None:  # the current frame repeated: the history right after reset()
-                x = x.unsqueeze(1).expand(-1, self.n_obs_steps, *x.shape[1:])
-            batch[spec.name] = x
+        batch = self.observation_batch(inputs, self.n_obs_steps)
         global_cond = self.diffusion.global_conditioning(self.normalize_inputs(batch))
         if self.draws == "input":
             draws = inputs[len(self.observations) :]

@@ -177,4 +177,4 @@ class TDMPCConfig(PreTrainedConfig):
         return list(range(self.horizon))
 
     def get_optimizer_preset(self) -> AdamConfig:
-        return AdamConfig(lr=self.optimizer_lr, grad_clip_norm=10.0)
+        return self.adam_preset_from_fields(AdamConfig)

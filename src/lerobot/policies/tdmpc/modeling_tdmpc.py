@@ -390,11 +390,7 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         cfg = self.config
-        batch = {
-            spec.name: self.model_image(x) if spec.name in self.cameras else x
-            for spec, x in zip(self.observations, inputs, strict=False)
-        }
-        z = self.model.encode(self.normalize_inputs(batch))
+        z = self.model.encode(self.normalize_inputs(self.observation_batch(inputs)))
         if not cfg.use_mpc:
             actions = self.model.pi(z).unsqueeze(1)
         else:

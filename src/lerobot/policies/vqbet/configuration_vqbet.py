@@ -227,12 +227,7 @@ class VQBeTConfig(PreTrainedConfig):
 
     def get_optimizer_preset(self) -> AdamConfig:
         """Adam; the policy's parameter groups give the tokenizer its own lr and weight decay."""
-        return AdamConfig(
-            lr=self.optimizer_lr,
-            betas=self.optimizer_betas,
-            eps=self.optimizer_eps,
-            weight_decay=self.optimizer_weight_decay,
-        )
+        return self.adam_preset_from_fields(AdamConfig)
 
     def get_scheduler_preset(self) -> VQBeTSchedule:
         return VQBeTSchedule(

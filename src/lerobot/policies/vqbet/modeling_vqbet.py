@@ -209,13 +209,7 @@ class VQBeTGraph(PolicyGraph):
         return (code_uniforms(self.config, batch_size, generator),) if self.sampled else ()
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        batch = {}
-        for spec, x in zip(self.observations, inputs, strict=False):
-            if spec.name in self.cameras:
-                x = self.model_image(x)
-            if self.history is None:  # the current frame repeated: the history right after reset()
-                x = x.unsqueeze(1).expand(-1, self.config.n_obs_steps, *x.shape[1:])
-            batch[spec.name] = x
+        batch = self.observation_batch(inputs, self.config.n_obs_steps)
         tokens = self.vqbet.observation_tokens(self.normalize_inputs(batch))
         uniforms = None
         if self.sampled:
