@@ -13,8 +13,9 @@ Steps:
 2. Fine-tune that checkpoint with LoRA as a user does (``lerobot-train --policy.path=<it>
    --peft.method_type=LORA --peft.r=4``, 3 steps on a tiny dataset with the fixture's features). Its
    ``pretrained_model/`` holds ``model.safetensors`` with the adapters folded in (``use_peft=false``)
-   and peft's ``adapter_config.json`` + ``adapter_model.safetensors`` (the layout LeRobot 0.6.1's own
-   PEFT runs write, naming the base checkpoint in ``base_model_name_or_path``).
+   and peft's ``adapter_config.json`` + ``adapter_model.safetensors`` (naming the base checkpoint in
+   ``base_model_name_or_path``; LeRobot 0.6.1's own PEFT runs write only these, which
+   ``smolvla_reference_adapter.py`` checks in both directions).
 3. Compute with our code, from fixed inputs: the action chunk from a fixed flow noise (robot units),
    three ``select_action`` outputs and the training loss for fixed noise and time, for both folders.
 4. Start ``--reference-python`` (an interpreter with ``lerobot==0.6.1[smolvla,peft]``) in each folder:

@@ -19,12 +19,13 @@ What a checkpoint holds (``pretrained_model/``):
   with ``peft.PeftModel.from_pretrained(<base policy>, folder)``. A resumed run restarts from that base and these files, so it
   continues from exactly the weights it stopped at (folding is not reversible bit for bit).
 
-With ``save_pretrained(folder, adapter_only=True)`` only peft's files are written (with ``config.json``
-``use_peft=true`` and the processor files), as LeRobot 0.6.1's own PEFT runs write their checkpoints:
-``adapter_config.json`` names the base checkpoint in ``base_model_name_or_path`` (``config.json`` in
-``pretrained_path``). ``from_pretrained`` on such a folder (and ``--policy.path``) builds the policy from
-that base and adds the adapters with :func:`apply_adapter`; see ``PreTrainedPolicy.from_pretrained``
-for where the base may be.
+With ``save_pretrained(folder, adapter_only=True)`` (``--peft.save_adapter_only=true``) only peft's
+files are written (with ``config.json`` ``use_peft=true`` and the processor files), as LeRobot 0.6.1's
+own PEFT runs write their checkpoints: ``adapter_config.json`` names the base checkpoint in
+``base_model_name_or_path`` (``config.json`` in ``pretrained_path``). ``from_pretrained`` on such a
+folder (and ``--policy.path``) builds the policy from that base and adds the adapters with
+:func:`apply_adapter`; see ``PreTrainedPolicy.from_pretrained`` for where the base may be.
+``lerobot-train --policy.path=<such a folder>`` (without ``--peft.*``) trains those adapters on.
 """
 
 from __future__ import annotations

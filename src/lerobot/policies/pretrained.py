@@ -673,6 +673,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         adapters = peft_adapters.holds_adapter(folder) and (
             base_model is not None or not (folder / WEIGHTS_NAME).is_file()
         )
+        if base_model is not None and not adapters:
+            raise ValueError(
+                f"base_model={str(base_model)!r} is the base of a LoRA adapter checkpoint, but {folder} holds no "
+                f"{peft_adapters.ADAPTER_CONFIG_NAME}: load it without base_model."
+            )
         base, base_name = folder, None
         if adapters:
             base, base_name = _adapter_base(folder, local, base_model, local_files_only, hub)

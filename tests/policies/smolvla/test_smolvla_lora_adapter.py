@@ -183,6 +183,12 @@ def test_our_adapter_only_save_round_trips(tiny_backbone: Path, tmp_path: Path) 
     )
     with pytest.raises(ValueError, match="has none"):
         SmolVLAPolicy.from_pretrained(merged).save_pretrained(tmp_path / "x", adapter_only=True)
+    # the folded checkpoint's own adapter files, on the base named by hand: the adapters again
+    on_base = SmolVLAPolicy.from_pretrained(merged, base_model=base)
+    assert is_wrapped(on_base)
+    torch.testing.assert_close(on_base.predict_action_chunk(_obs(), noise=noise), live, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="holds no adapter_config.json"):
+        SmolVLAPolicy.from_pretrained(base, base_model=base)
 
 
 def test_lerobot_train_continues_an_adapter_checkpoint_and_resumes_exactly(
