@@ -13,8 +13,9 @@ Steps:
 2. Fine-tune that checkpoint with LoRA as a user does (``lerobot-train --policy.path=<it>
    --peft.method_type=LORA --peft.r=4``, 3 steps on a tiny dataset with the fixture's features). Its
    ``pretrained_model/`` holds ``model.safetensors`` with the adapters folded in (``use_peft=false``)
-   and peft's ``adapter_config.json`` + ``adapter_model.safetensors`` (the layout LeRobot 0.6.1's own
-   PEFT runs write, naming the base checkpoint in ``base_model_name_or_path``).
+   and peft's ``adapter_config.json`` + ``adapter_model.safetensors`` (naming the base checkpoint in
+   ``base_model_name_or_path``; LeRobot 0.6.1's own PEFT runs write only these, which
+   ``smolvla_reference_adapter.py`` checks in both directions).
 3. Compute with our code, from fixed inputs: the action chunk from a fixed flow noise (robot units),
    three ``select_action`` outputs and the training loss for fixed noise and time, for both folders.
 4. Start ``--reference-python`` (an interpreter with ``lerobot==0.6.1[smolvla,peft]``) in each folder:
@@ -37,7 +38,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -149,10 +152,11 @@ def fixed_inputs() -> dict:
     }
 
 
-def ours(folder: Path, inputs: dict) -> dict:
+def ours(folder: Path, inputs: dict, load: Callable[[Path], Any] | None = None) -> dict:
+    """Our outputs for ``inputs``, the policy loaded with ``load(folder)`` (default ``from_pretrained``)."""
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
 
-    policy = SmolVLAPolicy.from_pretrained(folder, device="cpu")
+    policy = load(folder) if load else SmolVLAPolicy.from_pretrained(folder, device="cpu")
     obs = {**inputs["observation"], "task": inputs["task"]}
     tokens, _ = policy.prepare_language(policy.prepare_observation(obs))
     out = {"lang_tokens": tokens.tolist()}
@@ -168,26 +172,18 @@ def ours(folder: Path, inputs: dict) -> dict:
     return out
 
 
-def lora_checkpoint(base: Path, work: Path) -> Path:
-    """A tiny LoRA fine-tuning run of ours from ``base``, as a user runs it: a 6-frame-per-episode dataset
-    with the fixture's features, ``lerobot-train --policy.path=base --peft.method_type=LORA --peft.r=4``,
-    3 steps at a high learning rate so that the adapters (zero at the start) move, in the VLM and in the
-    expert (the last VLM layer's query projection feeds nothing the actions use, so it stays at zero)."""
+def write_dataset(root: Path) -> None:
+    """12 frames in 2 episodes with the fixture's features and two tasks (``REPO_ID`` at ``root``)."""
     import numpy as np
-    from safetensors.torch import load_file
 
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot.scripts.train import run_training
-    from lerobot.scripts.train_config import parse_train_config
 
     features = {
         "observation.state": {"dtype": "float32", "shape": (6,), "names": None},
         "observation.images.front": {"dtype": "image", "shape": (64, 96, 3), "names": ["h", "w", "c"]},
         "action": {"dtype": "float32", "shape": (6,), "names": None},
     }
-    dataset = LeRobotDataset.create(
-        REPO_ID, fps=10, features=features, root=work / "dataset", use_videos=False
-    )
+    dataset = LeRobotDataset.create(REPO_ID, fps=10, features=features, root=root, use_videos=False)
     rng = np.random.default_rng(0)
     for episode in range(2):
         for _ in range(6):
@@ -199,6 +195,19 @@ def lora_checkpoint(base: Path, work: Path) -> Path:
             dataset.add_frame(frame, task=TASKS[episode % 2])
         dataset.save_episode()
     dataset.finalize()
+
+
+def lora_checkpoint(base: Path, work: Path) -> Path:
+    """A tiny LoRA fine-tuning run of ours from ``base``, as a user runs it: a 6-frame-per-episode dataset
+    with the fixture's features, ``lerobot-train --policy.path=base --peft.method_type=LORA --peft.r=4``,
+    3 steps at a high learning rate so that the adapters (zero at the start) move, in the VLM and in the
+    expert (the last VLM layer's query projection feeds nothing the actions use, so it stays at zero)."""
+    from safetensors.torch import load_file
+
+    from lerobot.scripts.train import run_training
+    from lerobot.scripts.train_config import parse_train_config
+
+    write_dataset(work / "dataset")
     flags = [
         f"--policy.path={base}", f"--dataset.repo_id={REPO_ID}", f"--dataset.root={work / 'dataset'}",
         f"--output_dir={work / 'run'}", "--steps=3", "--save_freq=3", "--batch_size=2", "--num_workers=0",
@@ -221,12 +230,15 @@ def lora_checkpoint(base: Path, work: Path) -> Path:
     return folder
 
 
-def reference(python: str, folder: Path, inputs: Path, loaders: list[str], dataset: Path | None) -> dict:
-    """The reference's outputs for ``folder``, loaded each way in ``loaders``."""
+def reference(
+    python: str, folder: Path, inputs: Path, loaders: list[str], dataset: Path | None, cwd: Path | None = None
+) -> dict:
+    """The reference's outputs for ``folder``, loaded each way in ``loaders``; ``cwd``: the folder that holds
+    the backbone folder the config names (default ``folder``)."""
     command = [python, "-c", REFERENCE_CHILD, str(folder), str(inputs), ",".join(loaders)]
     run = subprocess.run(
         [*command, *([str(dataset)] if dataset else [])],
-        cwd=folder,  # LeRobot resolves the relative backbone name against the working directory
+        cwd=cwd or folder,  # LeRobot resolves the relative backbone name against the working directory
         capture_output=True,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},

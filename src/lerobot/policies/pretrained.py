@@ -43,9 +43,10 @@ from torch import Tensor, nn
 
 from lerobot.configs.types import OBS_STATE, FeatureType, PolicyFeature
 from lerobot.datasets.hub import hub_offline
+from lerobot.datasets.paths import is_repo_id, resolve_inside
 from lerobot.policies import peft_adapters
 from lerobot.policies.backbones import skip_pretrained_backbone_weights
-from lerobot.policies.config import CONFIG_NAME, PreTrainedConfig
+from lerobot.policies.config import CONFIG_NAME, CheckpointError, PreTrainedConfig
 from lerobot.policies.ema import EMA
 from lerobot.policies.export_graph import PolicyGraph, ScriptablePolicy, accept_dict_inputs_in_onnx_export
 from lerobot.policies.normalize import (
@@ -539,6 +540,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         *,
         normalizer_layout: str = "processors",
         weights: Mapping[str, Tensor] | None = None,
+        adapter_only: bool = False,
     ) -> Path:
         """Write ``config.json``, ``model.safetensors`` and the normaliser statistics.
 
@@ -547,30 +549,44 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         ``model.safetensors`` (the pre-0.4 LeRobot layout) and writes no processor files. With an EMA
         the averaged weights are the ones saved. ``weights``: a state dict gathered beforehand (from
         FSDP shards) to save instead of this module's own.
+
+        A policy with LoRA adapters (:mod:`lerobot.policies.peft_adapters`) also writes peft's adapter
+        files. ``adapter_only=True`` writes those instead of ``model.safetensors``, as LeRobot 0.6.1
+        saves a PEFT run: a few MB in place of the whole model, loadable on top of the base checkpoint
+        that ``adapter_config.json`` names.
         """
         if normalizer_layout not in ("processors", "in_model"):
             raise ValueError(
                 f"normalizer_layout must be 'processors' or 'in_model', got {normalizer_layout!r}."
             )
+        wrapped = peft_adapters.is_wrapped(self)
+        if adapter_only and (not wrapped or normalizer_layout != "processors"):
+            raise ValueError(
+                "adapter_only=True saves LoRA adapters: the policy has none (add them with --peft.* or "
+                "peft_adapters.wrap_with_peft)"
+                if not wrapped
+                else "adapter_only=True keeps the statistics in processor files: use normalizer_layout='processors'."
+            )
+        if adapter_only and not peft_adapters.base_model_of(self):
+            raise ValueError(
+                "adapter_only=True: the policy names no base checkpoint for its adapters (config.pretrained_path "
+                "is empty); set it to the checkpoint the adapters were added to, or save the whole model."
+            )
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(save_directory)
-        if weights is None:
-            with self.inference_weights():
-                wrapped = peft_adapters.is_wrapped(self)
-                weights = peft_adapters.merged_state_dict(self) if wrapped else self.state_dict()
-        state, seen = {}, set()
-        for key, tensor in weights.items():
-            if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
-                continue
-            tensor = tensor.detach().cpu().contiguous()
-            if tensor.data_ptr() in seen:  # safetensors refuses shared storage
-                tensor = tensor.clone()
-            seen.add(tensor.data_ptr())
-            state[key] = tensor
-        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
-        if peft_adapters.is_wrapped(self):  # the folded weights above load anywhere; peft's files as well
-            peft_adapters.save_adapter(self, save_directory, self.config.pretrained_path)
+        # LeRobot reads use_peft=true as "adapters only, on the base in pretrained_path".
+        written = self.config.use_peft, self.config.pretrained_path
+        self.config.use_peft = adapter_only
+        if adapter_only:
+            self.config.pretrained_path = peft_adapters.base_model_of(self)
+        try:
+            self.config.save_pretrained(save_directory)
+        finally:
+            self.config.use_peft, self.config.pretrained_path = written
+        if not adapter_only:
+            self._save_weights(save_directory, normalizer_layout, weights)
+        if wrapped:  # the live adapters, from which a resumed run continues exactly
+            peft_adapters.save_adapter(self, save_directory)
         if normalizer_layout == "processors":
             stats = {
                 **self.normalize_inputs.flat_stats(),
@@ -589,6 +605,24 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             )
         return save_directory
 
+    def _save_weights(
+        self, save_directory: Path, normalizer_layout: str, weights: Mapping[str, Tensor] | None
+    ) -> None:
+        if weights is None:
+            with self.inference_weights():
+                wrapped = peft_adapters.is_wrapped(self)
+                weights = peft_adapters.merged_state_dict(self) if wrapped else self.state_dict()
+        state, seen = {}, set()
+        for key, tensor in weights.items():
+            if normalizer_layout == "processors" and key.startswith(NORMALIZER_PREFIXES):
+                continue
+            tensor = tensor.detach().cpu().contiguous()
+            if tensor.data_ptr() in seen:  # safetensors refuses shared storage
+                tensor = tensor.clone()
+            seen.add(tensor.data_ptr())
+            state[key] = tensor
+        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
     # ---- load -----------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
@@ -603,6 +637,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         local_files_only: bool | None = None,
         strict: bool = True,
         dataset_stats: Mapping[str, Mapping[str, Any]] | None = None,
+        base_model: str | Path | None = None,
         **config_overrides: Any,
     ) -> PreTrainedPolicy:
         """Load a checkpoint folder or Hub repo id (ours, LeRobot 0.6, or the older in-model-stats layout).
@@ -610,14 +645,21 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         ``config_overrides`` replace config fields (``device="cpu"``, ``n_action_steps=10``...).
         With ``strict`` (default) weights that do not match the model exactly raise
         :class:`WeightsMismatchError` naming the missing and unexpected keys.
+
+        A LoRA checkpoint that holds only adapters (``adapter_config.json`` + ``adapter_model.safetensors``,
+        no ``model.safetensors``: what LeRobot 0.6.1's PEFT runs write) loads as its base checkpoint with
+        the adapters added (:func:`lerobot.policies.peft_adapters.apply_adapter`); its config, processor
+        statistics and rename map are the adapter folder's. The base is the one ``adapter_config.json``
+        names (``base_model_name_or_path``, else ``config.json``'s ``pretrained_path``): a folder inside
+        the checkpoint, a Hub id, or -- for a checkpoint on this machine, not one from the Hub -- a local
+        path, as LeRobot writes the ``--policy.path`` its run started from. ``base_model`` (a folder or
+        Hub id) names the base instead; given with a folder that also holds ``model.safetensors`` (ours),
+        the adapters are added to that base rather than loading the folded weights.
         """
+        local = Path(pretrained_name_or_path).expanduser().is_dir()
+        hub = {"cache_dir": cache_dir, "force_download": force_download, "token": token}
         folder = resolve_checkpoint_dir(
-            pretrained_name_or_path,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            token=token,
-            local_files_only=local_files_only,
+            pretrained_name_or_path, revision=revision, local_files_only=local_files_only, **hub
         )
         if config is None:
             config = (cls.config_class or PreTrainedConfig).from_pretrained(folder, **config_overrides)
@@ -628,9 +670,24 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
             from lerobot.policies.factory import get_policy_class
 
             policy_cls = get_policy_class(config.type)
-        with skip_pretrained_backbone_weights(), _loading_from(folder):
+        adapters = peft_adapters.holds_adapter(folder) and (
+            base_model is not None or not (folder / WEIGHTS_NAME).is_file()
+        )
+        if base_model is not None and not adapters:
+            raise ValueError(
+                f"base_model={str(base_model)!r} is the base of a LoRA adapter checkpoint, but {folder} holds no "
+                f"{peft_adapters.ADAPTER_CONFIG_NAME}: load it without base_model."
+            )
+        base, base_name = folder, None
+        if adapters:
+            base, base_name = _adapter_base(folder, local, base_model, local_files_only, hub)
+        # Relative backbone/tokenizer names resolve where the weights come from: the base for adapters.
+        with skip_pretrained_backbone_weights(), _loading_from(base):
             policy = policy_cls(config)
-        policy._load_checkpoint(folder, strict=strict)
+        policy._load_checkpoint(base, strict=strict, stats_folder=folder)
+        if adapters:
+            peft_adapters.apply_adapter(policy, folder, base_name)
+        policy._loaded_from = str(folder) if local else str(pretrained_name_or_path)
         if dataset_stats is not None:
             policy.set_normalization_stats(dataset_stats)
         with (
@@ -642,7 +699,8 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         policy.eval()
         return policy
 
-    def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
+    def _load_checkpoint(self, folder: Path, strict: bool = True, stats_folder: Path | None = None) -> None:
+        """Weights from ``folder``; statistics and rename map from ``stats_folder`` (default ``folder``)."""
         weights_path = folder / WEIGHTS_NAME
         if not weights_path.is_file():
             raise FileNotFoundError(f"No {WEIGHTS_NAME} in {folder}: not a policy checkpoint folder.")
@@ -671,8 +729,9 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         if bad_shapes:
             raise WeightsMismatchError(f"{weights_path}: tensors of the wrong shape: {_preview(bad_shapes)}.")
         self.load_state_dict(weights, strict=False)
-        self._load_normalization(folder, in_model_stats)
-        self.rename_map = load_rename_map(folder)
+        stats_folder = folder if stats_folder is None else stats_folder
+        self._load_normalization(stats_folder, in_model_stats)
+        self.rename_map = load_rename_map(stats_folder)
 
     def _load_normalization(self, folder: Path, in_model_stats: dict[str, Tensor]) -> None:
         processors = load_processor_stats(folder)
@@ -711,6 +770,66 @@ def _as_image_key(name: str) -> str:
 def _preview(items: list[str], limit: int = 12) -> str:
     shown = ", ".join(items[:limit])
     return f"[{shown}{', ...' if len(items) > limit else ''}]"
+
+
+def _adapter_base(
+    folder: Path,
+    local: bool,
+    base_model: str | Path | None,
+    local_files_only: bool | None,
+    hub: dict[str, Any],
+) -> tuple[Path, str]:
+    """(base checkpoint folder, its name to record) for the LoRA adapter checkpoint ``folder``.
+
+    The user's ``base_model`` is any folder or Hub id. A name from the checkpoint's own files is a
+    folder inside it, a Hub id, or an absolute local path when the checkpoint itself is a local folder
+    (a downloaded checkpoint must not make us read the machine's other files).
+    """
+    if base_model is not None:
+        return resolve_checkpoint_dir(base_model, local_files_only=local_files_only, **hub), str(base_model)
+    name = peft_adapters.base_model_name(folder)
+    fix = (
+        f"put the base checkpoint (config.json, model.safetensors) in a folder inside {folder} and name that "
+        f"folder in {peft_adapters.ADAPTER_CONFIG_NAME}'s base_model_name_or_path, or pass base_model=<folder or "
+        "Hub id> to from_pretrained"
+    )
+    if not name:
+        raise CheckpointError(
+            f"{folder} holds LoRA adapters only ({peft_adapters.ADAPTER_CONFIG_NAME}, no {WEIGHTS_NAME}) and "
+            f"names no base checkpoint: {fix}."
+        )
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        if not local:
+            raise CheckpointError(
+                f"{folder} (downloaded) names its base checkpoint by the local path {name!r}, which is not "
+                f"followed: a downloaded checkpoint may name a Hub id or a folder inside itself. Instead, {fix}."
+            )
+        if not (path / CONFIG_NAME).is_file():
+            raise FileNotFoundError(
+                f"{folder} holds LoRA adapters for the base checkpoint {name!r}, which is not there (no "
+                f"{CONFIG_NAME}). Put that checkpoint back at {path}, or {fix}."
+            )
+        return path, str(path)
+    try:
+        inside = resolve_inside(folder, name, what="checkpoint", error=CheckpointError)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{folder} names its base checkpoint {name!r}, which is not followed ({e}). {fix}."
+        ) from None
+    if inside.is_dir():
+        return inside, str(inside.resolve())
+    if not is_repo_id(name):
+        raise FileNotFoundError(
+            f"{folder} names its base checkpoint {name!r}: not a folder inside it, nor a Hub id. Instead, {fix}."
+        )
+    try:
+        return resolve_checkpoint_dir(name, local_files_only=local_files_only, **hub), name
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{folder} holds LoRA adapters for the base checkpoint {name!r}, which is not available ({e}). "
+            f"Download it once while online (`hf download {name}`), or {fix}."
+        ) from e
 
 
 def resolve_checkpoint_dir(

@@ -138,18 +138,26 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
 
     # ---- policy (a resumed run starts from its checkpoint's weights) ------------------------------
     policy_cfg = cfg.policy
-    if resuming and cfg.peft is None:  # with adapters: the same base again, then the saved adapters
-        policy_cfg = dataclasses.replace(
-            cfg.policy, pretrained_path=str(cfg.checkpoint_path / PRETRAINED_DIR)
-        )
+    saved_model = cfg.checkpoint_path / PRETRAINED_DIR if resuming else None
+    # A LoRA run resumes from its start again (the base, or the adapter checkpoint it continued), then
+    # loads the saved adapters; any other run from the checkpoint's weights.
+    lora_resume = saved_model is not None and peft_adapters.holds_adapter(saved_model)
+    if saved_model is not None and not lora_resume:
+        policy_cfg = dataclasses.replace(cfg.policy, pretrained_path=str(saved_model))
     policy_meta = RenamedMetadata(meta, cfg.rename_map) if cfg.rename_map else meta
     _check_dataset_has_features(policy_cfg, policy_meta)
     policy = make_policy(policy_cfg, ds_meta=policy_meta)
     policy.rename_map = {**policy.rename_map, **cfg.rename_map}
     if cfg.peft is not None:
+        if peft_adapters.is_wrapped(policy):  # --policy.path=<a LoRA checkpoint that holds only adapters>
+            raise ValueError(
+                f"--policy.path={cfg.policy.pretrained_path} holds LoRA adapters (on the base "
+                f"{peft_adapters.base_model_of(policy)}): training continues those; drop the --peft.* flags, or "
+                "start from the base checkpoint to add new adapters."
+            )
         peft_adapters.wrap_with_peft(policy, cfg.peft)
-        if resuming:
-            peft_adapters.load_adapter(policy, cfg.checkpoint_path / PRETRAINED_DIR)
+    if lora_resume:
+        peft_adapters.load_adapter(policy, saved_model)
     if cfg.gradient_checkpointing:
         if not hasattr(policy, "gradient_checkpointing_enable"):
             raise ValueError(f"--gradient_checkpointing=true: {type(policy).__name__} does not support it.")

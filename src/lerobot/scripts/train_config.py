@@ -35,7 +35,7 @@ from lerobot.envs.configs import EnvConfig
 from lerobot.optim.optimizers import OptimizerConfig
 from lerobot.optim.schedulers import SchedulerConfig
 from lerobot.policies.config import PreTrainedConfig
-from lerobot.policies.peft_adapters import PeftConfig
+from lerobot.policies.peft_adapters import PeftConfig, holds_adapter
 from lerobot.scripts.eval_config import (
     COMMON_ALIASES,
     EvalConfig,
@@ -254,9 +254,9 @@ def config_from_tree(tree: dict[str, Any]) -> TrainPipelineConfig:
         if config_path is None:
             tree = merge_trees(load_config_file(checkpoint / PRETRAINED_DIR / TRAIN_CONFIG_NAME), tree)
         # The policy continues from the checkpoint's weights, not the run's original starting point;
-        # a LoRA run rebuilds that starting point and loads the checkpoint's adapters into it.
-        peft = tree.get("peft")
-        if not peft or str(peft).lower() in ("none", "null"):
+        # a LoRA run (--peft.*, or one that continued an adapter checkpoint) rebuilds that starting point
+        # and loads the checkpoint's adapters into it.
+        if not holds_adapter(checkpoint / PRETRAINED_DIR):
             tree["policy"] = {**tree["policy"], "pretrained_path": None}
     _reject_unknown_guide_flags(tree.pop("training", None))
     policy, env = tree.pop("policy", None), tree.pop("env", None)

@@ -223,7 +223,8 @@ def save_checkpoint(
     if info.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
         state_dir.mkdir(parents=True)
-        policy.save_pretrained(tmp / PRETRAINED_DIR, weights=weights)
+        adapter_only = cfg.peft is not None and cfg.peft.save_adapter_only
+        policy.save_pretrained(tmp / PRETRAINED_DIR, weights=weights, adapter_only=adapter_only)
         cfg.save(tmp / PRETRAINED_DIR)
         save_optimizer_state(optimizer, state_dir, optim_state)
         save_scheduler_state(scheduler, state_dir)

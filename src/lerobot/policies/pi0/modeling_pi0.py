@@ -251,7 +251,7 @@ class PI0Policy(PreTrainedPolicy):
     def supports_rtc(cls) -> bool:
         return True
 
-    def _load_checkpoint(self, folder: Path, strict: bool = True) -> None:
+    def _load_checkpoint(self, folder: Path, strict: bool = True, stats_folder: Path | None = None) -> None:
         """Give the parameters left on the meta device (CPU) storage, then load the file into them.
 
         When the file lacks some weights the network is built normally instead, so that those keep a
@@ -268,7 +268,7 @@ class PI0Policy(PreTrainedPolicy):
                     if param is not None and param.is_meta:
                         empty = torch.empty_like(param, device="cpu")
                         module._parameters[name] = nn.Parameter(empty, requires_grad=param.requires_grad)
-        super()._load_checkpoint(folder, strict=strict)
+        super()._load_checkpoint(folder, strict=strict, stats_folder=stats_folder)
 
     # ---- tokenizer -----------------------------------------------------------------------------------
     @property
