@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("transformers")
 
@@ -14,6 +15,16 @@ from tests.policies.conftest import smolvla_config as tiny_config  # noqa: E402,
 
 TASKS = ["pick up the red cube", "pick up the blue cube"]
 IMAGE_HW = SMOLVLA_IMAGE_HW
+
+
+def expected_train_batch(train: dict) -> dict:
+    """The training batch of a reference ``.expected.json`` (its ``inputs["train_batch"]``), as tensors."""
+    return {
+        "observation.state": torch.tensor(train["observation.state"]),
+        "observation.images.front": torch.tensor(train["observation.images.front"]),
+        "action": torch.tensor(train["action_unnormalized"]),
+        "task": train["task"],
+    }
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,13 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import SHARED_FIXTURES, TESTS_DIR
 from tests.policies.conftest import make_stats
-from tests.policies.smolvla.conftest import IMAGE_HW, TASKS, tiny_config, write_language_dataset
+from tests.policies.smolvla.conftest import (
+    IMAGE_HW,
+    TASKS,
+    expected_train_batch,
+    tiny_config,
+    write_language_dataset,
+)
 from tests.policies.smolvla.test_smolvla_train import _flags
 from tests.scripts.test_train import run_then_resume_from_half
 
@@ -74,12 +80,7 @@ def _acts_as_the_reference(policy: SmolVLAPolicy) -> None:
     actions = torch.stack([policy.select_action(obs, noise=noise).action for _ in range(3)])
     torch.testing.assert_close(actions, torch.tensor(expected["select"]), atol=ATOL, rtol=0)
     train = inputs["train_batch"]
-    batch = {
-        "observation.state": torch.tensor(train["observation.state"]),
-        "observation.images.front": torch.tensor(train["observation.images.front"]),
-        "action": torch.tensor(train["action_unnormalized"]),
-        "task": train["task"],
-    }
+    batch = expected_train_batch(train)
     policy.train()
     with torch.no_grad():
         loss = policy.forward(batch, noise=torch.tensor(train["noise"]), time=torch.tensor(train["time"]))[

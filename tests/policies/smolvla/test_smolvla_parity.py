@@ -16,6 +16,8 @@ from tests.conftest import SHARED_FIXTURES
 
 pytest.importorskip("transformers")
 
+from tests.policies.smolvla.conftest import expected_train_batch  # noqa: E402
+
 from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy  # noqa: E402
 
 CKPT = SHARED_FIXTURES / "wave2" / "peer_smolvla_checkpoint"
@@ -91,12 +93,7 @@ def test_select_action_first_three(peer) -> None:
 def test_training_losses(peer) -> None:
     policy, inputs, outputs = peer
     train = inputs["train_batch"]
-    batch = {
-        "observation.state": torch.tensor(train["observation.state"]),
-        "observation.images.front": torch.tensor(train["observation.images.front"]),
-        "action": torch.tensor(train["action_unnormalized"]),
-        "task": train["task"],
-    }
+    batch = expected_train_batch(train)
     fixed = {"noise": torch.tensor(train["noise"]), "time": torch.tensor(train["time"])}
     policy.train()
     try:
