@@ -139,6 +139,11 @@ def main() -> None:
     parser.add_argument("--env", default="pusht", help="pusht (state observations) or so100")
     parser.add_argument("--task", default=None, help="the env's task, e.g. pick_color for --env=so100")
     parser.add_argument("--instruction", default="random", help="so100 pick_color: random, red or blue")
+    parser.add_argument(
+        "--rtc",
+        default="{}",
+        help='RTCConfig fields for the rtc mode, as JSON: {"prefix_attention_schedule": "ZEROS"}',
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rtc.json"))
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
@@ -165,7 +170,7 @@ def main() -> None:
         for delay_ms in [int(d) for d in args.delays_ms.split(",")]:
             delay = round(delay_ms * env_cfg.fps / 1000)
             for mode in args.modes.split(","):
-                cfg.rtc_config = RTCConfig() if mode == "rtc" else None
+                cfg.rtc_config = RTCConfig(**json.loads(args.rtc)) if mode == "rtc" else None
                 torch.manual_seed(0)
                 started = time.perf_counter()
                 r = rollout(policy, env, seeds, mode, delay, stride, args.max_steps)
@@ -193,7 +198,7 @@ def main() -> None:
         env.close()
     meta = {
         "policy_path": args.policy_path, "env": env_cfg.type, "env_task": getattr(env_cfg, "task", None),
-        "seeds": seeds, "fps": env_cfg.fps, "stride": stride, "unit": unit, "horizon": horizon, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "seeds": seeds, "fps": env_cfg.fps, "stride": stride, "unit": unit, "horizon": horizon, "rtc_config": json.loads(args.rtc), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }  # fmt: skip
     Path(args.out).write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
