@@ -36,7 +36,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -52,9 +51,11 @@ from smolvla_reference_roundtrip import (
     REPO_ID,
     acts_alike,
     compare,
+    fixture_missing,
     lora_checkpoint,
     ours,
     reference,
+    reference_parser,
     write_dataset,
 )
 
@@ -151,15 +152,10 @@ def save_adapter_only(source: Path, target: Path, base_model: Path | None = None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--reference-python", required=True, help="interpreter with lerobot==0.6.1[smolvla,peft]"
-    )
-    parser.add_argument("--out", type=Path, help="also write the result JSON here")
+    parser = reference_parser(__doc__.split("\n")[0])
     parser.add_argument("--fixture", type=Path, help="store the reference's folder and numbers here")
     args = parser.parse_args()
-    if not FIXTURE.is_dir():
-        print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
+    if fixture_missing():
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

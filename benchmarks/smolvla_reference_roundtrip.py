@@ -271,15 +271,27 @@ def acts_alike(diffs: dict) -> bool:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def reference_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every LeRobot 0.6.1 comparison script takes: its interpreter and where to write JSON."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--reference-python", required=True, help="interpreter with lerobot==0.6.1[smolvla,peft]"
     )
     parser.add_argument("--out", type=Path, help="also write the result JSON here")
-    args = parser.parse_args()
-    if not FIXTURE.is_dir():
-        print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
+    return parser
+
+
+def fixture_missing() -> bool:
+    """True (after saying so) when the shared SmolVLA fixture these comparisons start from is absent."""
+    if FIXTURE.is_dir():
+        return False
+    print(f"The fixture {FIXTURE} is absent (../shared is not in this clone).", file=sys.stderr)
+    return True
+
+
+def main() -> int:
+    args = reference_parser(__doc__.split("\n")[0]).parse_args()
+    if fixture_missing():
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
