@@ -202,3 +202,26 @@ def test_a_policy_recording_on_the_twin_acts_on_each_episodes_instruction(tmp_pa
     record_session(robot, PolicyDriver(policy, robot, "pick the cube"), dataset, 2, episode_time_s=0.1)
     assert policy.tasks == [BLUE] * 3 + [RED] * 3
     assert set(LeRobotDataset("me/policy", root=tmp_path / "p").meta.tasks.index) == {RED, BLUE}
+
+
+def test_state_vector_puts_both_cubes_poses_after_the_joints():
+    """``--env.obs_type=state_vector``: one ``agent_pos`` = joints then red and blue cube poses, for
+    policies that read ``observation.state`` only; the same numbers as ``state``'s two keys."""
+    split, joined = (
+        make_env("so100", task="pick_color", obs_type=t, render_mode=None) for t in ("state", "state_vector")
+    )
+    try:
+        a, _ = split.reset(seed=3)
+        b, _ = joined.reset(seed=3)
+        assert set(b) == {"agent_pos", "task"} and b["task"] == a["task"]
+        np.testing.assert_array_equal(
+            b["agent_pos"], np.concatenate([a["agent_pos"], a["environment_state"]])
+        )
+        assert joined.observation_space["agent_pos"].shape == (20,)
+        names = resolve_env_config("so100", task="pick_color", obs_type="state_vector").features[
+            "observation.state"
+        ]
+        assert names["names"][6:8] == ["red_cube_x", "red_cube_y"] and names["names"][13] == "blue_cube_x"
+    finally:
+        split.close()
+        joined.close()

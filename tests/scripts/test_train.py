@@ -128,6 +128,10 @@ def test_config_file_then_flags(tmp_path):
         (["--dataset.repo_id=a/b"], "--policy.type=act"),
         (["--policy=act"], "--dataset.repo_id"),
         (["--policy=act", "--dataset.repo_id=a/b", "--resume=true"], "--output_dir"),
+        (
+            ["--policy=act", "--dataset.repo_id=a/b", "--dataset.first_frames_repeat=0"],
+            "first_frames_repeat >= 1",
+        ),
     ],
 )
 def test_bad_flags_fail_with_a_suggestion(flags, message):
@@ -416,6 +420,23 @@ def test_samples_start_at_least_drop_n_last_frames_before_each_episode_end(datas
     resumed = iter(ResumableShuffleSampler(starts, seed=3, start=5))
     assert [next(resumed) for _ in range(3)] == drawn[5:8]
     assert np.isin(drawn, starts).all()
+
+
+def test_first_frames_repeat_samples_each_episode_start_more_often(dataset_root):
+    """--dataset.first_frames=2 --dataset.first_frames_repeat=3: an episode's first 2 frames are drawn 3x per pass."""
+    from collections import Counter
+
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset("test/point_reach", root=dataset_root)
+    counts = Counter(ds.sample_starts(7, first_frames=2, first_frames_repeat=3).tolist())
+    frame_of = {pos: int(ds[pos]["frame_index"]) for pos in range(len(ds))}
+    assert set(counts) == set(ds.sample_starts(7).tolist())
+    assert all(n == (3 if frame_of[pos] < 2 else 1) for pos, n in counts.items())
+    assert (
+        sorted(ds.sample_starts(7, first_frames=2, first_frames_repeat=1).tolist())
+        == ds.sample_starts(7).tolist()
+    )
 
 
 def test_dataset_metadata_is_read_once_per_training_start(dataset_root, tmp_path, monkeypatch):

@@ -125,3 +125,34 @@ def test_online_flags_need_an_env():
         parse_train_config(["--policy.type=tdmpc"])
     with pytest.raises(ConfigError, match="gradient_accumulation_steps"):
         parse_train_config([*FLAGS, "--gradient_accumulation_steps=2"])
+
+
+def test_purely_online_normalises_observations_with_the_seed_phase_statistics(tmp_path):
+    """No dataset: with --policy.normalization_mapping asking for MEAN_STD, the observations' statistics are
+    the replay buffer's after the random seed phase (30 steps), saved with the policy and kept on resume."""
+    from lerobot.policies.tdmpc import TDMPCPolicy
+
+    mapping = '{"VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ENV": "MEAN_STD", "ACTION": "MIN_MAX"}'
+    full = tmp_path / "full"
+    flags = [*FLAGS, f"--policy.normalization_mapping={mapping}", "--save_freq=20"]
+    assert main([*flags, f"--output_dir={full}", "--steps=60"]) == 0
+    buffer = load_file(str(full / "checkpoints" / "last" / "training_state" / "replay_buffer.safetensors"))
+    policy = TDMPCPolicy.from_pretrained(full / "checkpoints" / "last" / "pretrained_model")
+    for key in ("observation.state", "observation.environment_state"):
+        seed_phase = buffer[key][:31].double()  # 30 random steps + the final observation of the first episode
+        stats = policy.normalize_inputs.feature_stats(key)
+        torch.testing.assert_close(stats.mean.double(), seed_phase.mean(0), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            stats.std.double(), seed_phase.std(0, unbiased=False).clamp_min(1e-3), rtol=0, atol=1e-6
+        )
+    assert policy.normalize_inputs.feature_stats("observation.environment_state").std.min() >= 1e-3
+    killed = tmp_path / "killed"
+    (killed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(full / "checkpoints" / "000021", killed / "checkpoints" / "000021")
+    (killed / "checkpoints" / "last").symlink_to("000021")
+    for name in ("online_log.csv", "train_log.csv"):
+        shutil.copy(full / name, killed / name)
+    assert main(["--resume=true", f"--output_dir={killed}"]) == 0
+    a = load_file(str(full / "checkpoints" / "000060" / "pretrained_model" / "model.safetensors"))
+    b = load_file(str(killed / "checkpoints" / "000060" / "pretrained_model" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -105,6 +105,12 @@ def as_policy_feature(value: Any) -> PolicyFeature:
     raise TypeError(f"Expected a PolicyFeature or {{'type': ..., 'shape': [...]}}, got {value!r}.")
 
 
+def is_empty_camera_slot(name: str) -> bool:
+    """LeRobot lists a VLA's padding cameras (``empty_cameras``) as ``observation.images.empty_camera_<i>``:
+    features of the policy that no dataset, env or robot provides."""
+    return name.startswith("observation.images.empty_camera_")
+
+
 def dataset_to_policy_features(dataset_features: Mapping[str, Mapping[str, Any]]) -> dict[str, PolicyFeature]:
     """``info.json["features"]`` -> policy features.
 

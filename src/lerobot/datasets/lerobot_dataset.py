@@ -290,16 +290,27 @@ class LeRobotDataset(MetadataView, torch.utils.data.Dataset):
 
     # ------------------------------------------------------------------ access
 
-    def sample_starts(self, drop_last: int = 0) -> np.ndarray:
+    def sample_starts(
+        self, drop_last: int = 0, first_frames: int = 0, first_frames_repeat: int = 1
+    ) -> np.ndarray:
         """Dataset positions at least ``drop_last`` frames before their episode's last frame.
 
         For samplers: a policy whose action window reaches ``drop_last`` frames past the present
         (Diffusion's ``drop_n_last_frames``) learns little from windows that are mostly padding.
         An episode too short for that keeps its first frame, so no episode drops out entirely.
+
+        ``first_frames`` / ``first_frames_repeat``: each episode's first ``first_frames`` positions
+        appear ``first_frames_repeat`` times. Where a decision is taken only at the start of an
+        episode (which cube to pick), later frames already show it in the arm's motion, so a policy
+        can fit them without the input that decided it; repeating the start makes it learn that input.
         """
         self._ensure_loaded()
         positions = np.arange(len(self._row_episode))
-        return positions[positions < np.maximum(self._row_start + 1, self._row_end - max(0, drop_last))]
+        starts = positions[positions < np.maximum(self._row_start + 1, self._row_end - max(0, drop_last))]
+        if first_frames > 0 and first_frames_repeat > 1:
+            early = starts[starts - self._row_start[starts] < first_frames]
+            starts = np.concatenate([starts, np.repeat(early, first_frames_repeat - 1)])
+        return starts
 
     def get_episode(self, episode_index: int) -> EpisodeFrames:
         """The frames of one (selected) episode, by its ``episode_index``."""

@@ -168,6 +168,30 @@ class ReplayBuffer:
             self.end_episode()
         return len(dataset)
 
+    def observation_stats(self, keys: list[str], min_std: float = 1e-3) -> dict[str, dict[str, np.ndarray]]:
+        """Mean, std, min and max over the stored frames of each (non-camera) observation ``key``.
+
+        A purely online run has no dataset to take normalisation statistics from; these, taken once the
+        random seed phase has filled the buffer, stand in for them. ``std`` is floored at ``min_std``: a
+        value that did not vary then (a resting cube's height) must not be divided by ~0 when it does.
+        """
+        if self.size == 0:
+            raise ValueError("The replay buffer is empty: there is nothing to compute statistics from.")
+        out = {}
+        for key in keys:
+            if key in self.image_keys or key not in self.storage:
+                raise ValueError(
+                    f"{key!r} is not a stored low-dimensional observation ({self.observation_keys})."
+                )
+            x = self.storage[key][: self.size].double()
+            out[key] = {
+                "mean": x.mean(0).numpy(),
+                "std": x.std(0, unbiased=False).clamp_min(min_std).numpy(),
+                "min": x.amin(0).numpy(),
+                "max": x.amax(0).numpy(),
+            }
+        return out
+
     # ---- sampling ---------------------------------------------------------------------------------
     def sample(self, batch_size: int, horizon: int | None = None) -> dict[str, Tensor]:
         """A batch of ``batch_size`` sequences (see the module docstring), starts drawn by ``self.generator``."""

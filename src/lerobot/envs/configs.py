@@ -167,6 +167,8 @@ class SO100EnvConfig(EnvConfig):
         "reach": 100,
     }
     DOMAIN_RANDOMIZATION: ClassVar[bool] = True
+    # state_vector: the cube poses appended to observation.state (joints first), no environment_state.
+    OBS_TYPES: ClassVar[tuple[str, ...]] = ("pixels_agent_pos", "state", "state_vector")
     task: str = "pick_cube"
     fps: int = 30
     episode_length: int = 0
@@ -195,13 +197,19 @@ class SO100EnvConfig(EnvConfig):
         from lerobot.envs.so100 import CAMERAS, ENV_STATE_NAMES, JOINT_NAMES
 
         names = [f"{j}.pos" for j in JOINT_NAMES]
-        feats = {OBS_STATE: _vector(names)}
+        cube_names = (
+            [f"{c}_{n}" for c in ("red", "blue") for n in ENV_STATE_NAMES]
+            if self.text_observations
+            else ENV_STATE_NAMES
+        )
+        if self.obs_type == "state_vector":
+            feats = {OBS_STATE: _vector(names + cube_names)}
+        else:
+            feats = {OBS_STATE: _vector(names)}
         if self.uses_pixels:
             feats.update({f"{OBS_IMAGES}.{cam}": _image(self.image_size) for cam in CAMERAS})
-        elif self.text_observations:
-            feats[OBS_ENV_STATE] = _vector([f"{c}_{n}" for c in ("red", "blue") for n in ENV_STATE_NAMES])
-        else:
-            feats[OBS_ENV_STATE] = _vector(ENV_STATE_NAMES)
+        elif self.obs_type == "state":
+            feats[OBS_ENV_STATE] = _vector(cube_names)
         feats[ACTION] = _vector(names)
         return feats
 

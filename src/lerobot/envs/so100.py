@@ -56,6 +56,9 @@ _MJ_JOINTS = ["Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw"]
 MJ_JOINTS = [f"so100/{j}" for j in _MJ_JOINTS]
 ENV_STATE_NAMES = ["cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"]
 TASKS = ("pick_cube", "pick_place", "pick_color", "reach")
+# "state": joints (agent_pos) + cube poses (environment_state); "state_vector": both in agent_pos, joints
+# first (for policies that read observation.state only, e.g. SmolVLA); the others render the camera.
+OBS_TYPES = ("pixels_agent_pos", "pixels", "state", "state_vector")
 CAMERAS = ("front",)
 # pick_color: each cube colour (RGBA in the scene) and the instruction that names it.
 CUBE_COLORS = {"red": "0.85 0.1 0.1 1", "blue": "0.1 0.25 0.85 1"}
@@ -177,10 +180,8 @@ class SO100Env(gym.Env):
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown so100 task {task!r}; available tasks: {', '.join(TASKS)}.")
-        if obs_type not in ("state", "pixels_agent_pos", "pixels"):
-            raise ValueError(
-                f"so100 obs_type must be 'state', 'pixels' or 'pixels_agent_pos', got {obs_type!r}."
-            )
+        if obs_type not in OBS_TYPES:
+            raise ValueError(f"so100 obs_type must be one of {', '.join(OBS_TYPES)}; got {obs_type!r}.")
         if instruction != "random" and (task != "pick_color" or instruction not in CUBE_COLORS):
             raise ValueError(
                 f"instruction={instruction!r}: only pick_color takes one, and it must be 'random' (drawn per "
@@ -220,12 +221,13 @@ class SO100Env(gym.Env):
         hi = np.array([self.model.joint(j).range[1] for j in MJ_JOINTS], dtype=np.float32)
         self.action_space = spaces.Box(lo, hi, dtype=np.float32)
         obs: dict[str, spaces.Space] = {}
+        cube_state = len(ENV_STATE_NAMES) * len(self.cubes)
         if obs_type != "pixels":
-            obs["agent_pos"] = spaces.Box(-np.inf, np.inf, (len(JOINT_NAMES),), np.float32)
+            size = len(JOINT_NAMES) + (cube_state if obs_type == "state_vector" else 0)
+            obs["agent_pos"] = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         if obs_type == "state":
-            size = len(ENV_STATE_NAMES) * len(self.cubes)
-            obs["environment_state"] = spaces.Box(-np.inf, np.inf, (size,), np.float32)
-        else:
+            obs["environment_state"] = spaces.Box(-np.inf, np.inf, (cube_state,), np.float32)
+        elif obs_type != "state_vector":
             obs["pixels"] = spaces.Dict(
                 {cam: spaces.Box(0, 255, (*self.image_size, 3), np.uint8) for cam in CAMERAS}
             )
@@ -363,11 +365,15 @@ class SO100Env(gym.Env):
 
     def _observation(self) -> dict[str, Any]:
         obs: dict[str, Any] = {}
-        if self.obs_type != "pixels":
+        if self.obs_type == "state_vector":  # one vector for policies that read observation.state only
+            obs["agent_pos"] = np.concatenate([self.joint_positions, self.environment_state]).astype(
+                np.float32
+            )
+        elif self.obs_type != "pixels":
             obs["agent_pos"] = self.joint_positions.astype(np.float32)
         if self.obs_type == "state":
             obs["environment_state"] = self.environment_state.astype(np.float32)
-        else:
+        elif self.obs_type != "state_vector":
             obs["pixels"] = {cam: self._render_camera(cam) for cam in CAMERAS}
         if self.language:
             obs["task"] = self.episode_instruction

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from lerobot.configs.types import FeatureType, dataset_to_policy_features
+from lerobot.configs.types import FeatureType, dataset_to_policy_features, is_empty_camera_slot
 from lerobot.policies.config import POLICY_CONFIGS, PreTrainedConfig
 from lerobot.policies.pretrained import PreTrainedPolicy
 
@@ -38,10 +38,14 @@ def make_policy(
     """
     policy_cls = get_policy_class(cfg.type)
     if ds_meta is not None:
-        if not cfg.input_features and not cfg.output_features:
+        # A VLA's padding cameras (empty_cameras) are listed by its config itself; the rest comes from the data.
+        padding = {k: f for k, f in cfg.input_features.items() if is_empty_camera_slot(k)}
+        if len(cfg.input_features) == len(padding) and not cfg.output_features:
             features = dataset_to_policy_features(ds_meta.features)
             cfg.output_features = {k: f for k, f in features.items() if f.type is FeatureType.ACTION}
-            cfg.input_features = {k: f for k, f in features.items() if f.type is not FeatureType.ACTION}
+            cfg.input_features = {
+                k: f for k, f in features.items() if f.type is not FeatureType.ACTION
+            } | padding
         if dataset_stats is None:
             dataset_stats = getattr(ds_meta, "stats", None)
     if cfg.pretrained_path:

@@ -518,11 +518,23 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                     "features match the policy's input_features/output_features."
                 )
 
-    def set_normalization_stats(self, stats: Mapping[str, Mapping[str, Any]]) -> None:
-        """Replace the normalisation statistics (``{feature: {"mean": ..., "std": ...}}``)."""
+    def set_normalization_stats(self, stats: Mapping[str, Mapping[str, Any]], strict: bool = True) -> None:
+        """Replace the normalisation statistics (``{feature: {"mean": ..., "std": ...}}``).
+
+        ``strict=False`` sets what ``stats`` has and leaves the other features' for later (an online run
+        knows the action range at once and the observations' only after its first env steps).
+        """
         for module in (self.normalize_inputs, self.normalize_targets, self.unnormalize_outputs):
-            module.load_stats(stats, strict=True)
-        self._check_normalizers()
+            module.load_stats(stats, strict=strict)
+        if strict:
+            self._check_normalizers()
+
+    def unset_input_stats(self) -> list[str]:
+        """Input features the config normalises whose statistics have not been set."""
+        have = {name.rsplit(".", 1)[0] for name in self.normalize_inputs.flat_stats()}
+        return [
+            n for n in self.config.input_features if self.normalize_inputs.feature_stats(n) and n not in have
+        ]
 
     def _check_normalizers(self) -> None:
         """Settle now which statistics are set: that check reads the buffers' values, which an export that

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from lerobot.configs.types import ACTION, FeatureType
+from lerobot.configs.types import ACTION, FeatureType, is_empty_camera_slot
 from lerobot.datasets.hub import hub_offline
 from lerobot.datasets.paths import is_repo_id, resolve_inside
 from lerobot.policies.config import CheckpointError, PreTrainedConfig
@@ -44,7 +44,6 @@ from lerobot.policies.rtc.modeling_rtc import RTCGuide, flow_sample, make_guide,
 
 LANG_TOKENS = "observation.language.tokens"
 LANG_MASK = "observation.language.attention_mask"
-EMPTY_CAMERA_SLOT = "empty_camera_"
 
 __all__ = [
     "LANG_MASK",
@@ -410,11 +409,6 @@ def block_attention_mask(pad_mask: Tensor, new_block: Tensor) -> Tensor:
 
 
 # ---- export ------------------------------------------------------------------------------------------------
-def is_empty_camera_slot(name: str) -> bool:
-    """LeRobot lists a VLA's padding cameras (``empty_cameras``) as ``observation.images.empty_camera_<i>``."""
-    return name.rsplit(".", 1)[-1].startswith(EMPTY_CAMERA_SLOT)
-
-
 class VLAGraph(PolicyGraph):
     """A VLA's acting as one tensor function (see :mod:`lerobot.policies.export_graph`)::
 

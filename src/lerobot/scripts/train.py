@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from lerobot.configs.parser import print_help_if_asked
+from lerobot.configs.types import is_empty_camera_slot
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.datasets.transforms import ImageTransforms
@@ -213,7 +214,11 @@ def run_training(cfg: TrainPipelineConfig) -> TrainResult:
 
     # ---- an endless, restartable stream of batches ------------------------------------------------
     # Diffusion-style policies skip sample starts whose action window would be mostly past the episode.
-    starts = train_ds.sample_starts(getattr(cfg.policy, "drop_n_last_frames", 0))
+    starts = train_ds.sample_starts(
+        getattr(cfg.policy, "drop_n_last_frames", 0),
+        cfg.dataset.first_frames,
+        cfg.dataset.first_frames_repeat,
+    )
     sampler = ResumableShuffleSampler(starts, cfg.seed, consumed, dist_info.rank, dist_info.world_size)
     loader = torch.utils.data.DataLoader(
         train_ds,
@@ -423,7 +428,8 @@ def evaluate_during_training(
 def _check_dataset_has_features(policy_cfg: Any, meta: LeRobotDatasetMetadata) -> None:
     """A policy config that already names its features (a checkpoint, explicit flags) must find them in the data."""
     wanted = {**policy_cfg.input_features, **policy_cfg.output_features}
-    missing = [k for k in wanted if k not in meta.features]
+    # A VLA's padding cameras (empty_cameras) are never in a dataset.
+    missing = [k for k in wanted if k not in meta.features and not is_empty_camera_slot(k)]
     cameras = [k for k in policy_cfg.input_features if k.startswith("observation.images.")]
     if getattr(policy_cfg, "missing_cameras_allowed", False) and set(cameras) - set(missing):
         missing = [k for k in missing if k not in cameras]  # a VLA leaves absent cameras out

@@ -90,6 +90,11 @@ class DatasetConfig:
     image_transforms: ImageTransformsConfig = field(default_factory=ImageTransformsConfig)
     """Camera augmentation for the training frames only (--dataset.image_transforms.enable=true;
     --dataset.image_transforms.tfs='{"shift": {"type": "RandomShift", "kwargs": {"pad": 4}}}')."""
+    first_frames: int = 0
+    """With --dataset.first_frames_repeat: how many frames at the start of each episode are repeated."""
+    first_frames_repeat: int = 1
+    """Sample each episode's first --dataset.first_frames frames this many times as often as the others
+    (for tasks decided at the start, e.g. by the instruction, that later frames reveal anyway)."""
 
 
 @dataclass
@@ -226,6 +231,11 @@ class TrainPipelineConfig:
             raise ConfigError(f"--amp_dtype must be bfloat16 or float16, got {self.amp_dtype!r}.")
         if not 0.0 <= self.dataset.val_split < 1.0:
             raise ConfigError(f"--dataset.val_split must be in [0, 1), got {self.dataset.val_split}.")
+        if self.dataset.first_frames < 0 or self.dataset.first_frames_repeat < 1:
+            raise ConfigError(
+                "--dataset.first_frames must be >= 0 and --dataset.first_frames_repeat >= 1, got "
+                f"{self.dataset.first_frames} and {self.dataset.first_frames_repeat}."
+            )
         if self.job_name is None:
             self.job_name = (
                 f"{self.env.type}_{self.policy.type}" if self.env is not None else self.policy.type

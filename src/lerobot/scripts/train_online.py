@@ -105,7 +105,15 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
             cfg.policy, pretrained_path=str(cfg.checkpoint_path / PRETRAINED_DIR)
         )
     _check_env_has_features(policy_cfg, cfg.env)
-    policy = make_policy(policy_cfg, ds_meta=SimpleNamespace(features=env_features, stats=stats))
+    # Purely online: observation statistics come from the buffer after the seed phase (``pending``).
+    policy = make_policy(
+        policy_cfg,
+        ds_meta=SimpleNamespace(features=env_features, stats=stats if dataset is not None else None),
+    )
+    pending: list[str] = []
+    if dataset is None and not resuming:
+        policy.set_normalization_stats(stats, strict=False)
+        pending = policy.unset_input_stats()
     cfg.policy.input_features = policy.config.input_features
     cfg.policy.output_features = policy.config.output_features
     policy.train()
@@ -199,6 +207,10 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
             episode_return = 0.0
 
         if env_steps >= cfg.online.seed_steps:
+            if pending:
+                policy.set_normalization_stats(buffer.observation_stats(pending), strict=False)
+                logger.info("Normalisation statistics of %s from the first %d env steps.", pending, env_steps)
+                pending = []
             for _ in range(cfg.online.updates_per_step):
                 batch = {k: v.to(device) for k, v in buffer.sample(cfg.batch_size, horizon).items()}
                 loss = policy(batch)["loss"]

@@ -114,3 +114,53 @@ def test_cli_reads_the_datasets_task_strings(tmp_path: Path, capsys: pytest.Capt
     assert {"red", "blue", "pick", "put", "down"} <= set(vocab)
     with pytest.raises(FileExistsError):  # one clear error (exit 1 from the console), nothing overwritten
         main([*args, *sizes])
+
+
+def test_camera_free_policy_trains_on_so100_state_vector_and_evaluates(tmp_path: Path) -> None:
+    """Only padding cameras (``empty_cameras=1``): the prefix is the task and the state, here the joints and
+    both cubes' poses (``--env.obs_type=state_vector``), from recording through training to evaluation."""
+    from lerobot.envs import resolve_env_config
+    from lerobot.envs.recording import record_expert_dataset
+    from lerobot.scripts.eval import main as eval_main
+    from lerobot.scripts.train import main as train_main
+
+    env = resolve_env_config("so100", task="pick_color", obs_type="state_vector", render_mode=None)
+    assert (
+        env.features["observation.state"]["shape"] == (20,)
+        and "observation.environment_state" not in env.features
+    )
+    ds, _ = record_expert_dataset(
+        env, "test/pick_color_sv", tmp_path / "ds", num_episodes=2, use_videos=False
+    )
+    first = ds[0]
+    assert first["observation.state"].shape == (20,) and not ds.meta.camera_keys
+    folder = build_task_backbone(sorted(set(ds.meta.tasks.index)), tmp_path / "smolvlm_pc", TINY)
+    flags = [
+        "--policy.type=smolvla", "--policy.device=cpu", f"--policy.vlm_model_name={folder}",
+        "--policy.load_vlm_weights=false", "--policy.empty_cameras=1", "--policy.resize_imgs_with_padding=[16,16]",
+        "--policy.num_vlm_layers=2", "--policy.expert_width_multiplier=1.0", "--policy.chunk_size=4",
+        "--policy.n_action_steps=4", "--policy.max_state_dim=20", "--policy.max_action_dim=6",
+        "--policy.num_steps=2", "--dataset.repo_id=test/pick_color_sv", f"--dataset.root={tmp_path / 'ds'}",
+        "--dataset.val_split=0", "--dataset.first_frames=3", "--dataset.first_frames_repeat=2",
+        "--batch_size=2", "--steps=2", "--num_workers=0", "--eval_freq=0", "--save_freq=2", "--tensorboard=false",
+        f"--output_dir={tmp_path / 'train'}",
+    ]  # fmt: skip
+    assert train_main(flags) == 0
+    ckpt = tmp_path / "train" / "checkpoints" / "last" / "pretrained_model"
+    saved = json.loads((ckpt / "config.json").read_text())
+    assert saved["input_features"]["observation.state"]["shape"] == [20]
+    assert sorted(saved["input_features"]) == ["observation.images.empty_camera_0", "observation.state"]
+    policy = SmolVLAPolicy.from_pretrained(ckpt)
+    obs = {"observation.state": first["observation.state"][None], "task": [first["task"]]}
+    noise = torch.randn(1, 4, 6)
+    red = policy.predict_action_chunk({**obs, "task": [TASKS[0]]}, noise=noise)
+    blue = policy.predict_action_chunk({**obs, "task": [TASKS[1]]}, noise=noise)
+    assert red.shape == (1, 4, 6) and not torch.equal(red, blue)  # the instruction reaches the actions
+    evaluated = [
+        f"--policy.path={ckpt}", "--env.type=so100", "--env.task=pick_color", "--env.obs_type=state_vector",
+        "--env.episode_length=8", "--eval.n_episodes=2", "--eval.batch_size=2", "--eval.max_videos=0",
+        f"--output_dir={tmp_path / 'eval'}",
+    ]  # fmt: skip
+    assert eval_main(evaluated) == 0
+    info = json.loads((tmp_path / "eval" / "eval_info.json").read_text())
+    assert len(info["per_episode"]) == 2 and "pc_wrong_cube" in info["aggregated"]

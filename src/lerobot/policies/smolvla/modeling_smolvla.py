@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: N812
 import torch.utils.checkpoint
 from torch import Tensor, nn
 
-from lerobot.configs.types import ACTION, OBS_STATE
+from lerobot.configs.types import ACTION, OBS_STATE, is_empty_camera_slot
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step, loading_checkpoint_dir
 from lerobot.policies.rtc.modeling_rtc import RTCGuide
 from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
@@ -70,7 +70,6 @@ from lerobot.policies.vla_common import (
 )
 
 TASK = "task"
-EMPTY_CAMERA_PREFIX = "observation.images.empty_camera_"
 ROPE_WAVELENGTH = 10_000
 KVCache = dict[int, tuple[Tensor, Tensor]]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
@@ -589,13 +588,19 @@ class SmolVLAPolicy(PreTrainedPolicy):
         """
         present = [k for k in self.config.image_features if k in batch]
         missing = [k for k in self.config.image_features if k not in batch]
+        if (
+            not present
+            and self.config.empty_cameras > 0
+            and all(is_empty_camera_slot(k) for k in self.config.image_features)
+        ):
+            return self._camera_padding(batch)
         if not present:
             raise ValueError(
                 f"SmolVLA: no camera in the batch; it expects one or more of {sorted(self.config.image_features)}, "
                 f"got {sorted(k for k in batch if not k.startswith(LANG_TOKENS))}. Rename yours with --rename_map "
                 "(or predict(..., rename_map=...))."
             )
-        real_missing = [k for k in missing if not k.startswith(EMPTY_CAMERA_PREFIX)]
+        real_missing = [k for k in missing if not is_empty_camera_slot(k)]
         if real_missing and not getattr(self, "_warned_missing_cameras", False):
             self._warned_missing_cameras = True
             warnings.warn(
@@ -614,6 +619,17 @@ class SmolVLAPolicy(PreTrainedPolicy):
             images.append(torch.full_like(images[0], -1.0))
             masks.append(torch.zeros_like(masks[0]))
         return images, masks
+
+    def _camera_padding(self, batch: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
+        """Only padding cameras (a policy trained without any camera, e.g. on state alone): all -1
+        images at the resized size, every token masked out, so the prefix is the task and the state."""
+        state = batch[OBS_STATE]
+        size = (
+            self.config.resize_imgs_with_padding or next(iter(self.config.image_features.values())).shape[1:]
+        )
+        image = torch.full((state.shape[0], 3, *size), -1.0, dtype=state.dtype, device=state.device)
+        mask = torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+        return [image] * self.config.empty_cameras, [mask] * self.config.empty_cameras
 
     def prepare_language(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         """Token ids and mask of the batch's task strings (or its pre-tokenised ones)."""
