@@ -140,6 +140,11 @@ def test_unknown_weights_name_is_a_clear_error():
         ACTPolicy(act_config(pretrained_backbone_weights="/nowhere/resnet.pth"))
 
 
+def test_dilating_a_basic_block_resnet_is_a_clear_error():
+    with pytest.raises(ValueError, match="bottleneck blocks .resnet50"):
+        ACTPolicy(act_config(pretrained_backbone_weights=None, replace_final_stride_with_dilation=True))
+
+
 @pytest.mark.parametrize("pre_norm", [False, True])
 def test_vae_encoder_cls_only_last_layer_equals_the_full_stack(pre_norm):
     config = act_config(n_vae_encoder_layers=2, pre_norm=pre_norm)

@@ -74,6 +74,12 @@ def make_resnet(
         raise ValueError(
             f"vision_backbone must be a torchvision ResNet (resnet18, resnet34, ...), got {name!r}."
         )
+    if replace_final_stride_with_dilation and name in ("resnet18", "resnet34"):
+        raise ValueError(
+            f"replace_final_stride_with_dilation=true needs a ResNet built from bottleneck blocks (resnet50, "
+            f"resnet101, ...): torchvision cannot dilate {name}'s basic blocks. Set it to false or pick another "
+            "vision_backbone."
+        )
     resnet = getattr(torchvision.models, name)(
         weights=None,
         replace_stride_with_dilation=[False, False, replace_final_stride_with_dilation],
