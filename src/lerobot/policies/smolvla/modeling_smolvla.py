@@ -588,13 +588,10 @@ class SmolVLAPolicy(PreTrainedPolicy):
         """
         present = [k for k in self.config.image_features if k in batch]
         missing = [k for k in self.config.image_features if k not in batch]
-        if (
-            not present
-            and self.config.empty_cameras > 0
-            and all(is_empty_camera_slot(k) for k in self.config.image_features)
-        ):
-            return self._camera_padding(batch)
-        if not present:
+        only_padding = self.config.empty_cameras > 0 and all(
+            map(is_empty_camera_slot, self.config.image_features)
+        )
+        if not present and not only_padding:
             raise ValueError(
                 f"SmolVLA: no camera in the batch; it expects one or more of {sorted(self.config.image_features)}, "
                 f"got {sorted(k for k in batch if not k.startswith(LANG_TOKENS))}. Rename yours with --rename_map "
@@ -616,20 +613,18 @@ class SmolVLAPolicy(PreTrainedPolicy):
             images.append(scale_to_symmetric(img))
             masks.append(torch.ones(img.shape[0], dtype=torch.bool, device=img.device))
         for _ in range(min(len(missing), self.config.empty_cameras)):
-            images.append(torch.full_like(images[0], -1.0))
-            masks.append(torch.zeros_like(masks[0]))
+            images.append(torch.full_like(images[0], -1.0) if images else self._blank_camera(batch))
+            masks.append(torch.zeros(images[-1].shape[0], dtype=torch.bool, device=images[-1].device))
         return images, masks
 
-    def _camera_padding(self, batch: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
-        """Only padding cameras (a policy trained without any camera, e.g. on state alone): all -1
-        images at the resized size, every token masked out, so the prefix is the task and the state."""
+    def _blank_camera(self, batch: dict[str, Any]) -> Tensor:
+        """An all -1 padding image at the resized size, for a policy without any real camera (e.g. one
+        trained on the task and the state alone): its tokens are masked out like any padding camera's."""
         state = batch[OBS_STATE]
         size = (
             self.config.resize_imgs_with_padding or next(iter(self.config.image_features.values())).shape[1:]
         )
-        image = torch.full((state.shape[0], 3, *size), -1.0, dtype=state.dtype, device=state.device)
-        mask = torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
-        return [image] * self.config.empty_cameras, [mask] * self.config.empty_cameras
+        return torch.full((state.shape[0], 3, *size), -1.0, dtype=state.dtype, device=state.device)
 
     def prepare_language(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         """Token ids and mask of the batch's task strings (or its pre-tokenised ones)."""
