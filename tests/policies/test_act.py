@@ -1,4 +1,4 @@
-"""ACT specifics: the guide's config spelling, temporal ensembling, backbone weights from a local file."""
+"""ACT specifics: the guide's config spelling, temporal ensembling, backbone weights from a local file, EMA."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 import torchvision
-from tests.policies.conftest import ACTION_DIM, act_config, make_observation, make_stats
+from tests.policies.conftest import ACTION_DIM, act_config, make_batch, make_observation, make_stats
 
 from lerobot.policies.act import ACTConfig
 from lerobot.policies.act.modeling_act import ACTPolicy
@@ -160,3 +160,26 @@ def test_vae_encoder_cls_only_last_layer_equals_the_full_stack(pre_norm):
     first = encoder(x, pos_embed=pos, key_padding_mask=mask, first_token_only=True)
     assert first.shape == (1, 3, config.dim_model)
     torch.testing.assert_close(first[0], full[0], rtol=1e-5, atol=1e-6)
+
+
+def test_ema_is_opt_in_saved_as_the_average_and_refused_by_export(tmp_path):
+    assert "use_ema" not in act_config().to_dict()  # a default config.json stays LeRobot's
+    config = act_config(use_ema=True, ema_max_decay=0.9)
+    assert ACTConfig.from_dict(config.to_dict()).use_ema
+    policy = ACTPolicy(config, make_stats({**config.input_features, **config.output_features}))
+    optimizer = torch.optim.SGD(policy.parameters(), lr=1e-3)
+    batch = make_batch(config)
+    for _ in range(4):
+        optimizer.zero_grad()
+        policy(batch)["loss"].backward()
+        optimizer.step()
+        policy.update()
+    head = policy.model.action_head.weight
+    averaged = policy.ema.shadow["action_head.weight"]
+    assert not torch.equal(averaged, head)
+    with pytest.raises(ValueError, match="training an EMA.*save_pretrained"):
+        policy.export_graph()
+    policy.save_pretrained(tmp_path)
+    loaded = ACTPolicy.from_pretrained(tmp_path)
+    assert torch.equal(loaded.model.action_head.weight, averaged)
+    loaded.export_graph()  # a saved checkpoint holds plain (averaged) weights

@@ -1,7 +1,7 @@
 """Exponential moving average of a module's weights: one helper for any policy or training loop.
 
-A policy keeps one as ``policy.ema`` (Diffusion with ``use_ema``) and ``PreTrainedPolicy`` does the
-rest: ``update()`` (the training loop calls it after each optimiser step, see ``PolicyWithUpdate``)
+A policy keeps one as ``policy.ema`` (ACT and Diffusion with ``use_ema``, whose configs take the fields
+of :class:`EMAFields`) and ``PreTrainedPolicy`` does the rest: ``update()`` (the training loop calls it after each optimiser step, see ``PolicyWithUpdate``)
 folds the step in, inference and ``save_pretrained`` run inside :meth:`EMA.averaged`, training
 checkpoints carry :meth:`EMA.state_dict`. A training loop may as well hold one of any module itself.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -67,3 +68,34 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.shadow = int(state["step"]), state["shadow"]
+
+
+EMA_FIELDS = ("use_ema", "ema_power", "ema_max_decay")
+
+
+@dataclass
+class EMAFields:
+    """The config fields of a policy that can keep an EMA of its weights (a mixin placed before
+    ``PreTrainedConfig``).
+
+    They are this library's addition (LeRobot 0.6 averages no weights), so ``config.json`` carries them
+    only when ``use_ema`` is on and a default checkpoint stays loadable by LeRobot.
+    """
+
+    use_ema: bool = False
+    """Keep an EMA of the weights, updated by ``policy.update()`` after each optimiser step; saved and evaluated."""
+    ema_power: float = 0.75
+    """EMA warm-up: decay = 1 - (1 + step) ** -ema_power, capped at ema_max_decay."""
+    ema_max_decay: float = 0.9999
+    """Upper bound of the EMA decay."""
+
+    def make_ema(self, module: nn.Module) -> EMA | None:
+        """The EMA of ``module`` this config asks for, or None."""
+        return EMA(module, self.ema_power, self.ema_max_decay) if self.use_ema else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()  # type: ignore[misc]  (PreTrainedConfig's, next in the MRO)
+        if not self.use_ema:
+            for name in EMA_FIELDS:
+                out.pop(name)
+        return out

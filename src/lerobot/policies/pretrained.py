@@ -396,6 +396,11 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         observation history takes (B, S, ...) per feature, or (``False``) the current frame only,
         standing for the whole history as right after ``reset()``.
         """
+        if self.ema is not None and self.ema.shadow is not None:
+            raise ValueError(
+                f"This {type(self).__name__} is training an EMA of its weights: save_pretrained() (which "
+                "saves the averaged weights) and export the saved checkpoint."
+            )
         self.eval()
         self._check_normalizers()
         return self._export_graph(camera_images, draws, history).eval()

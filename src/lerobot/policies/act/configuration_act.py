@@ -8,6 +8,8 @@ Two spellings build the same config::
               output_shapes={"action": [14]}, lr=1e-5, weight_decay=1e-4)   # the user guide's
 
 Defaults are LeRobot 0.6's, so a ``config.json`` written by either library means the same policy.
+The EMA fields (:class:`~lerobot.policies.ema.EMAFields`, ``--policy.use_ema=true``) are this library's
+addition, written to ``config.json`` only when on.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from lerobot.configs.types import NormalizationMode
 from lerobot.optim.optimizers import AdamWConfig
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.ema import EMAFields
 
 
 @PreTrainedConfig.register_subclass("act")
 @dataclass
-class ACTConfig(PreTrainedConfig):
+class ACTConfig(EMAFields, PreTrainedConfig):
     """Action Chunking Transformer: ResNet + transformer encoder/decoder, trained as a CVAE."""
 
     # Input / output structure

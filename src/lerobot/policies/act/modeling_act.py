@@ -43,7 +43,11 @@ from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inferenc
 
 
 class ACTPolicy(PreTrainedPolicy):
-    """ACT with its normalisation and action queue: raw observations in, robot-unit actions out."""
+    """ACT with its normalisation and action queue: raw observations in, robot-unit actions out.
+
+    With ``config.use_ema`` it keeps ``self.ema`` (an average of the weights, which the base class
+    uses to act and save): a small dataset's checkpoints swing from one to the next, the average less.
+    """
 
     config_class = ACTConfig
     name = "act"
@@ -51,6 +55,7 @@ class ACTPolicy(PreTrainedPolicy):
     def __init__(self, config: ACTConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
         self.model = ACT(config)
+        self.ema = config.make_ema(self.model)
         self.temporal_ensembler = (
             ACTTemporalEnsembler(config.temporal_ensemble_coeff, config.chunk_size)
             if config.temporal_ensemble_coeff is not None

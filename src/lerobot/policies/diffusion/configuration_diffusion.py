@@ -15,9 +15,9 @@ Time layout of one training sample (``n_obs_steps=2``, ``horizon=16``, ``n_actio
     actions      at t-1 .. t+14            (action_delta_indices = [-1, ..., 14])
     executed     at t .. t+7               (n_action_steps actions starting at the current step)
 
-The EMA fields are this library's addition (LeRobot 0.6 has no EMA); they are written to
-``config.json`` only when ``use_ema`` is on, so default checkpoints stay loadable by LeRobot. So is
-``rtc_config`` (real-time chunking, which LeRobot offers for its flow policies only): written only when set.
+The EMA fields (:class:`~lerobot.policies.ema.EMAFields`) are this library's addition (LeRobot 0.6
+has no EMA); they are written to ``config.json`` only when ``use_ema`` is on, so default checkpoints
+stay loadable by LeRobot. So is ``rtc_config`` (real-time chunking, which LeRobot offers for its flow policies only): written only when set.
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ from lerobot.configs.types import NormalizationMode
 from lerobot.optim.optimizers import AdamConfig
 from lerobot.optim.schedulers import SchedulePreset, schedule_kind
 from lerobot.policies.config import PreTrainedConfig
+from lerobot.policies.ema import EMAFields
 from lerobot.policies.rtc.configuration_rtc import RTCConfig
-
-EMA_FIELDS = ("use_ema", "ema_power", "ema_max_decay")
-
 
 @PreTrainedConfig.register_subclass("diffusion")
 @dataclass
-class DiffusionConfig(PreTrainedConfig):
+class DiffusionConfig(EMAFields, PreTrainedConfig):
     """1-D conditional U-Net denoising an action sequence, conditioned on images and state."""
 
     # Input / output structure
@@ -135,14 +133,6 @@ class DiffusionConfig(PreTrainedConfig):
     rtc_config: RTCConfig | None = None
     """Guide each new chunk towards the previous one's remaining actions (async deployment); None: off."""
 
-    # Exponential moving average of the weights (this library's addition; see the module docstring)
-    use_ema: bool = False
-    """Keep an EMA of the weights, updated by ``policy.update()`` after each optimiser step; saved and evaluated."""
-    ema_power: float = 0.75
-    """EMA warm-up: decay = 1 - (1 + step) ** -ema_power, capped at ema_max_decay."""
-    ema_max_decay: float = 0.9999
-    """Upper bound of the EMA decay."""
-
     def __post_init__(self) -> None:
         super().__post_init__()
         self.down_dims = tuple(int(d) for d in self.down_dims)
@@ -240,9 +230,6 @@ class DiffusionConfig(PreTrainedConfig):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        if not self.use_ema:
-            for name in EMA_FIELDS:
-                out.pop(name)
         if self.rtc_config is None:
             out.pop("rtc_config")
         return out

@@ -40,7 +40,6 @@ from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.sampler import UnrolledSampler
 from lerobot.policies.diffusion.unet import DiffusionConditionalUnet1d
 from lerobot.policies.diffusion.vision_encoder import DiffusionRgbEncoder
-from lerobot.policies.ema import EMA
 from lerobot.policies.export_graph import GraphInput, PolicyGraph
 from lerobot.policies.observation_history import EncodedHistory, is_full_history
 from lerobot.policies.pretrained import PolicyAction, PreTrainedPolicy, inference_step
@@ -64,7 +63,7 @@ class DiffusionPolicy(PreTrainedPolicy):
     def __init__(self, config: DiffusionConfig, dataset_stats: dict[str, dict[str, Any]] | None = None):
         super().__init__(config, dataset_stats)
         self.diffusion = DiffusionModel(config)
-        self.ema = EMA(self.diffusion, config.ema_power, config.ema_max_decay) if config.use_ema else None
+        self.ema = config.make_ema(self.diffusion)
         self.reset()
 
     def reset(self) -> None:
@@ -145,11 +144,6 @@ class DiffusionPolicy(PreTrainedPolicy):
         return torch.cat(self._history.encodings(self.diffusion.step_features), dim=-1)
 
     def _export_graph(self, camera_images: bool, draws: str, history: bool) -> DiffusionGraph:
-        if self.ema is not None and self.ema.shadow is not None:
-            raise ValueError(
-                "This Diffusion Policy is training an EMA: save_pretrained() (which saves the averaged "
-                "weights) and export the saved checkpoint."
-            )
         return DiffusionGraph(self, camera_images, draws, history)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Any]:
