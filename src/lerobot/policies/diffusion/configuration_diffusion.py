@@ -32,6 +32,7 @@ from lerobot.policies.config import PreTrainedConfig
 from lerobot.policies.ema import EMAFields
 from lerobot.policies.rtc.configuration_rtc import RTCConfig
 
+
 @PreTrainedConfig.register_subclass("diffusion")
 @dataclass
 class DiffusionConfig(EMAFields, PreTrainedConfig):
