@@ -65,6 +65,22 @@ def test_select_action_and_chunk_shapes(name):
     assert single["action"].shape == (1, ACTION_DIM)
 
 
+def test_acting_puts_every_module_in_eval_mode_even_one_added_after_the_last_action():
+    config, policy = build("act")
+    obs = make_observation(config, batch_size=1)
+    policy.train()
+    policy.select_action(obs)
+    assert not any(m.training for m in policy.modules())
+    policy.model.encoder.layers[0].dropout = torch.nn.Dropout(0.5)  # e.g. an adapter wrapped in later
+    policy.reset()
+    policy.select_action(obs)
+    assert not any(m.training for m in policy.modules())
+    policy.model.decoder.train()  # a submodule put back in training mode by hand
+    policy.reset()
+    policy.select_action(obs)
+    assert not any(m.training for m in policy.modules())
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_call_in_eval_mode_returns_the_action_chunk(name):
     """``policy.eval(); policy(batch)["action"]`` (the guide's output check): the chunk, and the loss when

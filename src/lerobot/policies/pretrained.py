@@ -123,6 +123,19 @@ class PolicyAction(dict):
         return array.astype(dtype) if dtype is not None else array
 
 
+_module_registrations = 0
+"""How many submodules have been registered in this process (any module, anywhere): a policy's list of
+its submodules (:meth:`PreTrainedPolicy._submodules`) is rebuilt only when this has moved since."""
+
+
+def _count_registration(module: nn.Module, name: str, submodule: nn.Module | None) -> None:
+    global _module_registrations
+    _module_registrations += 1
+
+
+torch.nn.modules.module.register_module_module_registration_hook(_count_registration)
+
+
 def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a policy's ``select_action`` / ``predict_action_chunk``: eval mode, no autograd,
     and the EMA-averaged weights when the policy keeps an EMA (``policy.ema``).
@@ -139,7 +152,7 @@ def inference_step(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: PreTrainedPolicy, *args: Any, **kwargs: Any) -> Any:
         # Reading every module's flag is far cheaper than setting them all again, which was a large
         # share of a small policy's batch-1 action (TD-MPC): switch only when something is training.
-        if any(m.training for m in self.modules()):
+        if any(m.training for m in self._submodules()):
             self.eval()
         with torch.inference_mode(), self.inference_weights():
             out = method(self, *args, **kwargs)
@@ -294,6 +307,15 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         """After each optimiser step (the ``PolicyWithUpdate`` protocol): fold the weights into the EMA."""
         if self.ema is not None:
             self.ema.update()
+
+    def _submodules(self) -> tuple[nn.Module, ...]:
+        """``tuple(self.modules())``, listed again only after a module was registered somewhere (a LoRA
+        adapter, a swapped layer): walking the tree each step cost a small policy ~10% of its action."""
+        registrations, modules = self.__dict__.get("_submodule_list", (-1, ()))
+        if registrations != _module_registrations:
+            registrations, modules = _module_registrations, tuple(self.modules())
+            self.__dict__["_submodule_list"] = (registrations, modules)
+        return modules
 
     def inference_weights(self) -> contextlib.AbstractContextManager:
         """The weights to act and save with: the EMA average when there is one, else the live ones."""
