@@ -144,3 +144,27 @@ def test_block_attention_mask() -> None:
         [1, 1, 0, 1, 0],
         [1, 1, 0, 1, 1],
     ]
+
+
+def test_missing_features_pads_absent_cameras_of_a_vla_only_while_one_camera_is_there():
+    from tests.policies.conftest import act_config, smolvla_config
+
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    features = {
+        "observation.state": PolicyFeature(FeatureType.STATE, (3,)),
+        "observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 24, 32)),
+        "observation.images.wrist": PolicyFeature(FeatureType.VISUAL, (3, 24, 32)),
+    }
+    vla = smolvla_config(input_features=features, empty_cameras=1)
+    state_front = ["observation.state", "observation.images.front", "action"]
+    assert vla.missing_features(state_front) == []  # wrist padded; the padding slot is never provided
+    assert vla.missing_features(["observation.state", "action"]) == [
+        "observation.images.front",
+        "observation.images.wrist",
+    ]
+    assert vla.missing_features(["observation.state", "observation.images.front"]) == ["action"]
+    assert vla.missing_features(["observation.state", "observation.images.front"], outputs=False) == []
+    act = act_config()  # ACT needs every camera it lists
+    camera = next(iter(act.image_features))
+    assert act.missing_features([k for k in act.input_features if k != camera], outputs=False) == [camera]

@@ -23,7 +23,7 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -39,6 +39,7 @@ from lerobot.configs.types import (
     PolicyFeature,
     as_policy_feature,
     infer_feature_type,
+    is_empty_camera_slot,
     shapes_to_policy_features,
 )
 from lerobot.optim.optimizers import AdamConfig, AdamWConfig, OptimizerPreset
@@ -169,6 +170,8 @@ class PreTrainedConfig:
 
     type: ClassVar[str] = ""
     choices: ClassVar[Registry] = POLICY_CONFIGS
+    missing_cameras_allowed: ClassVar[bool] = False
+    """Whether the policy acts with some of its cameras absent (a VLA pads them), as long as one is there."""
 
     def __post_init__(self) -> None:
         self.input_features = {k: as_policy_feature(v) for k, v in self.input_features.items()}
@@ -265,6 +268,20 @@ class PreTrainedConfig:
 
     def validate_features(self) -> None:
         """Raise a clear error when the features cannot feed this policy."""
+
+    def missing_features(self, available: Collection[str], outputs: bool = True) -> list[str]:
+        """The features (inputs, and outputs unless ``outputs`` is False) that ``available`` (a dataset's or
+        an env's keys) lacks and this policy cannot do without.
+
+        Padding camera slots (``empty_cameras``) are never provided by anything. A policy with
+        ``missing_cameras_allowed`` goes without some of its cameras as long as one of them is there.
+        """
+        wanted = {**self.input_features, **(self.output_features if outputs else {})}
+        missing = [k for k in wanted if k not in available and not is_empty_camera_slot(k)]
+        cameras = [k for k in self.image_features if not is_empty_camera_slot(k)]
+        if self.missing_cameras_allowed and set(cameras) - set(missing):
+            missing = [k for k in missing if k not in cameras]
+        return missing
 
     # ---- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from lerobot.configs.parser import print_help_if_asked
-from lerobot.configs.types import FeatureType, is_empty_camera_slot
+from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.scripts.eval_config import EVAL_ALIASES, EvalPipelineConfig, parse_eval_config
@@ -70,15 +70,16 @@ def check_policy_fits_env(policy: PreTrainedPolicy, env: gym.vector.VectorEnv) -
 
     obs_space = env.single_observation_space
     provided = dataset_keys(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
-    # A VLA's padding cameras (empty_cameras) are filled by the policy itself.
-    needed = {k: ft for k, ft in policy.config.input_features.items() if not is_empty_camera_slot(k)}
-    missing = [k for k in needed if k not in provided]
+    # Padding cameras are filled by the policy itself, and a VLA pads the cameras an env lacks.
+    missing = policy.config.missing_features(provided, outputs=False)
     if missing:
         raise FeatureMismatchError(
             f"The policy needs {missing} but the environment only provides {sorted(provided)}. "
             "Evaluate in the env (and --env.obs_type) the policy was trained for."
         )
-    for key, ft in needed.items():
+    for key, ft in policy.config.input_features.items():
+        if key not in provided:
+            continue
         shape = tuple(provided[key].shape)
         want = (ft.shape[1], ft.shape[2], ft.shape[0]) if ft.type is FeatureType.VISUAL else ft.shape
         if shape != tuple(want):

@@ -39,7 +39,6 @@ from typing import Any
 import torch
 
 from lerobot.configs.parser import print_help_if_asked
-from lerobot.configs.types import is_empty_camera_slot
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.datasets.transforms import ImageTransforms
@@ -427,12 +426,7 @@ def evaluate_during_training(
 
 def _check_dataset_has_features(policy_cfg: Any, meta: LeRobotDatasetMetadata) -> None:
     """A policy config that already names its features (a checkpoint, explicit flags) must find them in the data."""
-    wanted = {**policy_cfg.input_features, **policy_cfg.output_features}
-    # A VLA's padding cameras (empty_cameras) are never in a dataset.
-    missing = [k for k in wanted if k not in meta.features and not is_empty_camera_slot(k)]
-    cameras = [k for k in policy_cfg.input_features if k.startswith("observation.images.")]
-    if getattr(policy_cfg, "missing_cameras_allowed", False) and set(cameras) - set(missing):
-        missing = [k for k in missing if k not in cameras]  # a VLA leaves absent cameras out
+    missing = policy_cfg.missing_features(meta.features)
     if missing:
         raise ValueError(
             f"The policy needs {missing}, which dataset {meta.repo_id!r} does not have (it has "

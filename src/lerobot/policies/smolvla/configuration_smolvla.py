@@ -117,8 +117,7 @@ class SmolVLAConfig(FlowVLAPresets, PreTrainedConfig):
     compile_mode: str = "max-autotune"
     """LeRobot's torch.compile mode (kept, not used by this class)."""
 
-    # Cameras the config lists but a dataset or robot lacks are left out (at least one must be there).
-    missing_cameras_allowed: ClassVar[bool] = True
+    missing_cameras_allowed: ClassVar[bool] = True  # absent cameras are padded (one must be there)
 
     def __post_init__(self) -> None:
         super().__post_init__()
