@@ -7,6 +7,7 @@ planning off (``use_mpc=false``), so its actions are deterministic; its image in
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +83,32 @@ def test_select_action_sequence_with_action_repeats(peer):
     policy.reset()
     chunk = policy.predict_action_chunk(sequence[0])  # (B, n_action_steps, A)
     close(chunk[:, 0], expected["outputs"]["select_action_unnormalized"][0])
+
+
+def test_training_loss_and_gradients_are_lerobots(monkeypatch):
+    """Every loss term and every parameter's gradient norm as LeRobot 0.6.1 computes them on the fixture
+    (``lerobot061_tdmpc_loss.json``), with both libraries' random pick of two Q heads fixed to heads 0 and 1."""
+    import lerobot.policies.tdmpc.network as network
+
+    want = json.loads((Path(__file__).parent / "lerobot061_tdmpc_loss.json").read_text())
+    monkeypatch.setattr(network.torch, "randperm", lambda n, *args, **kwargs: torch.arange(n))
+    policy = TDMPCPolicy.from_pretrained(CKPT)
+    policy.config.max_random_shift_ratio = 0.0  # the record was made without the random image shift
+    policy.train()
+    gen, steps, batch_size = torch.Generator().manual_seed(0), policy.config.horizon, 8
+    batch = {
+        "observation.image": torch.rand((batch_size, steps + 1, 3, 64, 64), generator=gen),
+        "observation.state": torch.rand((batch_size, steps + 1, 6), generator=gen),
+        "action": torch.rand((batch_size, steps, 6), generator=gen) * 2 - 1,
+        "next.reward": torch.rand((batch_size, steps), generator=gen),
+    }
+    out = policy(batch)
+    out["loss"].backward()
+    names = {"loss": "loss", "consistency_loss": "consistency_loss", "reward_loss": "reward_loss",
+             "q_loss": "Q_value_loss", "v_loss": "V_value_loss", "pi_loss": "pi_loss"}  # fmt: skip
+    for ours, theirs in names.items():
+        assert float(out[ours]) == pytest.approx(want[theirs], rel=1e-5), ours
+    grads = {n: p.grad.norm().item() for n, p in policy.named_parameters() if p.grad is not None}
+    assert grads.keys() == want["grad_norms"].keys()
+    for name, norm in grads.items():
+        assert norm == pytest.approx(want["grad_norms"][name], rel=1e-4, abs=1e-7), name

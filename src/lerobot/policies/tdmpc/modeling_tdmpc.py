@@ -28,7 +28,10 @@ Training loss over the latent rollout z_0 = enc(o_0), z_{t+1} = d(z_t, a_t), eac
     consistency  || z_{t+1} - enc_target(o_{t+1}) ||^2        reward  (R(z_t, a_t) - r_t)^2
     Q            sum_e (Q_e(z_t, a_t) - G_t)^2,   G_t = n-step return of r + discount * V(enc(o)) (no grad)
     V            expectile(min_2 Q_target(z_t, a_t) - V(z_t))
-    pi           exp(advantage_scaling * (min_2 Q_target - V)) * || pi(z_t) - a_t ||^2   (clipped at 100)
+    pi           exp(advantage_scaling * (min_2 Q_target - V)) * || pi(z_t) - a_t ||^2   (clipped at 100;
+                 z_t detached, averaged over the steps rather than summed)
+
+Loss values and gradients are LeRobot 0.6.1's (``tests/policies/tdmpc/test_tdmpc_checkpoint_parity.py``).
 
 After each optimiser step ``update()`` moves the target network towards the model (EMA).
 """
@@ -241,7 +244,7 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
         z_now = z_preds[:-1]
         reward_preds = self.model.reward(z_now, action)  # (H, B)
         q_preds = self.model.Qs(z_now, action)  # (E, H, B)
-        v_preds = self.model.V(z_now.detach())  # (H, B)
+        v_preds = self.model.V(z_now)  # (H, B); its loss shapes the latent too, as in LeRobot
 
         with torch.no_grad():
             next_obs = {k: v[1:] for k, v in obs.items()}
@@ -264,7 +267,8 @@ class TDMPCPolicy(MPPIPlanner, PreTrainedPolicy):
         diff = target_q - v_preds
         v_loss = weighted((cfg.expectile_weight - (diff < 0).float()).abs() * diff**2)
         pi_preds = self.model.pi(z_now.detach())
-        pi_loss = weighted(F.mse_loss(pi_preds, action, reduction="none").sum(-1) * awr_weights)
+        # LeRobot averages this term over the steps as well (the others are summed over them).
+        pi_loss = weighted(F.mse_loss(pi_preds, action, reduction="none").sum(-1) * awr_weights) / horizon
 
         loss = (
             cfg.consistency_coeff * consistency
