@@ -131,8 +131,10 @@ def test_each_format_round_trips_with_parity(exports, name):
     if policy.name == "diffusion":  # every draw is an input: initial noise and DDPM's per-step noise
         assert [s["name"] for s in meta["inputs"] if s["random"]] == ["noise", "step_noise"]
         assert meta["inputs"][-1]["shape"] == ["batch", 1, 8, 4] and "DDPM" in meta["random_draws"]
-    elif name.startswith("tdmpcplan"):  # MPPI's draws: the prior's noise, the Gaussian samples, the pick
-        random = ["pi_noise", "plan_noise", "terminal_noise", "elite_pick"]
+    elif name.startswith(
+        "tdmpcplan"
+    ):  # MPPI's draws: prior noise, Gaussian samples, the pick, terminal Q heads
+        random = ["pi_noise", "plan_noise", "terminal_noise", "elite_pick", "terminal_heads"]
         assert [s["name"] for s in meta["inputs"] if s["random"]] == random and "MPPI" in meta["random_draws"]
     elif policy.name == "vqbet":  # the code draws, uniform
         assert [s["name"] for s in meta["inputs"] if s["random"]] == ["code_uniforms"]

@@ -123,6 +123,26 @@ def test_planner_prefers_rewarded_actions():
     assert (action[..., 0] > 1.5).all()  # robot units: max 2
 
 
+def test_terminal_value_is_the_smaller_of_the_two_drawn_q_heads():
+    torch.manual_seed(0)
+    policy = TDMPCPolicy(tiny(uncertainty_regularizer_coeff=0.0), dataset_stats=STATS)  # 3 Q heads
+    model, cfg = policy.model, policy.config
+    z, actions = torch.randn(4, 2, cfg.latent_dim), torch.rand(H, 4, 2, A) * 2 - 1
+    noise = torch.randn(4, 2, A)
+    with torch.no_grad():
+        rollout = z
+        for a in actions:
+            rollout = model.latent_dynamics(rollout, a)
+        terminal = model.Qs(rollout, model.pi(rollout, cfg.min_std, noise))  # (3, N, B)
+        for draw, heads in (((0.1, 0.9), (0, 2)), ((0.5, 0.4), (1, 1)), ((0.99, 0.7), (2, 2))):
+            value = policy.estimate_value(z, actions, noise, torch.tensor(draw)[:, None].expand(2, 2))
+            without_terminal = (
+                policy.estimate_value(z, actions, noise, torch.zeros(2, 2)) - cfg.discount**H * (terminal[0])
+            )
+            want = without_terminal + cfg.discount**H * terminal[list(heads)].min(0).values
+            torch.testing.assert_close(value, want)
+
+
 def test_save_load_round_trip_keeps_weights_and_writes_loadable_config(tmp_path):
     policy = TDMPCPolicy(tiny(td_n_steps=2), dataset_stats=STATS)
     policy.save_pretrained(tmp_path)

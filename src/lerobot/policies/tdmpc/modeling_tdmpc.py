@@ -16,7 +16,7 @@ Shapes (B batch, H = horizon, A action dim)::
 
 Acting: ``use_mpc=False`` takes the policy prior's mean, tanh(pi(z)). ``use_mpc=True`` runs MPPI over
 H-step action sequences: ``n_gaussian_samples`` drawn from a Gaussian plus ``n_pi_samples`` rolled out
-by the (noisy) prior, each scored by the model's discounted rewards and a terminal Q, penalised by the
+by the (noisy) prior, each scored by the model's discounted rewards and a pessimistic terminal Q (the smaller of two random heads), penalised by the
 Q ensemble's spread; the ``n_elites`` best refit the Gaussian (softmax weights), ``cem_iterations``
 times. The mean is warm-started from the previous plan, shifted by the steps executed since.
 ``select_action(obs, explore=True)`` (online training) adds the plan's std as exploration noise.
@@ -88,7 +88,8 @@ class MPPIPlanner:
             actions = (mean.unsqueeze(1) + std.unsqueeze(1) * draws.gaussian[i]).clamp(-1, 1)
             if pi_actions is not None:
                 actions = torch.cat([actions, pi_actions], dim=1)  # (H, N, B, A)
-            value = self.estimate_value(z_all, actions, draws.terminal[i]).nan_to_num(0.0)  # (N, B)
+            heads = None if draws.heads is None else draws.heads[i]
+            value = self.estimate_value(z_all, actions, draws.terminal[i], heads).nan_to_num(0.0)  # (N, B)
             elite_values, elite_idx = top_k_first_on_ties(value, cfg.n_elites)  # (K, B)
             index = elite_idx[None, :, :, None].expand(horizon, -1, -1, action_dim)
             elite_actions = actions.gather(1, index)  # (H, K, B, A)
@@ -106,10 +107,19 @@ class MPPIPlanner:
         chosen = elite_actions.gather(1, pick[None, None, :, None].expand(horizon, 1, -1, action_dim))
         return chosen[: cfg.n_action_steps, 0], mean, std
 
-    def estimate_value(self, z: Tensor, actions: Tensor, terminal_noise: Tensor | None = None) -> Tensor:
+    def estimate_value(
+        self,
+        z: Tensor,
+        actions: Tensor,
+        terminal_noise: Tensor | None = None,
+        terminal_heads: Tensor | None = None,
+    ) -> Tensor:
         """Discounted model return of each action sequence (H, N, B, A) from z (N, B, D), with the
         terminal Q of the (noisy) prior's next action (``terminal_noise`` (N, B, A): its draw); every
-        term minus ``uncertainty_regularizer_coeff`` times the Q ensemble's spread at that step. -> (N, B)."""
+        term minus ``uncertainty_regularizer_coeff`` times the Q ensemble's spread at that step. -> (N, B).
+
+        The terminal Q is pessimistic, as in LeRobot: the smaller of two heads drawn with replacement
+        (``terminal_heads`` (2, B) uniform in [0, 1): the draw), or of both heads of a 2-head ensemble."""
         cfg = self.config
         # Only the dynamics is sequential: roll it out, then score every step's reward and Q spread,
         # the terminal Q included, in one batched call each.
@@ -124,7 +134,13 @@ class MPPIPlanner:
             torch.cat([steps, z_last.unsqueeze(0)]), torch.cat([actions, terminal_action.unsqueeze(0)])
         )  # (E, H + 1, N, B)
         penalty = cfg.uncertainty_regularizer_coeff * qs.std(0)  # (H + 1, N, B)
-        gains = torch.cat([rewards, qs[:, -1:].mean(0)]) - penalty
+        terminal_qs = qs[:, -1]  # (E, N, B)
+        if len(terminal_qs) > 2:
+            if terminal_heads is None:
+                terminal_heads = torch.rand((2, z.shape[1]), device=z.device)
+            index = (terminal_heads * len(terminal_qs)).long().clamp(max=len(terminal_qs) - 1)  # (2, B)
+            terminal_qs = terminal_qs.gather(0, index[:, None, :].expand(-1, terminal_qs.shape[1], -1))
+        gains = torch.cat([rewards, terminal_qs.min(0, keepdim=True).values]) - penalty
         discounts = torch.tensor([cfg.discount**t for t in range(len(gains))], device=z.device)
         return (discounts[:, None, None] * gains).sum(0)
 
@@ -323,11 +339,12 @@ class PlanDraws:
     """(I, N, B, A) standard normal: the noise of the prior's action behind each terminal Q."""
     pick: Tensor
     """(B,) uniform in [0, 1): which elite trajectory is executed (inverse CDF of the elite scores)."""
+    heads: Tensor | None
+    """(I, 2, B) uniform in [0, 1): the two Q heads whose minimum is each iteration's terminal value
+    (None with at most 2 heads: both are used)."""
 
     def to(self, device: torch.device) -> PlanDraws:
-        return PlanDraws(
-            *(None if x is None else x.to(device) for x in (self.pi, self.gaussian, self.terminal, self.pick))
-        )
+        return PlanDraws(*(None if x is None else x.to(device) for x in dataclasses.astuple(self)))
 
 
 def plan_draws(config: TDMPCConfig, batch_size: int, generator: torch.Generator | None = None) -> PlanDraws:
@@ -337,7 +354,11 @@ def plan_draws(config: TDMPCConfig, batch_size: int, generator: torch.Generator 
     pi = torch.randn((horizon, n_pi, batch_size, action_dim), generator=generator) if n_pi else None
     gaussian = torch.randn((iterations, horizon, n_gauss, batch_size, action_dim), generator=generator)
     terminal = torch.randn((iterations, n_gauss + n_pi, batch_size, action_dim), generator=generator)
-    return PlanDraws(pi, gaussian, terminal, torch.rand((batch_size,), generator=generator))
+    pick = torch.rand((batch_size,), generator=generator)
+    heads = (
+        torch.rand((iterations, 2, batch_size), generator=generator) if config.q_ensemble_size > 2 else None
+    )
+    return PlanDraws(pi, gaussian, terminal, pick, heads)
 
 
 class TDMPCGraph(MPPIPlanner, PolicyGraph):
@@ -346,7 +367,8 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
     Without planning (``use_mpc=False``) the prior's mean, one action: deterministic. With it, a cold-start
     MPPI plan's first ``n_action_steps`` actions; ``draws="input"`` adds, batch first, ``pi_noise``
     (B, H, P, A) (when ``n_pi_samples`` > 0), ``plan_noise`` (B, I, H, G, A), ``terminal_noise``
-    (B, I, N, A), all standard normal, and ``elite_pick`` (B, 1) uniform in [0, 1) (see :class:`PlanDraws`).
+    (B, I, N, A), all standard normal, ``elite_pick`` (B, 1) and, with more than 2 Q heads,
+    ``terminal_heads`` (B, I, 2), uniform in [0, 1) (see :class:`PlanDraws`).
     """
 
     def __init__(self, policy: TDMPCPolicy, camera_images: bool, draws: str):
@@ -374,8 +396,13 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
                 GraphInput("terminal_noise", (i, g + p, a), torch.float32, random=True),
                 GraphInput("elite_pick", (1,), torch.float32, random=True, uniform=True),
             ]
+            if cfg.q_ensemble_size > 2:
+                self.inputs.append(
+                    GraphInput("terminal_heads", (i, 2), torch.float32, random=True, uniform=True)
+                )
         where = (
-            "inputs (pi_noise, plan_noise, terminal_noise standard normal; elite_pick uniform in [0, 1))"
+            "inputs (pi_noise, plan_noise, terminal_noise standard normal; elite_pick, terminal_heads uniform "
+            "in [0, 1))"
             if draws == "input"
             else "drawn inside the model"
         )
@@ -390,7 +417,8 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
             return ()
         d = plan_draws(self.config, batch_size, generator)
         out = [] if d.pi is None else [d.pi.permute(2, 0, 1, 3)]
-        return (*out, d.gaussian.permute(3, 0, 1, 2, 4), d.terminal.permute(2, 0, 1, 3), d.pick[:, None])
+        out += [d.gaussian.permute(3, 0, 1, 2, 4), d.terminal.permute(2, 0, 1, 3), d.pick[:, None]]
+        return (*out, *([] if d.heads is None else [d.heads.permute(2, 0, 1)]))
 
     def forward(self, *inputs: Tensor) -> Tensor:
         cfg = self.config
@@ -401,9 +429,10 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
             if self.draws == "input":
                 given = list(inputs[len(self.observations) :])
                 pi = given.pop(0).permute(1, 2, 0, 3) if cfg.n_pi_samples else None
-                gaussian, terminal, pick = given
+                gaussian, terminal, pick = given[:3]
+                heads = given[3].permute(1, 2, 0) if cfg.q_ensemble_size > 2 else None
                 draws = PlanDraws(
-                    pi, gaussian.permute(1, 2, 3, 0, 4), terminal.permute(1, 2, 0, 3), pick[:, 0]
+                    pi, gaussian.permute(1, 2, 3, 0, 4), terminal.permute(1, 2, 0, 3), pick[:, 0], heads
                 )
             else:
                 draws = plan_draws(cfg, z.shape[0]).to(z.device)
