@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from lerobot.policies import cpu_acceleration
-from policies import training_workload
+from policies import workload
 from policy_workloads import THREADS, make_observation
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,7 +68,7 @@ def timed(fn: Any, repeats: int) -> float:
 
 
 def bench(name: str, rounds: int, train_repeats: int, infer_repeats: int) -> dict[str, Any]:
-    policy, train_step = training_workload(name)
+    policy, train_step, _ = workload(name)
     observation = make_observation(name)
     stock = children(policy)
 
@@ -123,7 +123,7 @@ def module_savings(name: str, reps: int, step_repeats: int) -> dict[str, Any]:
     each way; the saving is the difference of medians times the number of such calls per step,
     divided by the accelerated step's median time, measured in the same process.
     """
-    policy, train_step = training_workload(name)
+    policy, train_step, _ = workload(name)
     observation = make_observation(name)
     stock = children(policy)
 
@@ -143,8 +143,8 @@ def module_savings(name: str, reps: int, step_repeats: int) -> dict[str, Any]:
                 entry[1] = x.detach().clone()
             entry[3] += 1
 
-        leaves = [m for m in policy.modules() if not list(m.children())]
-        handles = [m.register_forward_pre_hook(record) for m in leaves]
+        swappable = [m for m in policy.modules() if any(_applies(piece, m) for piece in used)]
+        handles = [m.register_forward_pre_hook(record) for m in swappable]
         fn()
         for handle in handles:
             handle.remove()
@@ -247,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("cpu_acceleration_whole_steps.json" if args.whole_steps else "cpu_acceleration.json")
+    stem = "cpu_acceleration" + ("_whole_steps" if args.whole_steps else "")
+    if args.policies != parser.get_default("policies"):
+        stem += "_" + args.policies.replace(",", "_")
+    path = RESULTS / f"{stem}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(path)

@@ -229,10 +229,25 @@ def test_inference_convolution_matches_the_stock_layer(kernel, stride, padding, 
         expected = stock(x)
         ours = accelerate(nn.Sequential(stock))[0]
         assert type(ours) is OneDnnConv2d
+        ours.min_macs = 0  # these small inputs through oneDNN all the same
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(ours(channels_last), expected, rtol=1e-5, atol=1e-5)
     assert ours.weight is stock.weight
+
+
+def test_small_convolutions_keep_the_stock_op(monkeypatch):
+    """oneDNN's per-call setup outweighs its kernel below ``min_macs`` (TD-MPC's 8-channel encoder)."""
+    calls = []
+    onednn = torch.mkldnn_convolution
+    monkeypatch.setattr(torch, "mkldnn_convolution", lambda *args: calls.append(1) or onednn(*args))
+    small = accelerate(nn.Sequential(nn.Conv2d(8, 8, 3, stride=2)))[0]
+    big = accelerate(nn.Sequential(nn.Conv2d(256, 256, 3, padding=1)))[0]
+    with torch.no_grad():
+        small(torch.randn(1, 8, 13, 13))
+        assert calls == []
+        big(torch.randn(1, 256, 6, 6))  # 21 M multiply-adds
+        assert calls == [1]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ swaps them in, in place, and nothing else:
     is the same thing as drops separated by i.i.d. geometric gaps) instead of one per element.
 ``conv2d_inference``
     ``nn.Conv2d`` without autograd calls oneDNN's convolution directly: for a single small image
-    PyTorch's dispatcher otherwise picks its slower im2col kernel.
+    PyTorch's dispatcher otherwise picks its slower im2col kernel. Small convolutions (under
+    ``OneDnnConv2d.min_macs`` multiply-adds per call, e.g. TD-MPC's 8-channel encoder) keep the stock
+    op: there oneDNN's per-call setup costs more than it saves.
 ``conv1d``
     ``nn.Conv1d`` (Diffusion's U-Net over short action sequences with wide channels) as one matrix
     product over the unfolded time windows, where oneDNN spends more time setting up than computing.
@@ -177,23 +179,36 @@ def dropout_scale_mask(numel: int, p: float, dtype: torch.dtype = torch.float32)
 
 # ---- convolutions -----------------------------------------------------------------------------------
 class OneDnnConv2d(nn.Conv2d):
-    """``nn.Conv2d`` that calls oneDNN's convolution when there is no autograd; the stock layer otherwise."""
+    """``nn.Conv2d`` that calls oneDNN's convolution when there is no autograd and the call is big enough;
+    the stock layer otherwise."""
+
+    min_macs: int = 5_000_000
+    """Multiply-adds of a call below which the stock op runs (``benchmarks/cpu_acceleration.py``)."""
 
     def __init__(self, stock: nn.Conv2d):
         super().__init__(**_stock_arguments(stock), groups=stock.groups)
+        self._macs_per_output = self.weight[0].numel()  # multiply-adds behind one output value
 
     def forward(self, x: Tensor) -> Tensor:
         _require_cpu(x, self)
         if (
-            torch.is_grad_enabled()
+            self._multiply_adds(x) < self.min_macs  # first: the cheapest test, and the usual reason
+            or torch.is_grad_enabled()
             or x.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
             or _recording()
-        ):
-            return super().forward(x)
+        ):  # the stock op (padding_mode "zeros", as _accelerated requires)
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         return torch.mkldnn_convolution(
             x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
         )
+
+    def _multiply_adds(self, x: Tensor) -> int:
+        """About the multiply-adds of this call (output size from the input size and stride)."""
+        *lead, height, width = x.shape
+        batch = lead[0] if len(lead) == 2 else 1
+        stride_h, stride_w = self.stride
+        return batch * (height // stride_h) * (width // stride_w) * self.out_channels * self._macs_per_output
 
 
 class WindowMatmulConv1d(nn.Conv1d):
@@ -240,7 +255,9 @@ def _check_stock_twin(stock: nn.Module, accelerated: nn.Module, x: Tensor) -> No
 def _check_conv2d() -> None:
     torch.manual_seed(0)
     stock = nn.Conv2d(8, 4, 3, stride=2, padding=1)
-    _check_stock_twin(stock, _share_parameters(stock, OneDnnConv2d(stock)), torch.randn(1, 8, 5, 5))
+    twin = _share_parameters(stock, OneDnnConv2d(stock))
+    twin.min_macs = 0  # a tiny input, through oneDNN all the same
+    _check_stock_twin(stock, twin, torch.randn(1, 8, 5, 5))
 
 
 def _check_conv1d() -> None:
