@@ -477,6 +477,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
         Keys are renamed first (``rename_map``).
         """
         out = self.rename_observation(observation)
+        device = self.device  # looked up once: it walks the modules to the first parameter
         for name, ft in self.config.input_features.items():
             if name not in out:
                 continue
@@ -487,7 +488,7 @@ class PreTrainedPolicy(nn.Module, abc.ABC):
                     x = x.float() / 255.0
                 if x.shape[-1] == channels and x.shape[-3] != channels:
                     x = x.movedim(-1, -3)
-            x = x.to(self.device, torch.float32)
+            x = x.to(device, torch.float32)
             if x.dim() == len(ft.shape):
                 x = x.unsqueeze(0)
             out[name] = x
