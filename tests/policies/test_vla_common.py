@@ -150,6 +150,7 @@ def test_missing_features_pads_absent_cameras_of_a_vla_only_while_one_camera_is_
     from tests.policies.conftest import act_config, smolvla_config
 
     from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.config import missing_features
 
     features = {
         "observation.state": PolicyFeature(FeatureType.STATE, (3,)),
@@ -158,13 +159,13 @@ def test_missing_features_pads_absent_cameras_of_a_vla_only_while_one_camera_is_
     }
     vla = smolvla_config(input_features=features, empty_cameras=1)
     state_front = ["observation.state", "observation.images.front", "action"]
-    assert vla.missing_features(state_front) == []  # wrist padded; the padding slot is never provided
-    assert vla.missing_features(["observation.state", "action"]) == [
+    assert missing_features(vla, state_front) == []  # wrist padded; the padding slot is never provided
+    assert missing_features(vla, ["observation.state", "action"]) == [
         "observation.images.front",
         "observation.images.wrist",
     ]
-    assert vla.missing_features(["observation.state", "observation.images.front"]) == ["action"]
-    assert vla.missing_features(["observation.state", "observation.images.front"], outputs=False) == []
+    assert missing_features(vla, ["observation.state", "observation.images.front"]) == ["action"]
+    assert missing_features(vla, ["observation.state", "observation.images.front"], outputs=False) == []
     act = act_config()  # ACT needs every camera it lists
     camera = next(iter(act.image_features))
-    assert act.missing_features([k for k in act.input_features if k != camera], outputs=False) == [camera]
+    assert missing_features(act, [k for k in act.input_features if k != camera], outputs=False) == [camera]

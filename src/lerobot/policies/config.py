@@ -171,7 +171,8 @@ class PreTrainedConfig:
     type: ClassVar[str] = ""
     choices: ClassVar[Registry] = POLICY_CONFIGS
     missing_cameras_allowed: ClassVar[bool] = False
-    """Whether the policy acts with some of its cameras absent (a VLA pads them), as long as one is there."""
+    """Whether the policy acts with some of its cameras absent (a VLA pads them), as long as one is there
+    (:func:`missing_features`)."""
 
     def __post_init__(self) -> None:
         self.input_features = {k: as_policy_feature(v) for k, v in self.input_features.items()}
@@ -268,20 +269,6 @@ class PreTrainedConfig:
 
     def validate_features(self) -> None:
         """Raise a clear error when the features cannot feed this policy."""
-
-    def missing_features(self, available: Collection[str], outputs: bool = True) -> list[str]:
-        """The features (inputs, and outputs unless ``outputs`` is False) that ``available`` (a dataset's or
-        an env's keys) lacks and this policy cannot do without.
-
-        Padding camera slots (``empty_cameras``) are never provided by anything. A policy with
-        ``missing_cameras_allowed`` goes without some of its cameras as long as one of them is there.
-        """
-        wanted = {**self.input_features, **(self.output_features if outputs else {})}
-        missing = [k for k in wanted if k not in available and not is_empty_camera_slot(k)]
-        cameras = [k for k in self.image_features if not is_empty_camera_slot(k)]
-        if self.missing_cameras_allowed and set(cameras) - set(missing):
-            missing = [k for k in missing if k not in cameras]
-        return missing
 
     # ---- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -411,3 +398,24 @@ def _accept_guide_spellings(config_cls: type) -> None:
         init(self, *args, **_translate_guide_spellings(type(self), kwargs))
 
     config_cls.__init__ = __init__
+
+
+def missing_features(config: Any, available: Collection[str], outputs: bool = True) -> list[str]:
+    """The features of a policy ``config`` (inputs, and outputs unless ``outputs`` is False) that
+    ``available`` (a dataset's or an env's keys) lacks and the policy cannot do without.
+
+    Padding camera slots (``empty_cameras``) are never provided by anything. A policy with
+    ``missing_cameras_allowed`` goes without some of its cameras as long as one of them is there.
+    ``config`` needs only ``input_features`` (and ``output_features`` with ``outputs``), so
+    ``eval_policy``'s duck-typed policies pass too.
+    """
+    wanted = {**config.input_features, **(config.output_features if outputs else {})}
+    missing = [k for k in wanted if k not in available and not is_empty_camera_slot(k)]
+    cameras = [
+        k
+        for k, ft in config.input_features.items()
+        if ft.type is FeatureType.VISUAL and not is_empty_camera_slot(k)
+    ]
+    if getattr(config, "missing_cameras_allowed", False) and set(cameras) - set(missing):
+        missing = [k for k in missing if k not in cameras]
+    return missing

@@ -46,6 +46,7 @@ import torch
 from lerobot.configs.parser import print_help_if_asked
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.utils import atomic_path
+from lerobot.policies.config import missing_features
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.scripts.eval_config import EVAL_ALIASES, EvalPipelineConfig, parse_eval_config
 from lerobot.utils.cli import console_main
@@ -71,7 +72,7 @@ def check_policy_fits_env(policy: PreTrainedPolicy, env: gym.vector.VectorEnv) -
     obs_space = env.single_observation_space
     provided = dataset_keys(obs_space.spaces) if isinstance(obs_space, gym.spaces.Dict) else {}
     # Padding cameras are filled by the policy itself, and a VLA pads the cameras an env lacks.
-    missing = policy.config.missing_features(provided, outputs=False)
+    missing = missing_features(policy.config, provided, outputs=False)
     if missing:
         raise FeatureMismatchError(
             f"The policy needs {missing} but the environment only provides {sorted(provided)}. "

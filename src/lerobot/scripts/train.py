@@ -44,6 +44,7 @@ from lerobot.datasets.metadata import LeRobotDatasetMetadata
 from lerobot.datasets.transforms import ImageTransforms
 from lerobot.optim import make_optimizer, make_scheduler, resolve_optimizer, resolve_scheduler
 from lerobot.policies import peft_adapters
+from lerobot.policies.config import missing_features
 from lerobot.policies.cpu_acceleration import accelerate_on_cpu
 from lerobot.policies.factory import make_policy
 from lerobot.policies.policy_protocol import PolicyWithUpdate
@@ -426,7 +427,7 @@ def evaluate_during_training(
 
 def _check_dataset_has_features(policy_cfg: Any, meta: LeRobotDatasetMetadata) -> None:
     """A policy config that already names its features (a checkpoint, explicit flags) must find them in the data."""
-    missing = policy_cfg.missing_features(meta.features)
+    missing = missing_features(policy_cfg, meta.features)
     if missing:
         raise ValueError(
             f"The policy needs {missing}, which dataset {meta.repo_id!r} does not have (it has "
