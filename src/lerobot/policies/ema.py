@@ -1,8 +1,8 @@
 """Exponential moving average of a module's weights: one helper for any policy or training loop.
 
-A policy keeps one as ``policy.ema`` (ACT and Diffusion with ``use_ema``, whose configs take the fields
-of :class:`EMAFields`) and ``PreTrainedPolicy`` does the rest: ``update()`` (the training loop calls it after each optimiser step, see ``PolicyWithUpdate``)
-folds the step in, inference and ``save_pretrained`` run inside :meth:`EMA.averaged`, training
+A policy keeps one as ``policy.ema`` (ACT and Diffusion with ``use_ema``, whose configs take the
+fields of :class:`EMAFields`) and ``PreTrainedPolicy`` does the rest: ``update()`` (the training loop
+calls it after each optimiser step, see ``PolicyWithUpdate``) folds the step in, inference and ``save_pretrained`` run inside :meth:`EMA.averaged`, training
 checkpoints carry :meth:`EMA.state_dict`. A training loop may as well hold one of any module itself.
 """
 
