@@ -2,8 +2,9 @@
 
 A policy keeps one as ``policy.ema`` (ACT and Diffusion with ``use_ema``, whose configs take the
 fields of :class:`EMAFields`) and ``PreTrainedPolicy`` does the rest: ``update()`` (the training loop
-calls it after each optimiser step, see ``PolicyWithUpdate``) folds the step in, inference and ``save_pretrained`` run inside :meth:`EMA.averaged`, training
-checkpoints carry :meth:`EMA.state_dict`. A training loop may as well hold one of any module itself.
+calls it after each optimiser step, see ``PolicyWithUpdate``) folds the step in, inference and
+``save_pretrained`` run inside :meth:`EMA.averaged`, training checkpoints carry :meth:`EMA.state_dict`.
+A training loop may as well hold one of any module itself.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class EMAFields:
     """
 
     use_ema: bool = False
-    """Keep an EMA of the weights, updated by ``policy.update()`` after each optimiser step; saved and evaluated."""
+    """Keep an EMA of the weights, updated by ``policy.update()`` after each optimiser step; saved and
+    evaluated."""
     ema_power: float = 0.75
     """EMA warm-up: decay = 1 - (1 + step) ** -ema_power, capped at ema_max_decay."""
     ema_max_decay: float = 0.9999

@@ -17,7 +17,8 @@ Time layout of one training sample (``n_obs_steps=2``, ``horizon=16``, ``n_actio
 
 The EMA fields (:class:`~lerobot.policies.ema.EMAFields`) are this library's addition (LeRobot 0.6
 has no EMA); they are written to ``config.json`` only when ``use_ema`` is on, so default checkpoints
-stay loadable by LeRobot. So is ``rtc_config`` (real-time chunking, which LeRobot offers for its flow policies only): written only when set.
+stay loadable by LeRobot. So is ``rtc_config`` (real-time chunking, which LeRobot offers for its flow
+policies only): written only when set.
 """
 
 from __future__ import annotations

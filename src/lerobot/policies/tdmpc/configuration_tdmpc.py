@@ -165,6 +165,11 @@ class TDMPCConfig(PreTrainedConfig):
             raise ValueError(f"TD-MPC needs an 'action' output feature; got {sorted(self.output_features)}.")
 
     @property
+    def draws_terminal_heads(self) -> bool:
+        """Whether planning draws the two Q heads of its terminal value (with 2 heads it takes both)."""
+        return self.q_ensemble_size > 2
+
+    @property
     def observation_delta_indices(self) -> list[int]:
         return list(range(self.horizon + 1))
 

@@ -16,9 +16,10 @@ Shapes (B batch, H = horizon, A action dim)::
 
 Acting: ``use_mpc=False`` takes the policy prior's mean, tanh(pi(z)). ``use_mpc=True`` runs MPPI over
 H-step action sequences: ``n_gaussian_samples`` drawn from a Gaussian plus ``n_pi_samples`` rolled out
-by the (noisy) prior, each scored by the model's discounted rewards and a pessimistic terminal Q (the smaller of two random heads), penalised by the
-Q ensemble's spread; the ``n_elites`` best refit the Gaussian (softmax weights), ``cem_iterations``
-times. The mean is warm-started from the previous plan, shifted by the steps executed since.
+by the (noisy) prior, each scored by the model's discounted rewards and a pessimistic terminal Q (the
+smaller of two random heads), penalised by the Q ensemble's spread; the ``n_elites`` best refit the
+Gaussian (softmax weights), ``cem_iterations`` times. The mean is warm-started from the previous plan,
+shifted by the steps executed since.
 ``select_action(obs, explore=True)`` (online training) adds the plan's std as exploration noise.
 Every draw of a plan is made up front (:func:`plan_draws`), so an export can take them as inputs.
 
@@ -135,7 +136,7 @@ class MPPIPlanner:
         )  # (E, H + 1, N, B)
         penalty = cfg.uncertainty_regularizer_coeff * qs.std(0)  # (H + 1, N, B)
         terminal_qs = qs[:, -1]  # (E, N, B)
-        if len(terminal_qs) > 2:
+        if cfg.draws_terminal_heads:
             if terminal_heads is None:
                 terminal_heads = torch.rand((2, z.shape[1]), device=z.device)
             index = (terminal_heads * len(terminal_qs)).long().clamp(max=len(terminal_qs) - 1)  # (2, B)
@@ -356,7 +357,7 @@ def plan_draws(config: TDMPCConfig, batch_size: int, generator: torch.Generator 
     terminal = torch.randn((iterations, n_gauss + n_pi, batch_size, action_dim), generator=generator)
     pick = torch.rand((batch_size,), generator=generator)
     heads = (
-        torch.rand((iterations, 2, batch_size), generator=generator) if config.q_ensemble_size > 2 else None
+        torch.rand((iterations, 2, batch_size), generator=generator) if config.draws_terminal_heads else None
     )
     return PlanDraws(pi, gaussian, terminal, pick, heads)
 
@@ -396,7 +397,7 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
                 GraphInput("terminal_noise", (i, g + p, a), torch.float32, random=True),
                 GraphInput("elite_pick", (1,), torch.float32, random=True, uniform=True),
             ]
-            if cfg.q_ensemble_size > 2:
+            if cfg.draws_terminal_heads:
                 self.inputs.append(
                     GraphInput("terminal_heads", (i, 2), torch.float32, random=True, uniform=True)
                 )
@@ -430,7 +431,7 @@ class TDMPCGraph(MPPIPlanner, PolicyGraph):
                 given = list(inputs[len(self.observations) :])
                 pi = given.pop(0).permute(1, 2, 0, 3) if cfg.n_pi_samples else None
                 gaussian, terminal, pick = given[:3]
-                heads = given[3].permute(1, 2, 0) if cfg.q_ensemble_size > 2 else None
+                heads = given[3].permute(1, 2, 0) if cfg.draws_terminal_heads else None
                 draws = PlanDraws(
                     pi, gaussian.permute(1, 2, 3, 0, 4), terminal.permute(1, 2, 0, 3), pick[:, 0], heads
                 )
