@@ -60,3 +60,30 @@ def test_camera_task_records_png_frames_without_video(tmp_path):
     env.close()
     rendered = torch.from_numpy(obs["pixels"]["front"]).permute(2, 0, 1).float() / 255
     torch.testing.assert_close(frame, rendered, rtol=0, atol=0)  # same pixels, same channel order
+
+
+def test_rewards_are_stored_with_the_step_that_earned_them(tmp_path):
+    """``--rewards=true``: LeRobot's ``next.reward`` / ``next.done`` / ``next.success`` columns, each frame
+    holding what its own action earned (the data TD-MPC's offline + online training seeds its buffer with)."""
+    root = tmp_path / "ds"
+    assert main(["--env.type=so100", "--env.task=reach", "--env.obs_type=state", "--repo_id=me/reach",
+                 f"--root={root}", "--num_episodes=1", "--first_seed=3", "--video=false",
+                 "--rewards=true"]) == 0  # fmt: skip
+    validate_v30(root)
+    ds = LeRobotDataset("me/reach", root=root)
+    assert ds.features["next.reward"]["dtype"] == "float32" and ds.features["next.done"]["dtype"] == "bool"
+    env = make_env("so100", task="reach", obs_type="state")
+    env.reset(seed=3)
+    for i in range(len(ds)):
+        _, reward, terminated, _, info = env.step(ds[i]["action"].numpy())
+        assert ds[i]["next.reward"].item() == np.float32(reward)
+        assert bool(ds[i]["next.done"]) == terminated and bool(ds[i]["next.success"]) == info["is_success"]
+    env.close()
+    # The reach expert goes straight above the cube: the episode ends on success, well before the limit.
+    assert terminated and info["is_success"] and len(ds) < 40
+    from lerobot.envs import resolve_env_config
+    from lerobot.envs.recording import record_expert_dataset
+
+    plain, _ = record_expert_dataset(resolve_env_config("so100", task="reach", obs_type="state"), "me/plain",
+                                     tmp_path / "plain", 1, use_videos=False)  # fmt: skip
+    assert not {"next.reward", "next.done", "next.success"} & set(plain.features)  # off by default

@@ -5,7 +5,6 @@ import csv
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -77,32 +76,20 @@ def test_online_resume_reaches_the_same_weights_and_buffer(tmp_path):
 
 
 def test_offline_plus_online_seeds_the_buffer_from_a_dataset(tmp_path):
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot.envs import make_env
+    """Expert demonstrations recorded with their rewards (``record_expert --rewards=true``) seed the buffer;
+    the same recording without rewards is refused, naming the flag."""
     from lerobot.envs.configs import SO100EnvConfig
-    from lerobot.envs.utils import dataset_observation
+    from lerobot.envs.recording import record_expert_dataset
 
-    features = {**SO100EnvConfig(task="reach", obs_type="state").features,
-                "next.reward": {"dtype": "float32", "shape": (1,), "names": None}}  # fmt: skip
-    ds = LeRobotDataset.create(
-        "test/reach", fps=30, features=features, root=tmp_path / "ds", use_videos=False
-    )
-    env = make_env("so100", task="reach", obs_type="state", episode_length=10)
-    rng = np.random.default_rng(0)
-    for e in range(2):
-        obs, _ = env.reset(seed=e)
-        for _ in range(10):
-            action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
-            next_obs, reward, *_ = env.step(action)
-            frame = {**dataset_observation(obs), "action": action, "next.reward": np.float32([reward])}
-            ds.add_frame(frame, task="reach")
-            obs = next_obs
-        ds.save_episode()
-    ds.finalize()
-    env.close()
+    env = SO100EnvConfig(task="reach", obs_type="state", episode_length=10)
+    record_expert_dataset(env, "test/reach", tmp_path / "ds", 2, use_videos=False, rewards=True)
+    record_expert_dataset(env, "test/plain", tmp_path / "plain", 1, use_videos=False)
+    flags = [f for f in FLAGS if not f.startswith("--online.seed_steps")]
+    with pytest.raises(ValueError, match="record_expert --rewards=true"):
+        main([*flags, "--dataset.repo_id=test/plain", f"--dataset.root={tmp_path / 'plain'}",
+              "--online.enable=true", f"--output_dir={tmp_path / 'refused'}", "--steps=1"])  # fmt: skip
 
     run = tmp_path / "run"
-    flags = [f for f in FLAGS if not f.startswith("--online.seed_steps")]
     assert main([*flags, "--online.seed_steps=0", "--dataset.repo_id=test/reach", f"--dataset.root={tmp_path / 'ds'}",
                  "--online.enable=true", f"--output_dir={run}", "--steps=10"]) == 0  # fmt: skip
     buffer = load_file(str(run / "checkpoints" / "last" / "training_state" / "replay_buffer.safetensors"))

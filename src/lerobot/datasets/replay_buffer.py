@@ -154,7 +154,7 @@ class ReplayBuffer:
         if REWARD not in dataset.meta.features:
             raise ValueError(
                 f"Dataset {dataset.repo_id!r} has no {REWARD!r} column, so it cannot seed a replay buffer for "
-                "reinforcement learning. Record it with rewards (lerobot-record in a sim env stores them)."
+                "reinforcement learning. Record it with rewards: python -m lerobot.scripts.record_expert --rewards=true ..."
             )
         last_episode = None
         for i in range(len(dataset)):

@@ -94,7 +94,8 @@ class Expert:
 
 
 class SO100Expert(Expert):
-    """Top-down pick (and place) for our SO-100 tasks, executed by IK on the grasp site."""
+    """Top-down pick (and place) for our SO-100 tasks, or the move above the cube for ``reach``, executed by
+    IK on the grasp site."""
 
     def _plan(self, sim: gym.Env) -> None:
         from lerobot.envs import so100
@@ -113,13 +114,16 @@ class SO100Expert(Expert):
         up = np.array([0.0, 0.0, 1.0])
         opened, closed = so100.GRIPPER_OPEN, so100.GRIPPER_CLOSED
         start_grip = float(sim.joint_positions[5])
-        plan = [
-            Waypoint(0.0, start_pos, start_mat, start_grip),
-            Waypoint(1.0, grasp + 0.07 * up, grasp_mat, opened),
-            Waypoint(1.6, grasp, grasp_mat, opened),
-            Waypoint(2.0, grasp, grasp_mat, closed),
-            Waypoint(3.0, grasp + 0.10 * up, grasp_mat, closed),
-        ]
+        plan = [Waypoint(0.0, start_pos, start_mat, start_grip)]
+        if sim.task == "reach":  # straight to the point above the cube, gripper down, and hold it there
+            plan.append(Waypoint(1.0, grasp + (so100.REACH_HEIGHT - 0.003) * up, grasp_mat, start_grip))
+        else:
+            plan += [
+                Waypoint(1.0, grasp + 0.07 * up, grasp_mat, opened),
+                Waypoint(1.6, grasp, grasp_mat, opened),
+                Waypoint(2.0, grasp, grasp_mat, closed),
+                Waypoint(3.0, grasp + 0.10 * up, grasp_mat, closed),
+            ]
         if sim.task == "pick_place":
             place = np.array([*so100.TARGET_XY, cube[2] + 0.012])
             place_mat = axis_angle_mat([0, 0, 1], np.arctan2(place[1], place[0] - 0.045)) @ down

@@ -20,6 +20,13 @@ from lerobot.envs.utils import dataset_observation
 
 logger = logging.getLogger(__name__)
 
+# LeRobot's columns for what an action earned in a sim dataset (``record_expert_dataset(rewards=True)``).
+REWARD_FEATURES = {
+    "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
+    "next.done": {"dtype": "bool", "shape": (1,), "names": None},
+    "next.success": {"dtype": "bool", "shape": (1,), "names": None},
+}
+
 
 def record_expert_dataset(
     env: EnvConfig | str,
@@ -30,6 +37,7 @@ def record_expert_dataset(
     first_seed: int = 0,
     use_videos: bool = True,
     action_noise: float = 0.0,
+    rewards: bool = False,
 ) -> tuple[Any, float]:
     """Roll the expert out for ``num_episodes`` seeds into a new dataset; returns it and its success share.
 
@@ -40,6 +48,11 @@ def record_expert_dataset(
     action (DART, Laskey et al. 2017): the demonstrations then visit states slightly off the expert's
     path together with the action that leads back, which is what a cloned policy needs when its own
     small errors push it there. Episodes the noise made fail are discarded and re-drawn with the next seed.
+
+    ``rewards`` also stores what each action earned, in LeRobot's columns for sim datasets:
+    ``next.reward`` (float32), ``next.done`` (the env ended the episode: success) and ``next.success``
+    (bool), each of shape (1,): the data reinforcement learning trains on (TD-MPC's offline + online
+    training seeds its replay buffer with such a dataset, as FOWM seeds it with demonstrations).
     """
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -50,10 +63,13 @@ def record_expert_dataset(
             f"task; drop the task argument (--task={task!r})."
         )
     sim, expert = make_env(cfg), make_expert(cfg)
+    features = _camera_storage(cfg.features, use_videos)
+    if rewards:
+        features = {**features, **REWARD_FEATURES}
     dataset = LeRobotDataset.create(
         repo_id,
         fps=cfg.fps,
-        features=_camera_storage(cfg.features, use_videos),
+        features=features,
         robot_type=f"{cfg.type}_sim",
         root=root,
         use_videos=use_videos,
@@ -61,19 +77,29 @@ def record_expert_dataset(
     instruction = task or f"{cfg.type} {cfg.task}"  # a language task's frames carry their own instead
     rng = np.random.default_rng(first_seed)
 
-    def store_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:
+    pending: dict[str, Any] = {}  # the frame whose action is running: stored once its outcome is known
+
+    def keep_then_perturb(obs: dict[str, Any], action: np.ndarray) -> np.ndarray:
+        pending["frame"] = {**dataset_observation(obs), "action": action}
         # A multi-task env (a Meta-World task list) names each episode's task; ``task=`` still wins.
-        frame_task = task or getattr(sim.unwrapped, "episode_instruction", None) or instruction
-        dataset.add_frame({**dataset_observation(obs), "action": action}, task=frame_task)
+        pending["task"] = task or getattr(sim.unwrapped, "episode_instruction", None) or instruction
         if not action_noise:
             return action
         return action + rng.normal(0.0, action_noise, action.shape).astype(action.dtype)
+
+    def store(reward: float, terminated: bool, info: dict[str, Any]) -> None:
+        frame = pending["frame"]
+        if rewards:
+            frame["next.reward"] = np.array([reward], np.float32)
+            frame["next.done"] = np.array([terminated])
+            frame["next.success"] = np.array([bool(info["is_success"])])
+        dataset.add_frame(frame, task=pending["task"])
 
     successes = []
     seed = first_seed
     try:
         while dataset.meta.total_episodes < num_episodes:
-            successes.append(run_expert_episode(sim, expert, seed, store_then_perturb))
+            successes.append(run_expert_episode(sim, expert, seed, keep_then_perturb, store))
             seed += 1
             if action_noise and not successes[-1]:
                 dataset.clear_episode_buffer()  # a failure caused by the injected noise: not a demonstration
@@ -102,11 +128,13 @@ def run_expert_episode(
     expert: Any,
     seed: int,
     on_action: Callable[[dict[str, Any], np.ndarray], np.ndarray] | None = None,
+    on_outcome: Callable[[float, bool, dict[str, Any]], None] | None = None,
 ) -> bool:
     """One episode from ``seed``: the expert acts until the env ends it; returns whether it succeeded.
 
     ``on_action(obs, action)`` sees each observation and the expert's action and returns the action
-    to execute (recording stores the clean one and may perturb what runs).
+    to execute (recording stores the clean one and may perturb what runs); ``on_outcome(reward,
+    terminated, info)`` sees what that step of the env returned.
     """
     obs, info = sim.reset(seed=seed)
     expert.reset(sim)
@@ -115,7 +143,9 @@ def run_expert_episode(
         action = expert.select_action(obs, sim)
         if on_action is not None:
             action = on_action(obs, action)
-        obs, _, terminated, truncated, info = sim.step(action)
+        obs, reward, terminated, truncated, info = sim.step(action)
+        if on_outcome is not None:
+            on_outcome(float(reward), bool(terminated), info)
         done = terminated or truncated
     return bool(info["is_success"])
 

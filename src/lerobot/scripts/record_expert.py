@@ -37,6 +37,9 @@ class RecordExpertConfig:
     video: bool = True
     action_noise: float = 0.0
     """Std of Gaussian noise added to the executed (not the stored) actions, in action units (DART)."""
+    rewards: bool = False
+    """Also store each step's next.reward, next.done and next.success (for offline + online RL, e.g.
+    TD-MPC's --online.enable=true)."""
 
 
 @console_main
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.first_seed,
         cfg.video,
         cfg.action_noise,
+        cfg.rewards,
     )
     print(
         f"Recorded {dataset.meta.total_episodes} episodes ({dataset.meta.total_frames} frames, "
