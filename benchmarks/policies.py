@@ -105,6 +105,7 @@ from policy_workloads import (
     make_observation,
     make_smolvla_batch,
     make_smolvla_observation,
+    make_stats,
     mark_tokenizer_trained,
     measure,
     without_missing_fixtures,
@@ -143,19 +144,6 @@ def make_tdmpc_config(name: str) -> TDMPCConfig:
 
 
 # ---- every policy --------------------------------------------------------------------------------
-def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
-    stats = {}
-    for name, ft in {**config.input_features, **config.output_features}.items():
-        shape = (ft.shape[0], 1, 1) if ft.type is FeatureType.VISUAL else ft.shape
-        stats[name] = {
-            "mean": torch.full(shape, 0.5),
-            "std": torch.full(shape, 0.25),
-            "min": torch.full(shape, -1.0),
-            "max": torch.full(shape, 1.0),
-        }
-    return stats
-
-
 def make_optimizer(policy: Any) -> torch.optim.Optimizer:
     """The optimiser ``lerobot-train`` builds: the policy's preset (fused Adam/AdamW on CPU)."""
     settings = resolve_optimizer(OptimizerConfig(), policy.config.get_optimizer_preset())

@@ -176,6 +176,21 @@ def make_observation(name: str) -> dict[str, torch.Tensor]:
     return {CAMERA: batch[CAMERA], STATE: batch[STATE]}
 
 
+def make_stats(config: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """The normalisation statistics both sides use, for every feature of a policy config of either library
+    (a camera's are per channel, (C, 1, 1))."""
+    stats = {}
+    for name, ft in {**config.input_features, **config.output_features}.items():
+        shape = (ft.shape[0], 1, 1) if getattr(ft.type, "value", ft.type) == "VISUAL" else tuple(ft.shape)
+        stats[name] = {
+            "mean": torch.full(shape, 0.5),
+            "std": torch.full(shape, 0.25),
+            "min": torch.full(shape, -1.0),
+            "max": torch.full(shape, 1.0),
+        }
+    return stats
+
+
 def timed(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, float]:
     """Wall-clock median/min/max, plus the median CPU time of this process (all threads).
 

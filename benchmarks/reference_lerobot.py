@@ -11,7 +11,10 @@ LeRobot 0.6.1 needs Python >= 3.12 and pins torch < 2.12, so it is installed apa
 
 Nothing from that package is part of this project; this file only calls its public API.
 It times the same calls as ours: forward + backward + the policy's optimiser preset (as LeRobot's
-training script builds it) at batch 8, and a fresh action chunk at batch 1. LeRobot's Diffusion
+training script builds it) at batch 8, and a fresh action chunk at batch 1, each through the
+pre/post-processors ``make_pre_post_processors`` builds from the same statistics as ours
+(``policy_workloads.make_stats``): LeRobot normalises there, ours inside the policy's own call (until
+2026-12-07 this side left the processors out, so its normalisation went untimed). LeRobot's Diffusion
 and VQ-BeT only predict through their observation queues, so each timed call empties the action queue
 and calls ``select_action`` (which encodes every history frame, as it does when it runs a robot); TD-MPC
 likewise (one frame; with ``use_mpc`` each call plans). SmolVLA is the shared fixture checkpoint, loaded
@@ -46,6 +49,7 @@ from policy_workloads import (  # noqa: E402
     make_observation,
     make_smolvla_batch,
     make_smolvla_observation,
+    make_stats,
     mark_tokenizer_trained,
     measure,
 )
@@ -92,6 +96,7 @@ def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) ->
         return bench_smolvla(warmup, repeats, inference_only)
     import lerobot
     from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.factory import make_pre_post_processors
 
     camera, image = CAMERA, camera_shape(name)
     if name == "act":
@@ -124,12 +129,14 @@ def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) ->
     policy = Policy(config)
     if name == "vqbet":
         mark_tokenizer_trained(policy)
+    # LeRobot normalises in processors outside the policy, ours inside it: both sides time the same work.
+    pre, post = make_pre_post_processors(config, dataset_stats=make_stats(config))
     optimizer = config.get_optimizer_preset().build(policy.get_optim_params())
     batch = make_batch(name)
 
     def train_step() -> None:
         policy.train()
-        loss = policy.forward(batch)[0]
+        loss = policy.forward(pre(dict(batch)))[0]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -141,10 +148,10 @@ def bench(name: str, warmup: int, repeats: int, inference_only: bool = False) ->
         if policy.training:  # after the timed training steps: act as at run time
             policy.eval()
         if name == "act":
-            policy.predict_action_chunk(observation)
+            post(policy.predict_action_chunk(pre(dict(observation))))
         else:  # Diffusion, VQ-BeT and TD-MPC act through their queues: empty it so that each call computes
             policy._queues["action"].clear()
-            policy.select_action(dict(observation))
+            post(policy.select_action(pre(dict(observation))))
 
     result = measure((lambda: None) if inference_only else train_step, infer, warmup, repeats)
     result["params"] = sum(p.numel() for p in policy.parameters())
