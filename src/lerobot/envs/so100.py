@@ -21,7 +21,11 @@ Design choices, all in service of cheap, learnable demos:
   ``lift_height`` above its resting height (``pick_cube``; for ``pick_color`` the instructed cube), or
   resting inside the target square with the jaws released (``pick_place``), or the grasp point within
   ``REACH_TOLERANCE`` of the point ``REACH_HEIGHT`` above the cube's centre (``reach``). The picking
-  tasks reward 1 on success and 0 otherwise; ``reach`` rewards minus that distance in metres on every step.
+  tasks reward 1 on success and 0 otherwise and end the episode on success; ``reach`` rewards minus that
+  distance in metres on every step and runs every episode to its end, like DMC's reacher and Meta-World's
+  reach (``lerobot-eval`` counts an episode a success if it succeeded at any step). Ending it on success
+  left the states within the tolerance out of every replay buffer and value target, and made success
+  worth nothing more to an algorithm that bootstraps through the last step (TD-MPC, as LeRobot's does).
 - ``pick_color`` is a language task: each seed draws both cubes' positions (at least
   ``MIN_CUBE_GAP`` apart) and which colour is asked for. The instruction is the env's
   ``episode_instruction``, every observation's ``task`` string and ``info["task"]`` (``lerobot-eval``
@@ -361,7 +365,8 @@ class SO100Env(gym.Env):
         if self.language:
             self.wrong_cube_lifted = self.wrong_cube_lifted or self._wrong_cube_up()
             info.update(task=self.episode_instruction, wrong_cube_lifted=self.wrong_cube_lifted)
-        return self._observation(), reward, success, False, info
+        # reach never ends early (see the module docstring); the picking tasks end on success.
+        return self._observation(), reward, success and self.task != "reach", False, info
 
     def _observation(self) -> dict[str, Any]:
         obs: dict[str, Any] = {}

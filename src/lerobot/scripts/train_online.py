@@ -19,8 +19,8 @@ Checkpoints are the offline run's (weights, optimizer, scheduler, RNG) plus ``tr
 replay_buffer.safetensors`` and ``online_state.json``. A checkpoint falls due every ``save_freq`` updates
 and is written when the episode in progress ends (and at the last update), so a resumed run starts the
 next episode exactly where the uninterrupted run did, and reaches the same weights. ``online_log.csv``
-records every episode's return and success against the env steps: the learning curve (``train_log.csv``
-has the losses, as offline).
+records every episode's return and success (at any step, as ``lerobot-eval`` counts it) against the env
+steps: the learning curve (``train_log.csv`` has the losses, as offline).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
         return torch.as_tensor(action["action"])[0].cpu().numpy()
 
     obs = start_episode()
-    episode_return, last_eval, save_due, last_saved = 0.0, None, False, None
+    episode_return, episode_success, last_eval, save_due, last_saved = 0.0, False, None, False, None
     losses: list[torch.Tensor] = []
     window_start = time.perf_counter()
     final_loss = math.nan
@@ -190,21 +190,22 @@ def run_online_training(cfg: TrainPipelineConfig) -> TrainResult:
         buffer.add(dataset_observation(obs), action, float(reward))
         env_steps += 1
         episode_return += float(reward)
+        # Succeeded at any step, as lerobot-eval counts it (a task that does not end on success goes on).
+        episode_success |= bool(info.get("is_success", False))
         obs = next_obs
         episode_over = terminated or truncated
         if episode_over:
             buffer.end_episode(dataset_observation(next_obs))
-            success = bool(info.get("is_success", False))
-            episode_log.write(env_steps, episode, episode_return, success, step)
+            episode_log.write(env_steps, episode, episode_return, episode_success, step)
             logger.info(
                 "env step %d  episode %d  return %.3f  success %s",
                 env_steps,
                 episode,
                 episode_return,
-                success,
+                episode_success,
             )
             episode += 1
-            episode_return = 0.0
+            episode_return, episode_success = 0.0, False
 
         if env_steps >= cfg.online.seed_steps:
             if pending:
