@@ -116,7 +116,7 @@ class SO100Expert(Expert):
         start_grip = float(sim.joint_positions[5])
         plan = [Waypoint(0.0, start_pos, start_mat, start_grip)]
         if sim.task == "reach":  # straight to the point above the cube, gripper down, and hold it there
-            plan.append(Waypoint(1.0, grasp + (so100.REACH_HEIGHT - 0.003) * up, grasp_mat, start_grip))
+            plan.append(Waypoint(1.0, cube[:3] + so100.REACH_HEIGHT * up, grasp_mat, start_grip))
         else:
             plan += [
                 Waypoint(1.0, grasp + 0.07 * up, grasp_mat, opened),
