@@ -68,6 +68,12 @@ DEFAULT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 STAT_KEYS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
 
 CAMERA_DTYPES = ("video", "image")
+# LeRobot's columns for what a frame's action earned in a sim or RL dataset (what TD learning reads).
+REWARD_FEATURES = {
+    "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
+    "next.done": {"dtype": "bool", "shape": (1,), "names": None},
+    "next.success": {"dtype": "bool", "shape": (1,), "names": None},
+}
 NON_NUMERIC_DTYPES = ("video", "image", "string", "language")
 # The numeric dtypes a parquet column holds and torch reads back (no complex, object or datetime).
 NUMERIC_DTYPES = (

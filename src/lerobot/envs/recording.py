@@ -13,19 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from lerobot.datasets.utils import REWARD_FEATURES
 from lerobot.envs.configs import EnvConfig, resolve_env_config
 from lerobot.envs.experts import make_expert
 from lerobot.envs.factory import make_env
 from lerobot.envs.utils import dataset_observation
 
 logger = logging.getLogger(__name__)
-
-# LeRobot's columns for what an action earned in a sim dataset (``record_expert_dataset(rewards=True)``).
-REWARD_FEATURES = {
-    "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
-    "next.done": {"dtype": "bool", "shape": (1,), "names": None},
-    "next.success": {"dtype": "bool", "shape": (1,), "names": None},
-}
 
 
 def record_expert_dataset(
@@ -65,7 +59,7 @@ def record_expert_dataset(
     sim, expert = make_env(cfg), make_expert(cfg)
     features = _camera_storage(cfg.features, use_videos)
     if rewards:
-        features = {**features, **REWARD_FEATURES}
+        features = {**features, **{k: dict(v) for k, v in REWARD_FEATURES.items()}}
     dataset = LeRobotDataset.create(
         repo_id,
         fps=cfg.fps,

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.utils import DatasetError, atomic_dir
+from lerobot.datasets.utils import REWARD_FEATURES, DatasetError, atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ def _features(ep: Episode, use_videos: bool) -> dict[str, dict]:
         }
     features["action"] = vec(ep.action)
     if ep.reward is not None:
-        features["next.reward"] = {"dtype": "float32", "shape": (1,), "names": None}
+        features["next.reward"] = dict(REWARD_FEATURES["next.reward"])
     if ep.done is not None:
-        features["next.done"] = {"dtype": "bool", "shape": (1,), "names": None}
+        features["next.done"] = dict(REWARD_FEATURES["next.done"])
     return features
 
 
